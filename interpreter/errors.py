@@ -1,0 +1,20 @@
+"""Run-time errors with a user-facing message; the CLI turns these into exit code 2, never a traceback."""
+
+from __future__ import annotations
+
+
+class RunError(Exception):
+    """Something the user can fix: a missing file, an unknown layer, a class that does not exist.
+
+    `message` is lowercase, without a trailing period; `help` says what to do.
+    `code` is a diagnostic code from abl.spec.codes when one applies (E4xx).
+    """
+
+    def __init__(self, message: str, help: str | None = None, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.help = help
+        self.code = code
+
+    def __str__(self) -> str:
+        return self.message if not self.help else f"{self.message} (help: {self.help})"

@@ -1,0 +1,75 @@
+"""Progress reporting: rich bars on a terminal, nothing in CI logs or tests."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator, Protocol
+
+
+class Task(Protocol):
+    def advance(self, amount: int = 1) -> None: ...
+
+
+class Progress(Protocol):
+    def task(self, description: str, total: int | None) -> contextlib.AbstractContextManager[Task]: ...
+
+    def note(self, message: str) -> None: ...
+
+
+class _NullTask:
+    def advance(self, amount: int = 1) -> None:
+        pass
+
+
+class SilentProgress:
+    """Reports nothing; notes (warnings) are collected so callers can show them later."""
+
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+
+    @contextlib.contextmanager
+    def task(self, description: str, total: int | None) -> Iterator[Task]:
+        yield _NullTask()
+
+    def note(self, message: str) -> None:
+        self.notes.append(message)
+
+
+class RichProgress:
+    """Progress bars on a rich Console (only used when the console is a terminal)."""
+
+    def __init__(self, console) -> None:
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress as _Progress,
+                                   TextColumn, TimeElapsedColumn, TimeRemainingColumn)
+
+        self.console = console
+        self.notes: list[str] = []
+        self._progress = _Progress(
+            TextColumn("[progress.description]{task.description}"), BarColumn(),
+            MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+            console=console, transient=True,
+        )
+
+    def __enter__(self) -> "RichProgress":
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._progress.stop()
+
+    @contextlib.contextmanager
+    def task(self, description: str, total: int | None) -> Iterator[Task]:
+        task_id = self._progress.add_task(description, total=total)
+
+        class _Task:
+            def advance(inner, amount: int = 1) -> None:
+                self._progress.advance(task_id, amount)
+
+        try:
+            yield _Task()
+        finally:
+            self._progress.remove_task(task_id)
+
+    def note(self, message: str) -> None:
+        self.notes.append(message)
+        self._progress.console.print(f"[yellow]warning:[/] {message}")

@@ -1,0 +1,95 @@
+"""The tidy results table: one row per measured value. Every report is a view of it."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+COLUMNS = ("measure", "stimuli", "model", "class", "layer", "units", "cell",
+           "intervention", "repeat", "value", "n")
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    measure: str                 # e.g. "accuracy", "accuracy top-5", "rank deficit", "probe accuracy"
+    stimuli: str
+    value: float
+    n: int                       # how many stimuli (images) the value is computed over
+    model: str = ""
+    cls: str = ""                # class label the value is about ("" = all classes)
+    layer: str = ""
+    units: str = ""              # the unit set's name as written in the spec
+    cell: str = ""               # "r,c" for grid cells
+    intervention: str = "none"   # e.g. "ablating hot7", "none"
+    repeat: int = 0              # draw index for random controls
+    dims: tuple[tuple[str, str], ...] = ()   # sweep variables: (("alpha", "-1.0"),)
+
+    def as_record(self) -> dict[str, object]:
+        record: dict[str, object] = {
+            "measure": self.measure, "stimuli": self.stimuli, "model": self.model,
+            "class": self.cls, "layer": self.layer, "units": self.units, "cell": self.cell,
+            "intervention": self.intervention, "repeat": self.repeat,
+            "value": self.value, "n": self.n,
+        }
+        for key, value in self.dims:
+            record[key] = value
+        return record
+
+    def dim(self, key: str) -> str:
+        return dict(self.dims).get(key, "")
+
+
+@dataclass
+class ResultsTable:
+    rows: list[ResultRow] = field(default_factory=list)
+
+    def add(self, row: ResultRow) -> None:
+        self.rows.append(row)
+
+    def extend(self, rows: Iterable[ResultRow]) -> None:
+        self.rows.extend(rows)
+
+    def __iter__(self) -> Iterator[ResultRow]:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def where(self, predicate: Callable[[ResultRow], bool]) -> "ResultsTable":
+        return ResultsTable([row for row in self.rows if predicate(row)])
+
+    def dim_names(self) -> list[str]:
+        names: list[str] = []
+        for row in self.rows:
+            for key, _ in row.dims:
+                if key not in names:
+                    names.append(key)
+        return names
+
+    def write_csv(self, path: Path) -> None:
+        extra = self.dim_names()
+        with open(path, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle, lineterminator="\n")
+            writer.writerow(list(COLUMNS) + extra)
+            for row in self.rows:
+                record = row.as_record()
+                writer.writerow([_cell(record[c]) for c in COLUMNS] +
+                                [_cell(record.get(k, "")) for k in extra])
+
+    def write_jsonl(self, path: Path) -> None:
+        with open(path, "w", encoding="utf-8") as handle:
+            for row in self.rows:
+                record = row.as_record()
+                if isinstance(record["value"], float) and not math.isfinite(record["value"]):
+                    record["value"] = None
+                handle.write(json.dumps(record) + "\n")
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else ""
+    return str(value)

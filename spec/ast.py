@@ -1,0 +1,410 @@
+"""The typed syntax tree of a spec: frozen dataclasses, each node carrying its source span.
+
+Nothing from Lark appears here; `lower.py` is the only bridge from Lark's tree to these nodes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+from .source import Span
+
+
+# ---- values ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Number:
+    value: float
+    text: str
+    span: Span
+
+    @property
+    def is_int(self) -> bool:
+        return float(self.value).is_integer() and "." not in self.text and "e" not in self.text.lower()
+
+
+@dataclass(frozen=True)
+class Percent:
+    """`3%`: stands for the fraction 0.03 (percentage points of a rate)."""
+    value: float          # already divided by 100
+    text: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class String:
+    value: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class Name:
+    """A bare word: a defined name, a layer, a dataset, a loop variable, an option word."""
+    value: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class ParamRef:
+    name: str             # without the `$`
+    span: Span
+
+
+@dataclass(frozen=True)
+class ListValue:
+    items: tuple["Value", ...]
+    span: Span
+
+
+Value = Union[Number, Percent, String, Name, ParamRef, ListValue]
+
+
+@dataclass(frozen=True)
+class Option:
+    """A keyword option of a statement: `split train`, `epochs 40`, `per class 50`."""
+    key: str
+    value: Value | None
+    span: Span
+    extra: Value | None = None     # `regularize selectivity A in LAYERS`: the layers
+
+
+# ---- units -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Metric:
+    words: tuple[str, ...]
+    span: Span
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.words)
+
+
+@dataclass(frozen=True)
+class RankedSelection:
+    """`top K by METRIC [for class C] in LAYER [on STIMULI]` (or `bottom`)."""
+    bottom: bool
+    count: Value
+    metric: Metric
+    target_class: Value | None
+    layer: Value
+    stimuli: Name | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class RandomSelection:
+    count: Value
+    layer: Value
+    span: Span
+
+
+@dataclass(frozen=True)
+class ExplicitSelection:
+    indices: ListValue
+    layer: Value
+    span: Span
+
+
+@dataclass(frozen=True)
+class AllSelection:
+    layer: Value
+    span: Span
+
+
+@dataclass(frozen=True)
+class ThresholdSelection:
+    metric: Metric
+    op: str
+    threshold: Value
+    target_class: Value | None
+    layer: Value
+    stimuli: Name | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class GridSelection:
+    """`grid RxC over A,B [for class C] in LAYER [on STIMULI]`: a family of R*C unit sets."""
+    rows: int
+    cols: int
+    size_span: Span
+    row_metric: Metric
+    col_metric: Metric
+    target_class: Value | None
+    layer: Value
+    stimuli: Name | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class UnitRef:
+    name: Name
+    span: Span
+
+
+@dataclass(frozen=True)
+class SetOperation:
+    op: str               # "|", "&", "-"
+    left: "UnitExpr"
+    right: "UnitExpr"
+    span: Span
+
+
+UnitExpr = Union[RankedSelection, RandomSelection, ExplicitSelection, AllSelection,
+                 ThresholdSelection, GridSelection, UnitRef, SetOperation]
+
+
+# ---- interventions -----------------------------------------------------------
+
+@dataclass(frozen=True)
+class ActivationIntervention:
+    """`ablating U` (zero), `mean-ablating U`, `clamping U to V`, `scaling U by F`."""
+    kind: str             # "zero" | "mean" | "clamp" | "scale"
+    units: UnitExpr
+    value: Value | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class WeightIntervention:
+    """`zeroing incoming weights of U`, `scaling outgoing weights of U by F`,
+    `zeroing weight [o, i] of LAYER`."""
+    direction: str        # "incoming" | "outgoing" | "connection"
+    units: UnitExpr | None
+    connection: ListValue | None
+    layer: Value | None
+    factor: Value | None  # None = zeroing
+    span: Span
+
+
+Intervention = Union[ActivationIntervention, WeightIntervention]
+
+
+# ---- quantities -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MetricPhrase:
+    """`accuracy top 5 per class`, `logit of class 3`, `probe accuracy of cells`,
+    `selectivity index in conv1`."""
+    metric: Metric
+    top: Value | None
+    per_class: bool
+    of_class: Value | None
+    of_units: UnitExpr | None
+    in_layer: Value | None
+    span: Span
+
+    @property
+    def text(self) -> str:
+        return self.metric.text
+
+
+@dataclass(frozen=True)
+class Selector:
+    """`[class 7]` or `[alpha = -1]` after a metric in an expectation."""
+    key: str              # "class" or a loop variable's name
+    value: Value
+    span: Span
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A measured value: metric on stimuli, optionally for one class's images, of one model,
+    under interventions."""
+    metric: MetricPhrase | None        # None only for an elided right-hand side (`drop ablating r`)
+    stimuli: Name | None
+    where_class: Value | None
+    model: Name | None
+    fit_on: Name | None
+    interventions: tuple[Intervention, ...]
+    selectors: tuple[Selector, ...]
+    drop: bool                          # `drop of M ...`: baseline minus intervened value
+    span: Span
+
+
+# ---- expectations -----------------------------------------------------------
+
+@dataclass(frozen=True)
+class ChangeTest:
+    """`drops by at least 3%`, `rises by at most 0.1`: the intervened value vs the baseline."""
+    direction: str        # "drops" | "rises"
+    bound: str            # "at least" | "at most"
+    amount: Value
+    span: Span
+
+
+@dataclass(frozen=True)
+class CompareNumber:
+    op: str
+    value: Value
+    span: Span
+
+
+@dataclass(frozen=True)
+class CompareQuantity:
+    op: str
+    rhs: Quantity
+    offset_sign: str | None
+    offset: Value | None
+    span: Span
+
+
+ExpectTest = Union[ChangeTest, CompareNumber, CompareQuantity]
+
+
+# ---- statements -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Experiment:
+    name: Value
+    span: Span
+
+
+@dataclass(frozen=True)
+class Seed:
+    value: Value
+    span: Span
+
+
+@dataclass(frozen=True)
+class Device:
+    value: Value
+    span: Span
+
+
+@dataclass(frozen=True)
+class Repeats:
+    """`repeats 100`: how many draws a random unit set gets when used as a control."""
+    value: Value
+    span: Span
+
+
+@dataclass(frozen=True)
+class Param:
+    name: Name
+    value: Value
+    span: Span
+
+
+@dataclass(frozen=True)
+class StimuliDecl:
+    name: Name
+    source: Value
+    path: Value | None
+    options: tuple[Option, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class TrainModel:
+    arch: Name
+    widths: Value | None
+    train_on: Name
+    options: tuple[Option, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class TorchvisionModel:
+    arch: Name
+    weights: Value | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class FileModel:
+    path: Value
+    arch: Name | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class FactoryModel:
+    target: Value
+    span: Span
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """`model net = $model` or `= alexnet`: a declared model's name or a torchvision architecture."""
+    value: Value
+    span: Span
+
+
+ModelExpr = Union[TrainModel, TorchvisionModel, FileModel, FactoryModel, ModelRef]
+
+
+@dataclass(frozen=True)
+class ModelDecl:
+    name: Name
+    expr: ModelExpr
+    span: Span
+
+
+@dataclass(frozen=True)
+class UnitsDecl:
+    name: Name
+    expr: UnitExpr
+    span: Span
+
+
+@dataclass(frozen=True)
+class MeasureDecl:
+    name: Name | None
+    quantity: Quantity
+    span: Span
+
+
+@dataclass(frozen=True)
+class ExpectDecl:
+    quantity: Quantity
+    test: ExpectTest
+    options: tuple[Option, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class ReportDim:
+    names: tuple[str, ...]     # `class x layer` -> ("class", "layer")
+    span: Span
+
+
+@dataclass(frozen=True)
+class ReportDecl:
+    kind: Name
+    metric: MetricPhrase | None
+    by: tuple[ReportDim, ...]
+    versus: MetricPhrase | None
+    over: Name | None
+    stimuli: Name | None
+    steps: Value | None
+    units: "UnitExpr | None"
+    span: Span
+
+
+@dataclass(frozen=True)
+class Binder:
+    """`each class c`, `each layer L in [..]`, `each alpha in [..]`."""
+    kind: str | None           # "class" | "layer" | None
+    variable: Name
+    domain: Value | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class ForBlock:
+    binders: tuple[Binder, ...]
+    body: tuple["Statement", ...]
+    span: Span
+
+
+Statement = Union[Experiment, Seed, Device, Repeats, Param, StimuliDecl, ModelDecl, UnitsDecl,
+                  MeasureDecl, ExpectDecl, ReportDecl, ForBlock]
+
+
+@dataclass(frozen=True)
+class Spec:
+    path: str
+    statements: tuple[Statement, ...]

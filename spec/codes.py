@@ -1,0 +1,127 @@
+"""Every diagnostic code abl can emit, with the text `abl explain CODE` prints.
+
+Codes are stable: once released, a code keeps its meaning. E1xx are syntax, E2xx names,
+E3xx values and types, E4xx model-aware (`abl lint --deep` and run time), W5xx warnings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .diagnostics import Severity
+
+
+@dataclass(frozen=True)
+class Code:
+    code: str
+    name: str
+    summary: str
+    explanation: str
+    example: str
+    fix: str
+
+    @property
+    def severity(self) -> Severity:
+        return Severity.WARNING if self.code.startswith("W") else Severity.ERROR
+
+
+CODES: dict[str, Code] = {}
+
+
+def _code(code: str, name: str, summary: str, explanation: str, example: str, fix: str) -> None:
+    CODES[code] = Code(code, name, summary, explanation, example, fix)
+
+
+_code("E101", "syntax-error", "the text does not follow the grammar",
+      "The parser met a token it did not expect. The message names what it found and what "
+      "would have been valid there.",
+      "units hot = top five by activation in fc2",
+      "units hot = top 5 by activation in fc2")
+_code("E102", "bad-indentation", "a `for each` body is not indented consistently",
+      "Statements inside a `for each ...:` block must be indented more than the `for` line, "
+      "all by the same amount.",
+      "for each layer L in [fc1, fc2]:\nmeasure accuracy on test",
+      "for each layer L in [fc1, fc2]:\n    measure accuracy on test")
+_code("E103", "unterminated-string", "a string literal has no closing quote",
+      "Strings are written in double quotes and end on the same line.",
+      'experiment "digit 7', 'experiment "digit 7"')
+_code("E201", "undefined-name", "a name is used before it is defined, or never defined",
+      "Stimuli, models, units and measures must be defined (by a statement earlier in the "
+      "file) before they are used.",
+      "measure accuracy on tset", "measure accuracy on test")
+_code("E202", "duplicate-definition", "a name is defined twice",
+      "Every name is defined once in a spec (once per binding inside a `for each` block).",
+      "stimuli test = digits split test\nstimuli test = digits split train",
+      "give the second definition its own name")
+_code("E203", "wrong-kind", "a name of one kind is used where another kind is expected",
+      "For example a stimuli name after `ablating`, which expects a unit set.",
+      "measure accuracy on test ablating test", "measure accuracy on test ablating hot7")
+_code("E204", "unknown-parameter", "`$name` refers to a parameter that was never declared",
+      "Parameters are declared with `param NAME = VALUE` and referred to as `$NAME`.",
+      "stimuli s = $dat split test", 'param data = "digits"\nstimuli s = $data split test')
+_code("E205", "unknown-override", "`--set NAME=VALUE` names a parameter the spec does not declare",
+      "Only declared parameters can be overridden from the command line.",
+      "abl run spec.abl --set modle=alexnet", "abl run spec.abl --set model=alexnet")
+_code("E206", "unbound-variable", "a loop variable is used outside its `for each` block",
+      "Variables bound by `for each` exist only in the indented body of that block.",
+      "for each class c:\n    ...\nmeasure accuracy on test where class == c",
+      "move the statement into the block")
+_code("E301", "out-of-range", "a number is outside the range the statement accepts",
+      "Counts (k, grid sizes, epochs, repeats) are at least 1; fractions and p-values lie in "
+      "[0, 1]; severities are not negative.",
+      "units u = top 0 by activation in fc2", "units u = top 5 by activation in fc2")
+_code("E302", "unknown-metric", "a metric name is not one abl knows",
+      "Unit metrics: activation, magnitude, selectivity, selectivity index. Measures: accuracy, "
+      "loss, rank, rank deficit, rank change, logit, probability, probe accuracy, "
+      "selectivity index, activation.",
+      "units u = top 5 by activaton in fc2", "units u = top 5 by activation in fc2")
+_code("E303", "unknown-dataset", "a stimuli source is neither a dataset abl knows nor a defined stimuli",
+      "Sources: digits, mnist, fashion-mnist, cifar10, imagefolder, or the name of another stimuli "
+      "set (to derive a corrupted or filtered copy).",
+      "stimuli s = digts split test", "stimuli s = digits split test")
+_code("E304", "unknown-report", "a report kind is not one abl knows",
+      "Report kinds: table, bars, heatmap, histogram, curve, features.",
+      "report heatmp rank deficit by cell, class x layer",
+      "report heatmap rank deficit by cell, class x layer")
+_code("E305", "unknown-architecture", "a model architecture is not one abl knows",
+      "Built-in trainable architectures are `mlp` and `cnn`; torchvision architectures are named "
+      "as in `torchvision.models` (alexnet, vgg16, mobilenet_v2, resnet101, ...).",
+      "model net = torchvision alexnt", "model net = torchvision alexnet")
+_code("E306", "type-mismatch", "a value has the wrong type for its place",
+      "For example a string where a number is expected, or a list where a layer is expected.",
+      "seed \"zero\"", "seed 0")
+_code("E307", "unknown-option", "an option word is not valid in this statement",
+      "Each statement accepts a fixed set of options; the manual lists them.",
+      "stimuli s = digits split validation", "stimuli s = digits split test")
+_code("E308", "incomplete-expectation", "an expectation lacks what it needs to be decided",
+      "`drops by` needs an intervention to compare with the unablated baseline; a comparison "
+      "needs the stimuli it is measured on when the spec measures on several.",
+      "expect accuracy on test drops by at least 3%",
+      "expect accuracy on test drops by at least 3% ablating hot7")
+_code("E401", "unknown-layer", "a layer name does not exist in the model",
+      "Layers are named by module path (`features.3`) or by an alias the model declares "
+      "(`fc2`, `conv3`). `abl lint --deep` and `abl run` check every name against the model.",
+      "units u = all in fc9", "units u = all in fc2")
+_code("E402", "class-out-of-range", "a class index or name does not exist in the stimuli or model",
+      "Class indices run from 0 to the number of classes minus one; ImageNet classes can also be "
+      "named (\"junco\").", "units u = top 5 by activation for class 12 in fc2",
+      "units u = top 5 by activation for class 7 in fc2")
+_code("E403", "units-out-of-range", "a selection asks for more units than the layer has, or an index past its end",
+      "`top K`, `random K` and explicit indices must fit the layer's unit count.",
+      "units u = [3, 999] in fc2", "units u = [3, 9] in fc2")
+_code("E404", "model-unavailable", "the model cannot be built or loaded",
+      "Weights files must exist; torchvision weights come from the torch cache or a file.",
+      'model net = torchvision alexnet weights "missing.pth"', "put the file where the spec says")
+_code("W501", "unused-definition", "a definition is never used",
+      "An unused stimuli, model, units or param is often a typo elsewhere.",
+      "units spare = random 5 in fc2", "use it, or delete it")
+_code("W502", "missing-header", "the spec has no `experiment` name or no `seed`",
+      "Without a seed, abl uses seed 0; say so explicitly for reproducibility.",
+      "measure accuracy on test", 'experiment "my study"\nseed 0')
+_code("W503", "weak-control", "a random control is repeated too few times for a meaningful p-value",
+      "With N repeats the smallest reachable p-value is 1/(N+1).",
+      "expect ... > drop ablating rand5 repeats 5", "use repeats 100 or more")
+
+
+def severity_of(code: str) -> Severity:
+    return CODES[code].severity if code in CODES else Severity.ERROR

@@ -1,0 +1,89 @@
+"""Diagnostic records: the one structure every output format (text, JSON, GitHub, SARIF) is built from."""
+
+from __future__ import annotations
+
+import difflib
+import enum
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from .source import SourceFile, Span
+
+
+class Severity(enum.Enum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    code: str
+    severity: Severity
+    message: str
+    path: str
+    span: Span
+    source_line: str
+    help: str | None = None
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
+
+    def sort_key(self) -> tuple:
+        return (self.path, self.span.start, self.code)
+
+
+class DiagnosticSink:
+    """Collects diagnostics for one source file; the same (code, span) is only reported once."""
+
+    def __init__(self, source: SourceFile):
+        self.source = source
+        self._items: list[Diagnostic] = []
+        self._seen: set[tuple[str, int, int]] = set()
+
+    def report(self, code: str, message: str, span: Span, help: str | None = None) -> None:
+        from .codes import severity_of
+
+        key = (code, span.start, span.end)
+        if key in self._seen:
+            return
+        self._seen.add(key)
+        self._items.append(
+            Diagnostic(code, severity_of(code), message, self.source.path, span,
+                       self.source.line_text(span.line), help)
+        )
+
+    @property
+    def diagnostics(self) -> list[Diagnostic]:
+        return sorted(self._items, key=Diagnostic.sort_key)
+
+    @property
+    def has_errors(self) -> bool:
+        return any(d.is_error for d in self._items)
+
+
+def closest(word: str, candidates: Iterable[str]) -> str | None:
+    matches = difflib.get_close_matches(word, sorted(set(candidates)), n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+def did_you_mean(word: str, candidates: Iterable[str], prefix: str = "") -> str | None:
+    """A `help:` text proposing the closest candidate, or None."""
+    match = closest(word, candidates)
+    return f"did you mean `{prefix}{match}`?" if match else None
+
+
+def listing(candidates: Sequence[str], limit: int = 12) -> str:
+    items = list(candidates)
+    shown = ", ".join(f"`{c}`" for c in items[:limit])
+    if len(items) > limit:
+        shown += f", … ({len(items) - limit} more)"
+    return shown
+
+
+class SpecError(Exception):
+    """Raised by the front-end's pipeline when a spec has errors; carries every diagnostic."""
+
+    def __init__(self, diagnostics: list[Diagnostic]):
+        super().__init__(f"{sum(d.is_error for d in diagnostics)} error(s) in spec")
+        self.diagnostics = diagnostics

@@ -1,0 +1,258 @@
+"""Text -> Lark tree -> typed AST. Lark's exceptions are translated into diagnostics here, and
+only here; several syntax errors are reported in one pass by blanking the offending line and
+parsing again."""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import re
+from importlib import resources
+
+from lark import Lark, Token
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.indenter import DedentError, Indenter
+
+from . import ast
+from .diagnostics import DiagnosticSink
+from .lower import lower
+from .source import SourceFile
+
+MAX_SYNTAX_ERRORS = 25
+
+
+class _SpecIndenter(Indenter):
+    NL_type = "_NL"
+    OPEN_PAREN_types = ["LSQB", "LPAR"]
+    CLOSE_PAREN_types = ["RSQB", "RPAR"]
+    INDENT_type = "_INDENT"
+    DEDENT_type = "_DEDENT"
+    tab_len = 4
+
+
+@functools.lru_cache(maxsize=None)
+def grammar_text() -> str:
+    return resources.files(__package__).joinpath("grammar.lark").read_text(encoding="utf-8")
+
+
+@functools.lru_cache(maxsize=None)
+def _parser() -> Lark:
+    return Lark(grammar_text(), parser="lalr", lexer="contextual", postlex=_SpecIndenter(),
+                propagate_positions=True, maybe_placeholders=False, cache=False)
+
+
+@functools.lru_cache(maxsize=None)
+def _value_parser() -> Lark:
+    """Parses a single value (for `--set NAME=VALUE`)."""
+    text = grammar_text().replace("start: _NL? _statement*", "start: value")
+    return Lark(text, parser="lalr", lexer="contextual", propagate_positions=True,
+                maybe_placeholders=False, start="start", postlex=None)
+
+
+# How terminals are shown to users: the text they would type, or a description.
+_TERMINAL_WORDS = {
+    "NAME": "a name",
+    "NUMBER": "a number",
+    "PERCENT": "a percentage",
+    "STRING": 'a string in double quotes',
+    "PARAM_REF": "a `$parameter`",
+    "_NL": "end of line",
+    "_INDENT": "an indented block",
+    "_DEDENT": "the end of the indented block",
+    "GRID": "a grid size like `4x4`",
+    "COMPARE": "a comparison (`>`, `>=`, `<`, `<=`, `==`, `!=`)",
+    "CHANGE": "`drops` or `rises`",
+    "BOUND": "`at least` or `at most`",
+    "DROP": "`drop`",
+    "SIGN": "`+` or `-`",
+    "WEIGHT_DIRECTION": "`incoming` or `outgoing`",
+    "BINDER_KIND": "`class` or `layer`",
+    "MEAN_ABLATING": "`mean-ablating`",
+    "$END": "end of file",
+}
+
+_STATEMENT_KEYWORDS = ("experiment", "seed", "device", "param", "stimuli", "model", "units",
+                       "measure", "expect", "report", "for")
+
+
+def _describe_terminal(name: str) -> str:
+    if name in _TERMINAL_WORDS:
+        return _TERMINAL_WORDS[name]
+    try:
+        pattern = _parser().get_terminal(name).pattern
+    except KeyError:
+        return name.lower()
+    if pattern.type == "str":
+        return f"`{pattern.value}`"
+    return name.lower()
+
+
+def _keyword_of(name: str) -> str | None:
+    try:
+        pattern = _parser().get_terminal(name).pattern
+    except KeyError:
+        return None
+    if pattern.type == "str" and re.fullmatch(r"[a-z][a-z-]*", pattern.value):
+        return pattern.value
+    return None
+
+
+def _describe_token(token: Token) -> str:
+    if token.type == "_NL":
+        return "end of line"
+    if token.type in ("_INDENT",):
+        return "an indented line"
+    if token.type == "_DEDENT":
+        return "the end of an indented block"
+    if token.type == "$END":
+        return "end of file"
+    return f"`{token}`"
+
+
+def _expected_list(expected) -> list[str]:
+    words = sorted({_describe_terminal(name) for name in expected if name != "$END"} |
+                   ({"end of file"} if "$END" in expected else set()))
+    return words
+
+
+def _syntax_message(error: UnexpectedInput, source: SourceFile, sink: DiagnosticSink) -> int:
+    """Report one syntax error; returns the 1-based line it is on."""
+    if isinstance(error, UnexpectedCharacters):
+        offset = _offset(source, error.line, error.column)
+        char = source.text[offset] if offset < len(source.text) else ""
+        span = source.span(offset, min(offset + 1, len(source.text)))
+        if char == '"':
+            sink.report("E103", "unterminated string", span,
+                        help='close the string with `"` on the same line')
+        else:
+            expected = _expected_list(error.allowed or [])
+            help_text = f"expected {_join(expected)}" if expected else None
+            sink.report("E101", f"unexpected character `{char}`", span, help=help_text)
+        return span.line
+    if isinstance(error, (UnexpectedToken, UnexpectedEOF)):
+        token = error.token
+        expected = set(error.expected or [])
+        if token.type == "$END" or token.start_pos is None or token.line is None:
+            offset = len(source.text.rstrip("\n"))
+            span = source.span(max(offset - 1, 0), offset)
+        else:
+            start = _offset(source, token.line, token.column)
+            length = max(len(str(token)), 1) if token.type not in ("_NL", "_INDENT", "_DEDENT") else 1
+            span = source.span(start, min(start + length, len(source.text)))
+        if token.type in ("_INDENT", "_DEDENT"):
+            sink.report("E102", "unexpected indentation", span,
+                        help="only the body of a `for each ...:` block is indented")
+            return span.line
+        words = _expected_list(expected)
+        message = f"unexpected {_describe_token(token)}"
+        if words:
+            message += f", expected {_join(words)}"
+        help_text = _hint(token, expected)
+        sink.report("E101", message, span, help=help_text)
+        return span.line
+    raise error
+
+
+def _hint(token: Token, expected: set[str]) -> str | None:
+    keywords = [k for k in (_keyword_of(name) for name in expected) if k]
+    if token.type == "NAME" and keywords:
+        match = difflib.get_close_matches(str(token), keywords, n=1, cutoff=0.6)
+        if match:
+            return f"did you mean `{match[0]}`?"
+    if token.type == "NAME" and expected & {"NUMBER"} and str(token).isalpha():
+        return "counts and sizes are written as digits, e.g. `5`"
+    if token.type == "NAME" and "EXPERIMENT" in expected:
+        match = difflib.get_close_matches(str(token), _STATEMENT_KEYWORDS, n=1, cutoff=0.6)
+        if match:
+            return f"did you mean `{match[0]}`?"
+        return "every statement starts with one of: " + ", ".join(f"`{k}`" for k in _STATEMENT_KEYWORDS)
+    if token.type == "_NL" and "IN" in expected and len(expected) <= 4:
+        return "a unit selection names its layer: `... in LAYER`"
+    if token.type == "_NL" and "ON" in expected:
+        return "a measurement names its stimuli: `... on STIMULI`"
+    return None
+
+
+def _join(words: list[str]) -> str:
+    if len(words) <= 1:
+        return "".join(words)
+    if len(words) > 8:
+        return ", ".join(words[:8]) + f", or one of {len(words) - 8} more"
+    return ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _blank_line(text: str, line: int) -> str:
+    lines = text.split("\n")
+    if 1 <= line <= len(lines):
+        original = lines[line - 1]
+        indent = original[: len(original) - len(original.lstrip())]
+        if original.rstrip().endswith(":") or original.lstrip().startswith("for "):
+            lines[line - 1] = indent + "for each _ in []:"
+        else:
+            lines[line - 1] = (indent + "#").ljust(len(original)) if original.strip() else original
+    return "\n".join(lines)
+
+
+def parse_source(source: SourceFile, sink: DiagnosticSink) -> ast.Spec:
+    """Parse a whole spec, reporting every syntax error found; returns the AST of what parsed."""
+    text = source.text if source.text.endswith("\n") else source.text + "\n"
+    reported_lines: set[int] = set()
+    for _ in range(MAX_SYNTAX_ERRORS):
+        try:
+            tree = _parser().parse(text)
+            return lower(tree, source)
+        except DedentError:
+            line = _dedent_line(text)
+            span = source.span(*_line_bounds(source, line))
+            sink.report("E102", "this line's indentation matches no enclosing block", span,
+                        help="indent it exactly like the other statements of its block")
+        except UnexpectedInput as error:
+            line = _syntax_message(error, source, sink)
+        if line in reported_lines:
+            break
+        reported_lines.add(line)
+        text = _blank_line(text, line)
+    return ast.Spec(source.path, ())
+
+
+def _offset(source: SourceFile, line: int, column: int) -> int:
+    """Offset in the ORIGINAL text of a (line, column) found in a re-parsed copy: blanking keeps
+    line numbers, and columns on the lines not blanked."""
+    lines = source.text.split("\n")
+    line = max(1, min(line, len(lines)))
+    return sum(len(l) + 1 for l in lines[: line - 1]) + min(column - 1, len(lines[line - 1]))
+
+
+def _line_bounds(source: SourceFile, line: int) -> tuple[int, int]:
+    start = source.span(0, 0)
+    line_text = source.line_text(line)
+    offset = sum(len(l) + 1 for l in source.text.split("\n")[: line - 1])
+    stripped = len(line_text) - len(line_text.lstrip())
+    return offset + stripped, offset + max(len(line_text), stripped + 1)
+
+
+def _dedent_line(text: str) -> int:
+    levels = [0]
+    for number, raw in enumerate(text.split("\n"), start=1):
+        if not raw.strip() or raw.strip().startswith("#"):
+            continue
+        indent = len(raw.expandtabs(4)) - len(raw.expandtabs(4).lstrip())
+        if indent > levels[-1]:
+            levels.append(indent)
+        else:
+            while indent < levels[-1]:
+                levels.pop()
+            if indent != levels[-1]:
+                return number
+    return 1
+
+
+def parse_value(text: str) -> ast.Value | None:
+    """Parse the VALUE of `--set NAME=VALUE` as a spec value; None when it is not one."""
+    try:
+        tree = _value_parser().parse(text)
+    except UnexpectedInput:
+        return None
+    source = SourceFile.from_text(text, "<--set>")
+    statements = lower(tree, source).statements
+    return statements[0] if statements else None

@@ -1,0 +1,95 @@
+"""Source files and spans: where in the user's text a thing was written."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Span:
+    """A half-open character range [start, end) with 1-based line/column of both ends."""
+
+    start: int
+    end: int
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+    @staticmethod
+    def unknown() -> "Span":
+        return Span(0, 0, 1, 1, 1, 1)
+
+    def merge(self, other: "Span") -> "Span":
+        first, last = (self, other) if self.start <= other.start else (other, self)
+        return Span(first.start, max(self.end, other.end), first.line, first.column,
+                    last.end_line, last.end_column)
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """The text of one spec, decoded, with line endings normalised to LF."""
+
+    path: str
+    text: str
+    _line_starts: tuple[int, ...] = field(default=(), repr=False, compare=False)
+
+    @staticmethod
+    def from_text(text: str, path: str = "<string>") -> "SourceFile":
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+        if text.startswith("\ufeff"):
+            text = text[1:]
+        starts = [0]
+        for index, char in enumerate(text):
+            if char == "\n":
+                starts.append(index + 1)
+        return SourceFile(path, text, tuple(starts))
+
+    @staticmethod
+    def read(path: str | Path) -> "SourceFile":
+        """Read a spec; raises SourceReadError with a user-facing message on any failure."""
+        p = Path(path)
+        if p.is_dir():
+            raise SourceReadError(str(path), "is a directory, not a spec file")
+        try:
+            raw = p.read_bytes()
+        except FileNotFoundError:
+            raise SourceReadError(str(path), "no such file") from None
+        except OSError as error:
+            raise SourceReadError(str(path), error.strerror or str(error)) from None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            line = raw[: error.start].count(b"\n") + 1
+            raise SourceReadError(
+                str(path), f"is not valid UTF-8 (bad byte 0x{raw[error.start]:02x} on line {line})"
+            ) from None
+        return SourceFile.from_text(text, str(path))
+
+    def line_text(self, line: int) -> str:
+        if not self._line_starts or line < 1 or line > len(self._line_starts):
+            return ""
+        start = self._line_starts[line - 1]
+        end = self.text.find("\n", start)
+        return self.text[start:] if end == -1 else self.text[start:end]
+
+    def position(self, offset: int) -> tuple[int, int]:
+        """1-based (line, column) of a character offset."""
+        import bisect
+
+        offset = max(0, min(offset, len(self.text)))
+        line_index = bisect.bisect_right(self._line_starts, offset) - 1
+        return line_index + 1, offset - self._line_starts[line_index] + 1
+
+    def span(self, start: int, end: int) -> Span:
+        line, column = self.position(start)
+        end_line, end_column = self.position(end)
+        return Span(start, end, line, column, end_line, end_column)
+
+
+class SourceReadError(Exception):
+    def __init__(self, path: str, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
