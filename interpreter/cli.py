@@ -1,2 +1,354 @@
-def main():
-    print("abl")
+"""The `abl` command: a thin layer over the library. Exit codes are a contract (see ExitCode)."""
+
+from __future__ import annotations
+
+import argparse
+import enum
+import os
+import sys
+import time
+from pathlib import Path
+
+from abl.spec.codes import CODES
+from abl.spec.diagnostics import Diagnostic, SpecError
+from abl.spec.source import SourceReadError
+
+
+class ExitCode(enum.IntEnum):
+    OK = 0            # clean lint; every expectation holds; nothing to reformat
+    FAILED = 1        # lint found problems; an expectation was falsified; fmt --check would reformat
+    ERROR = 2         # usage, I/O, a spec that does not compile (for run/plan), a run-time error
+    INTERRUPTED = 130
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("abl")
+    except Exception:
+        return "0+unknown"
+
+
+def _consoles(no_color: bool = False):
+    from rich.console import Console
+
+    disable = no_color or bool(os.environ.get("NO_COLOR"))
+    out = Console(no_color=disable, highlight=False, soft_wrap=False)
+    err = Console(stderr=True, no_color=disable, highlight=False, soft_wrap=True)
+    return out, err
+
+
+def _parse_sets(values: list[str] | None, err) -> dict[str, str] | None:
+    overrides: dict[str, str] = {}
+    for item in values or []:
+        if "=" not in item:
+            err.print(f"[red]error:[/] --set takes NAME=VALUE, got `{item}`", markup=True)
+            return None
+        name, value = item.split("=", 1)
+        overrides[name.strip()] = value.strip()
+    return overrides
+
+
+def _spec_files(paths: list[str]) -> tuple[list[Path], list[str]]:
+    files, problems = [], []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*.abl") if p.is_file())
+            if not found:
+                problems.append(f"{raw}: no .abl files in this folder")
+            files.extend(found)
+        elif path.exists():
+            files.append(path)
+        else:
+            problems.append(f"{raw}: no such file or folder")
+    return files, problems
+
+
+def _print_diagnostics(diagnostics: list[Diagnostic], err, fmt: str = "text") -> None:
+    from abl.spec.emit import emit
+
+    if not diagnostics:
+        return
+    text = emit(diagnostics, fmt, color=err.is_terminal and not err.no_color, tool_version=_version())
+    if fmt == "text":
+        err.file.write(text if text.endswith("\n") else text + "\n")
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+# ---- lint ---------------------------------------------------------------------------------
+
+def cmd_lint(args) -> int:
+    from abl.spec.emit import emit, summary_line
+    from abl.spec.frontend import compile_file
+
+    out, err = _consoles(args.no_color)
+    overrides = _parse_sets(args.set, err)
+    if overrides is None:
+        return ExitCode.ERROR
+    files, problems = _spec_files(args.paths)
+    for problem in problems:
+        err.print(f"[red]error:[/] {problem}")
+    diagnostics: list[Diagnostic] = []
+    unreadable = bool(problems)
+    for path in files:
+        try:
+            result = compile_file(str(path), overrides)
+        except SourceReadError as error:
+            err.print(f"[red]error:[/] {error.path}: {error.reason}")
+            unreadable = True
+            continue
+        file_diagnostics = list(result.diagnostics)
+        if args.deep and result.program is not None:
+            from .deep import deep_check
+
+            file_diagnostics.extend(deep_check(result.program))
+        diagnostics.extend(file_diagnostics)
+    color = err.is_terminal and not err.no_color
+    if args.format == "text":
+        if diagnostics:
+            sys.stderr.write(emit(diagnostics, "text", color=color, tool_version=_version()))
+            sys.stderr.write("\n")
+        err.print(summary_line(diagnostics, len(files)))
+    else:
+        sys.stdout.write(emit(diagnostics, args.format, color=False, tool_version=_version()))
+        sys.stdout.write("\n")
+    if unreadable:
+        return ExitCode.ERROR
+    return ExitCode.FAILED if diagnostics else ExitCode.OK
+
+
+# ---- fmt ----------------------------------------------------------------------------------
+
+def cmd_fmt(args) -> int:
+    from abl.spec.fmt import format_text
+
+    out, err = _consoles(args.no_color)
+    files, problems = _spec_files(args.paths)
+    for problem in problems:
+        err.print(f"[red]error:[/] {problem}")
+    changed = 0
+    failed = bool(problems)
+    for path in files:
+        try:
+            from abl.spec.source import SourceFile
+
+            source = SourceFile.read(path)
+        except SourceReadError as error:
+            err.print(f"[red]error:[/] {error.path}: {error.reason}")
+            failed = True
+            continue
+        result = format_text(source.text, str(path))
+        if result.text is None:
+            _print_diagnostics(list(result.diagnostics), err)
+            err.print(f"[red]error:[/] {path}: not formatted (fix the syntax errors first)")
+            failed = True
+            continue
+        if result.text != source.text:
+            changed += 1
+            if args.check:
+                err.print(f"would reformat {path}")
+            else:
+                Path(path).write_text(result.text, encoding="utf-8")
+                err.print(f"reformatted {path}")
+    verb = "would be reformatted" if args.check else "reformatted"
+    err.print(f"{changed} file(s) {verb}, {len(files) - changed} unchanged")
+    if failed:
+        return ExitCode.ERROR
+    return ExitCode.FAILED if (args.check and changed) else ExitCode.OK
+
+
+# ---- explain ------------------------------------------------------------------------------
+
+def cmd_explain(args) -> int:
+    out, err = _consoles(args.no_color)
+    code = args.code.upper()
+    if code not in CODES:
+        from abl.spec.diagnostics import did_you_mean
+
+        err.print(f"[red]error:[/] unknown code `{args.code}`"
+                  + (f"; {did_you_mean(code, CODES)}" if did_you_mean(code, CODES) else ""))
+        err.print("codes: " + ", ".join(CODES))
+        return ExitCode.ERROR
+    entry = CODES[code]
+    out.print(f"[bold]{entry.code}[/] {entry.name} ({entry.severity.value}): {entry.summary}\n")
+    out.print(entry.explanation + "\n")
+    out.print("[bold]example[/]")
+    out.print(entry.example, markup=False)
+    out.print("\n[bold]fix[/]")
+    out.print(entry.fix, markup=False)
+    return ExitCode.OK
+
+
+# ---- plan / run -----------------------------------------------------------------------------
+
+def _compile_for_run(args, err):
+    from abl.spec.frontend import compile_file
+
+    overrides = _parse_sets(args.set, err)
+    if overrides is None:
+        return None
+    try:
+        result = compile_file(args.spec, overrides)
+    except SourceReadError as error:
+        err.print(f"[red]error:[/] {error.path}: {error.reason}")
+        return None
+    _print_diagnostics(list(result.diagnostics), err)
+    if result.program is None:
+        errors = sum(d.is_error for d in result.diagnostics)
+        err.print(f"[red]error:[/] {args.spec} has {errors} error(s); nothing was run")
+        return None
+    return result, overrides
+
+
+def _make_plan(program, err):
+    from .api import plan_program
+    from .planner import PlanError
+
+    try:
+        return plan_program(program)
+    except PlanError as error:
+        _print_diagnostics(error.diagnostics, err)
+        return None
+
+
+def cmd_plan(args) -> int:
+    from .report import plan_tree
+
+    out, err = _consoles(args.no_color)
+    compiled = _compile_for_run(args, err)
+    if compiled is None:
+        return ExitCode.ERROR
+    plan = _make_plan(compiled[0].program, err)
+    if plan is None:
+        return ExitCode.ERROR
+    out.print(plan_tree(plan))
+    return ExitCode.OK
+
+
+def cmd_run(args) -> int:
+    from .execute import Executor
+    from .progress import RichProgress, SilentProgress
+    from .report import render_report
+    from .runfolder import RunFolder
+
+    out, err = _consoles(args.no_color)
+    compiled = _compile_for_run(args, err)
+    if compiled is None:
+        return ExitCode.ERROR
+    front_end, overrides = compiled
+    plan = _make_plan(front_end.program, err)
+    if plan is None:
+        return ExitCode.ERROR
+    started = time.time()
+    folder = RunFolder.create(plan, args.out, Path(args.spec), overrides)
+    err.print(f"[bold]{plan.experiment}[/]: {_plan_line(plan)}")
+    use_bars = err.is_terminal and not os.environ.get("CI")
+    progress = RichProgress(err) if use_bars else SilentProgress()
+    executor = Executor(plan, progress, args.cache_dir, args.device)
+    if use_bars:
+        with progress:
+            result = executor.run()
+    else:
+        result = executor.run()
+        for note in progress.notes:
+            err.print(f"[yellow]warning:[/] {note}")
+    figures = folder.write(result, time.time() - started, str(executor.device),
+                           figures=not args.no_figures)
+    report = render_report(result, figures, folder.path)
+    out.print(report)
+    folder.write_report_text(report)
+    return ExitCode.OK if result.all_passed else ExitCode.FAILED
+
+
+def _plan_line(plan) -> str:
+    from .report import count_forwards
+
+    forwards, conditions = count_forwards(plan)
+    return (f"{len(plan.stimuli)} stimuli sets, {len(plan.models)} model(s), "
+            f"{len(plan.measures)} measurements in {conditions} conditions, "
+            f"about {forwards} forward passes over stimuli sets")
+
+
+# ---- entry -------------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="abl", description="Declarative neuron-ablation experiments.")
+    parser.add_argument("--version", action="version", version=f"abl {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def common(p):
+        p.add_argument("--no-color", action="store_true", help="no colour (also: NO_COLOR=1)")
+
+    lint = sub.add_parser("lint", help="check specs without running them")
+    lint.add_argument("paths", nargs="+", metavar="PATH", help="spec files or folders")
+    lint.add_argument("--format", choices=("text", "json", "github", "sarif"), default="text")
+    lint.add_argument("--deep", action="store_true",
+                      help="also check layer names and classes against models buildable offline")
+    lint.add_argument("--set", action="append", metavar="NAME=VALUE", help="override a param")
+    common(lint)
+    lint.set_defaults(handler=cmd_lint)
+
+    fmt = sub.add_parser("fmt", help="rewrite specs in the canonical layout")
+    fmt.add_argument("paths", nargs="+", metavar="PATH")
+    fmt.add_argument("--check", action="store_true", help="only report files that would change")
+    common(fmt)
+    fmt.set_defaults(handler=cmd_fmt)
+
+    for name, handler, text in (("plan", cmd_plan, "show what a spec will do"),
+                                ("run", cmd_run, "run a spec and write a run folder")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("spec", metavar="SPEC")
+        p.add_argument("--set", action="append", metavar="NAME=VALUE", help="override a param")
+        common(p)
+        if name == "run":
+            p.add_argument("--out", metavar="DIR", help="run folder (default runs/<experiment>-<time>)")
+            p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="override `device`")
+            p.add_argument("--cache-dir", metavar="DIR",
+                           help="trained-model cache (default $ABL_CACHE_DIR or ~/.cache/abl)")
+            p.add_argument("--no-figures", action="store_true", help="skip PNG/SVG figures")
+        p.set_defaults(handler=handler)
+
+    explain = sub.add_parser("explain", help="explain a diagnostic code")
+    explain.add_argument("code", metavar="CODE")
+    common(explain)
+    explain.set_defaults(handler=cmd_explain)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help(sys.stderr)
+        return ExitCode.ERROR
+    from .errors import RunError
+
+    _, err = _consoles(getattr(args, "no_color", False))
+    try:
+        return int(args.handler(args))
+    except RunError as error:
+        where = f"{error.code} " if error.code else ""
+        err.print(f"[red]error:[/] {where}{error.message}", markup=True, highlight=False)
+        if error.help:
+            err.print(f"  = help: {error.help}", markup=False)
+        return ExitCode.ERROR
+    except SpecError as error:
+        _print_diagnostics(error.diagnostics, err)
+        return ExitCode.ERROR
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        return ExitCode.INTERRUPTED
+    except Exception as error:  # a bug in abl: say so plainly; the traceback only on request
+        if os.environ.get("ABL_DEBUG"):
+            raise
+        err.print(f"[red]internal error:[/] {type(error).__name__}: {error}", markup=True)
+        err.print("  = help: this is a bug in abl; rerun with ABL_DEBUG=1 for the traceback and report it",
+                  markup=False)
+        return ExitCode.ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -697,9 +697,10 @@ class Checker:
         if quantity.where_class is not None:
             self.class_value(quantity.where_class, scope)
         model = quantity.model
+        by_dims = any(selector.key != "class" for selector in quantity.selectors)
         if model is not None:
             self.use(scope, model, ("model",), "model")
-        else:
+        elif not by_dims:
             model = self.default_model(scope, quantity.span)
         if quantity.fit_on is not None:
             self.use(scope, quantity.fit_on, ("stimuli",), "stimuli")

@@ -1,0 +1,65 @@
+"""`abl lint --deep`: model-aware checks for models that can be built offline without training
+(built-in architectures, torchvision architectures without weights): every layer named exists.
+Class names and indices are checked by the planner against the stimuli."""
+
+from __future__ import annotations
+
+from abl.spec.diagnostics import Diagnostic, DiagnosticSink, did_you_mean, listing
+
+from .errors import RunError
+from .plan import Plan
+
+
+def deep_check(program) -> list[Diagnostic]:
+    from .api import plan_program
+    from .planner import PlanError
+
+    sink = DiagnosticSink(program.source)
+    try:
+        plan = plan_program(program)
+    except PlanError as error:
+        return list(error.diagnostics)
+    except RunError as error:
+        sink.report("E404", error.message, program.statements[0].span if program.statements else
+                    _first_span(program), help=error.help)
+        return sink.diagnostics
+    check_layers(plan, sink)
+    return sink.diagnostics
+
+
+def _first_span(program):
+    from abl.spec.source import Span
+
+    return Span.unknown()
+
+
+def check_layers(plan: Plan, sink: DiagnosticSink) -> None:
+    from .models import describe_model
+
+    described: dict[str, object] = {}
+    for key, spec in plan.models:
+        try:
+            described[key] = describe_model(spec)
+        except RunError:
+            described[key] = None
+    for item in plan.measures:
+        uses = []
+        for intervention in item.interventions:
+            if intervention.units is not None:
+                uses.extend((leaf.layer, leaf.span) for leaf in intervention.units.leaves())
+            elif intervention.layer:
+                uses.append((intervention.layer, intervention.span))
+        if item.of_units is not None:
+            uses.extend((leaf.layer, leaf.span) for leaf in item.of_units.leaves())
+        if item.in_layer:
+            uses.append((item.in_layer, item.span))
+        description = described.get(item.model)
+        if description is None:
+            continue
+        aliases, paths = description
+        known = set(aliases) | set(paths)
+        for layer, span in uses:
+            if layer not in known:
+                sink.report("E401", f"model `{item.model}` has no layer `{layer}`", span,
+                            help=did_you_mean(layer, known) or
+                            f"its layers: {listing(list(aliases) + [p for p in paths if p], 16)}")

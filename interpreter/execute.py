@@ -1,0 +1,531 @@
+"""Plan -> results: load stimuli and models, record once, select, run batched conditions, measure,
+decide expectations. Shared work is done once: one recording pass per (model, stimuli) for all the
+layers the plan needs, one batched run per (model, stimuli) for all its conditions."""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .conditions import ActivationEdit, Condition, EditMode, WeightEdit, WeightTarget
+from .errors import RunError
+from .plan import ExpectItem, InterventionPlan, MeasureItem, Plan, ResultQuery, Selection
+from .planner import selection_seed
+from .progress import Progress, SilentProgress
+from .results import ResultRow, ResultsTable
+
+COMPARE = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
+           "==": lambda a, b: math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12),
+           "!=": lambda a, b: not math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    text: str
+    passed: bool
+    detail: str
+    observed: float
+    reference: float
+    p_value: float | None = None
+    line: int = 0
+
+    def as_record(self) -> dict:
+        return {"expectation": self.text, "line": self.line,
+                "verdict": "PASS" if self.passed else "FAIL", "detail": self.detail,
+                "observed": _finite(self.observed), "reference": _finite(self.reference),
+                "p_value": self.p_value}
+
+
+def _finite(value: float):
+    return value if isinstance(value, float) and math.isfinite(value) else None
+
+
+@dataclass
+class RunResult:
+    plan: Plan
+    table: ResultsTable
+    verdicts: list[Verdict]
+    stimuli: dict
+    models: dict
+    notes: list[str] = field(default_factory=list)
+    feature_images: dict[str, np.ndarray] = field(default_factory=dict)
+    forward_passes: int = 0
+
+    @property
+    def all_passed(self) -> bool:
+        return all(v.passed for v in self.verdicts)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RunError(f"device `{name}` was asked for, but torch sees no CUDA device",
+                       help="use `device auto` or `device cpu`, or run where a GPU is visible")
+    return torch.device(name)
+
+
+class Executor:
+    def __init__(self, plan: Plan, progress: Progress | None = None, cache_dir: Path | None = None,
+                 device: str | None = None, batch_size: int = 256):
+        self.plan = plan
+        self.progress = progress or SilentProgress()
+        self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+        self.device = resolve_device(device or plan.device)
+        self.batch_size = batch_size
+        self._stimuli: dict = {}
+        self._models: dict = {}
+        self._stats: dict[tuple[str, str], dict] = {}
+        self._selections: dict[Selection, dict[str, tuple[int, ...]]] = {}
+        self._grids: dict = {}
+        self._logits: dict[tuple[str, str], dict] = {}
+        self.forward_passes = 0
+
+    # ---- loading ----------------------------------------------------------------------
+    def stimuli(self, key: str):
+        if key not in self._stimuli:
+            from .stimuli import load_stimuli
+
+            self._stimuli[key] = load_stimuli(self.plan.stimuli_spec(key), self.progress)
+        return self._stimuli[key]
+
+    def model(self, key: str):
+        if key not in self._models:
+            from .models import build_model
+
+            spec = self.plan.model_spec(key)
+            training = {}
+            if spec.train_on:
+                training[spec.train_on] = self.stimuli(spec.train_on)
+            loaded = build_model(spec, training, self.progress, self.cache_dir)
+            loaded.module.to(self.device)
+            self._models[key] = loaded
+        return self._models[key]
+
+    # ---- recording -------------------------------------------------------------------------
+    def _requirements(self) -> dict[tuple[str, str], tuple[set[str], set[str]]]:
+        """(model, stimuli) -> (layers to record, layers whose per-image features to keep)."""
+        needs: dict[tuple[str, str], tuple[set[str], set[str]]] = defaultdict(lambda: (set(), set()))
+
+        def add_selection(selection: Selection, features_on: tuple[str, ...] = ()) -> None:
+            for leaf in selection.leaves():
+                needs[(leaf.model, leaf.stimuli)][0].add(leaf.layer)
+                for stimuli in features_on:
+                    needs[(leaf.model, stimuli)][0].add(leaf.layer)
+                    needs[(leaf.model, stimuli)][1].add(leaf.layer)
+
+        for item in self.plan.measures:
+            for intervention in item.interventions:
+                if intervention.units is not None:
+                    add_selection(intervention.units)
+                    if intervention.kind == "mean":
+                        for layer in intervention.units.layers():
+                            needs[(item.model, item.stimuli)][0].add(layer)
+            if item.of_units is not None:
+                if item.metric == "probe accuracy":
+                    add_selection(item.of_units, (item.fit_on or item.of_units.stimuli, item.stimuli))
+                else:
+                    add_selection(item.of_units)
+                    for layer in item.of_units.layers():
+                        needs[(item.model, item.stimuli)][0].add(layer)
+            if item.in_layer:
+                needs[(item.model, item.stimuli)][0].add(item.in_layer)
+        for report in self.plan.reports:
+            for selection in report.units:
+                add_selection(selection)
+        return needs
+
+    def record_all(self) -> None:
+        from .backend.record import record_layers
+
+        for (model_key, stimuli_key), (layers, keep) in self._requirements().items():
+            model = self.model(model_key)
+            stimuli = self.stimuli(stimuli_key)
+            paths = {layer: model.resolve_layer(layer) for layer in sorted(layers)}
+            keep_paths = {paths[layer] for layer in keep}
+            num_classes = max(len(stimuli.class_names), int(stimuli.labels.max()) + 1)
+            total = math.ceil(stimuli.n / self.batch_size)
+            with self.progress.task(f"recording {model_key} on {stimuli_key}", total) as task:
+                stats = record_layers(model.module, _advancing(stimuli.batches(self.batch_size), task),
+                                      sorted(set(paths.values())), num_classes,
+                                      keep_features=keep_paths, device=self.device)
+            self.forward_passes += 1
+            self._stats[(model_key, stimuli_key)] = {layer: stats[path] for layer, path in paths.items()}
+
+    def stats(self, model: str, stimuli: str, layer: str):
+        try:
+            return self._stats[(model, stimuli)][layer]
+        except KeyError:
+            raise RunError(f"internal: no recording of layer {layer} for {model} on {stimuli}") from None
+
+    # ---- selections -------------------------------------------------------------------------
+    def resolve(self, selection: Selection) -> dict[str, tuple[int, ...]]:
+        """A selection -> {layer as written: sorted unit indices}."""
+        if selection in self._selections:
+            return self._selections[selection]
+        if selection.children:
+            left = self.resolve(selection.children[0])
+            right = self.resolve(selection.children[1])
+            result: dict[str, tuple[int, ...]] = {}
+            for layer in dict.fromkeys(list(left) + list(right)):
+                a, b = set(left.get(layer, ())), set(right.get(layer, ()))
+                units = {"union": a | b, "intersection": a & b, "difference": a - b}[selection.kind]
+                if units:
+                    result[layer] = tuple(sorted(units))
+            if not result:
+                raise RunError(f"unit set `{selection.name}` is empty",
+                               help="the set algebra leaves no unit; check the operands")
+            self._selections[selection] = result
+            return result
+        result = {selection.layer: tuple(sorted(self._leaf_units(selection)))}
+        self._selections[selection] = result
+        return result
+
+    def _leaf_units(self, selection: Selection) -> tuple[int, ...]:
+        from . import unit_metrics
+        from .grid import equal_count_grid
+
+        stats = self.stats(selection.model, selection.stimuli, selection.layer)
+        n_units = stats.unit_count()
+        where = f"unit set `{selection.name}` in {selection.layer}"
+        if selection.kind in ("ranked", "random") and selection.count > n_units:
+            raise RunError(f"{where} asks for {selection.count} units, but the layer has {n_units}",
+                           help=f"choose at most {n_units}", code="E403")
+        if selection.kind == "ranked":
+            scores = unit_metrics.unit_scores(stats, selection.metric, selection.target_class)
+            return unit_metrics.top_k(scores, selection.count, bottom=selection.bottom)
+        if selection.kind == "random":
+            rng = np.random.default_rng(selection_seed(selection))
+            return unit_metrics.random_units(n_units, selection.count, rng)
+        if selection.kind == "explicit":
+            bad = [i for i in selection.indices if i >= n_units]
+            if bad:
+                raise RunError(f"{where}: unit {bad[0]} does not exist (the layer has {n_units} units)",
+                               help=f"indices run from 0 to {n_units - 1}", code="E403")
+            return selection.indices
+        if selection.kind == "all":
+            return tuple(range(n_units))
+        if selection.kind == "threshold":
+            scores = unit_metrics.unit_scores(stats, selection.metric, selection.target_class)
+            units = unit_metrics.threshold(scores, selection.op, selection.threshold)
+            if not units:
+                raise RunError(f"{where}: no unit has {selection.metric} {selection.op} {selection.threshold:g}",
+                               help=f"{selection.metric} ranges from {np.nanmin(scores):.3g} to {np.nanmax(scores):.3g} here")
+            return units
+        if selection.kind == "grid-cell":
+            key = (selection.model, selection.stimuli, selection.layer, selection.metric,
+                   selection.column_metric, selection.target_class, selection.rows, selection.cols)
+            if key not in self._grids:
+                rows = unit_metrics.unit_scores(stats, selection.metric, selection.target_class)
+                cols = unit_metrics.unit_scores(stats, selection.column_metric, selection.target_class)
+                self._grids[key] = equal_count_grid(rows, cols, selection.rows, selection.cols)
+            row, col = selection.cell
+            return tuple(self._grids[key][row][col])
+        raise AssertionError(selection.kind)
+
+    # ---- conditions ---------------------------------------------------------------------------
+    def condition(self, item: MeasureItem) -> Condition:
+        model = self.model(item.model)
+        edits: list[ActivationEdit] = []
+        weight_edits: list[WeightEdit] = []
+        for intervention in item.interventions:
+            if intervention.kind == "weights":
+                weight_edits.extend(self._weight_edits(intervention, model))
+                continue
+            for layer, units in self.resolve(intervention.units).items():
+                path = model.resolve_layer(layer)
+                means: tuple[float, ...] = ()
+                if intervention.kind == "mean":
+                    layer_means = self.stats(item.model, item.stimuli, layer).mean()
+                    means = tuple(float(layer_means[u]) for u in units)
+                edits.append(ActivationEdit(path, units, EditMode(intervention.kind),
+                                            intervention.value, means))
+        label = item.intervention_label + (f" cell {item.cell_label}" if item.cell_label else "") + \
+            (f" draw {item.repeat}" if item.repeat else "")
+        return Condition(label, tuple(edits), tuple(weight_edits))
+
+    def _weight_edits(self, intervention: InterventionPlan, model) -> list[WeightEdit]:
+        from .backend.weights import weight_module_for
+
+        if intervention.direction == "connection":
+            path = model.resolve_layer(intervention.layer)
+            module = weight_module_for(model.module, path, "incoming")
+            out_unit, in_unit = intervention.connection
+            return [WeightEdit(module, WeightTarget.INCOMING, (out_unit,), intervention.value,
+                               connection=(out_unit, in_unit))]
+        edits = []
+        for layer, units in self.resolve(intervention.units).items():
+            path = model.resolve_layer(layer)
+            module = weight_module_for(model.module, path, intervention.direction)
+            edits.append(WeightEdit(module, WeightTarget(intervention.direction), units,
+                                    intervention.value))
+        return edits
+
+    def run_all_conditions(self) -> None:
+        from .backend.run import run_conditions
+
+        groups: dict[tuple[str, str], dict] = defaultdict(dict)
+        for item in self.plan.measures:
+            if item.metric not in ("accuracy", "loss", "rank", "rank deficit", "rank change",
+                                   "logit", "probability"):
+                continue
+            key = (item.interventions, )
+            groups[(item.model, item.stimuli)].setdefault(key, None)
+            if item.interventions:
+                groups[(item.model, item.stimuli)].setdefault(((),), None)
+        for (model_key, stimuli_key), conditions in groups.items():
+            model = self.model(model_key)
+            stimuli = self.stimuli(stimuli_key)
+            keys = list(conditions)
+            built = []
+            for key in keys:
+                interventions = key[0]
+                if not interventions:
+                    built.append(Condition("baseline"))
+                else:
+                    probe = next(i for i in self.plan.measures
+                                 if i.interventions == interventions and i.model == model_key
+                                 and i.stimuli == stimuli_key)
+                    built.append(self.condition(probe))
+            total = math.ceil(stimuli.n / self.batch_size)
+            with self.progress.task(f"{len(built)} conditions of {model_key} on {stimuli_key}", total) as task:
+                logits = run_conditions(model.module, _advancing(stimuli.batches(self.batch_size), task),
+                                        built, device=self.device)
+            self.forward_passes += 1
+            self._logits[(model_key, stimuli_key)] = dict(zip(keys, logits))
+
+    def logits(self, item: MeasureItem, baseline: bool = False) -> torch.Tensor:
+        key = ((),) if baseline else (item.interventions,)
+        return self._logits[(item.model, item.stimuli)][key]
+
+    # ---- measuring ----------------------------------------------------------------------------
+    def measure_all(self) -> ResultsTable:
+        from . import measures
+        from .probes import probe_accuracy
+        from .selectivity import class_selectivity_index
+
+        table = ResultsTable()
+        for item in self.plan.measures:
+            stimuli = self.stimuli(item.stimuli)
+            names = stimuli.class_names
+            labels = stimuli.labels
+            common = dict(stimuli=item.stimuli, model=item.model, layer=item.layer_label,
+                          units=item.units_label, cell=item.cell_label,
+                          intervention=item.intervention_label, repeat=item.repeat, dims=item.dims)
+            if item.metric == "probe accuracy":
+                table.add(self._probe_row(item, common, probe_accuracy))
+                continue
+            if item.metric == "selectivity index":
+                stats = self.stats(item.model, item.stimuli, item.in_layer)
+                values = np.asarray(class_selectivity_index(stats.class_means()), dtype=float)
+                common["layer"] = item.in_layer
+                table.add(ResultRow(measure=item.label, value=float(np.mean(values)), n=stimuli.n, **common))
+                for unit, value in enumerate(values):
+                    table.add(ResultRow(measure="selectivity index unit", value=float(value), n=stimuli.n,
+                                        **{**common, "units": str(unit)}))
+                continue
+            if item.metric == "activation":
+                selection = self.resolve(item.of_units)
+                for layer, units in selection.items():
+                    stats = self.stats(item.model, item.stimuli, layer)
+                    if item.where_class is not None:
+                        row = stats.class_sums[item.where_class] / max(stats.class_counts[item.where_class], 1)
+                        n = int(stats.class_counts[item.where_class])
+                    else:
+                        row, n = stats.mean(), stats.n
+                    table.add(ResultRow(measure=item.label, value=float(np.mean(row[list(units)])), n=n,
+                                        cls=names[item.where_class] if item.where_class is not None else "",
+                                        **{**common, "layer": layer}))
+                continue
+            logits = self.logits(item)
+            base = self.logits(item, baseline=True) if item.interventions else logits
+            classes = [item.where_class] if item.where_class is not None else [None]
+            if item.per_class:
+                classes = [None] + list(stimuli.present_classes)
+            for cls in classes:
+                mask = torch.ones_like(labels, dtype=torch.bool) if cls is None else labels == cls
+                n = int(mask.sum())
+                if n == 0:
+                    continue
+                value = _output_measure(measures, item, logits[mask], base[mask], labels[mask])
+                table.add(ResultRow(measure=item.label, value=value, n=n,
+                                    cls="" if cls is None else names[cls], **common))
+        return table
+
+    def _probe_row(self, item: MeasureItem, common: dict, probe_accuracy) -> ResultRow:
+        selection = item.of_units
+        target = item.where_class if item.where_class is not None else selection.leaves()[0].target_class
+        if target is None:
+            raise RunError("a probe needs the class it decodes",
+                           help="select the units `for class C`, or add `where class == C`")
+        fit_key = item.fit_on or selection.leaves()[0].stimuli
+        features_fit, features_eval = [], []
+        resolved = self.resolve(selection)
+        for layer, units in resolved.items():
+            fit_stats = self.stats(item.model, fit_key, layer)
+            eval_stats = self.stats(item.model, item.stimuli, layer)
+            features_fit.append(fit_stats.features[:, list(units)])
+            features_eval.append(eval_stats.features[:, list(units)])
+        fit_labels = self.stats(item.model, fit_key, next(iter(resolved))).labels
+        eval_labels = self.stats(item.model, item.stimuli, next(iter(resolved))).labels
+        same = fit_key == item.stimuli
+        value = probe_accuracy(np.concatenate(features_fit, axis=1), fit_labels,
+                               None if same else np.concatenate(features_eval, axis=1),
+                               None if same else eval_labels, target, self.plan.seed)
+        names = self.stimuli(item.stimuli).class_names
+        return ResultRow(measure=item.label, value=float(value), n=len(eval_labels),
+                         cls=names[target], **common)
+
+    # ---- expectations ----------------------------------------------------------------------------
+    def decide(self, table: ResultsTable) -> list[Verdict]:
+        return [self._decide(expectation, table) for expectation in self.plan.expectations]
+
+    def _values(self, query: ResultQuery, table: ResultsTable, intervention: str | None = None) -> dict[int, float]:
+        wanted = query.intervention if intervention is None else intervention
+        cls_label = ""
+        if query.cls is not None:
+            cls_label = self.stimuli(query.stimuli).class_names[query.cls]
+        rows = [r for r in table if r.measure == query.measure and r.stimuli == query.stimuli
+                and r.intervention == wanted and r.cls == cls_label
+                and (query.model is None or r.model == query.model)
+                and (query.layer is None or r.layer == query.layer)
+                and all(_same(r.dim(k), v) for k, v in query.dims)]
+        if not rows:
+            raise RunError(f"no measured value matches `{query.text}`",
+                           help="measure it with a `measure` statement (check the selectors and stimuli)")
+        by_repeat: dict[int, list[float]] = defaultdict(list)
+        for row in rows:
+            by_repeat[row.repeat].append(row.value)
+        groups = {len(v) for v in by_repeat.values()}
+        if groups != {1}:
+            raise RunError(f"`{query.text}` matches several measured values",
+                           help="narrow it with selectors, e.g. `[alpha = 0]`, or `where class == C`")
+        return {repeat: values[0] for repeat, values in sorted(by_repeat.items())}
+
+    def _value(self, query: ResultQuery, table: ResultsTable) -> float:
+        values = self._values(query, table)
+        value = float(np.mean(list(values.values())))
+        if query.drop:
+            base = float(np.mean(list(self._values(query, table, intervention="none").values())))
+            return base - value
+        return value
+
+    def _decide(self, item: ExpectItem, table: ResultsTable) -> Verdict:
+        line = item.span.line
+        if item.kind == "change":
+            base = float(np.mean(list(self._values(item.lhs, table, intervention="none").values())))
+            after = float(np.mean(list(self._values(item.lhs, table).values())))
+            change = base - after if item.direction == "drops" else after - base
+            ok = change >= item.number if item.bound == "at least" else change <= item.number
+            detail = (f"{item.lhs.measure} {base:.4g} -> {after:.4g}: {item.direction[:-1]} of "
+                      f"{change:.4g} (needs {item.bound} {item.number:.4g})")
+            return Verdict(item.text, ok, detail, change, item.number, line=line)
+        if item.kind == "compare-number":
+            value = self._value(item.lhs, table)
+            ok = COMPARE[item.op](value, item.number)
+            return Verdict(item.text, ok, f"{value:.4g} {item.op} {item.number:.4g}", value, item.number, line=line)
+        if item.kind == "compare-quantity":
+            left = self._value(item.lhs, table)
+            right = self._value(item.rhs, table) + item.number
+            ok = COMPARE[item.op](left, right)
+            offset = f" (incl. offset {item.number:+.4g})" if item.number else ""
+            return Verdict(item.text, ok, f"{left:.4g} {item.op} {right:.4g}{offset}", left, right, line=line)
+        observed = self._value(item.lhs, table)
+        control_values = self._values(item.rhs, table)
+        base = float(np.mean(list(self._values(item.rhs, table, intervention="none").values())))
+        controls = np.array([base - v if item.rhs.drop else v for v in control_values.values()])
+        if item.op in (">", ">="):
+            extreme = int(np.sum(controls >= observed))
+        else:
+            extreme = int(np.sum(controls <= observed))
+        p_value = (1 + extreme) / (len(controls) + 1)
+        ok = p_value <= item.significance and COMPARE[item.op](observed, float(np.mean(controls)))
+        detail = (f"observed {observed:.4g} vs control mean {np.mean(controls):.4g} "
+                  f"(sd {np.std(controls):.3g}, {len(controls)} draws); p = {p_value:.3g}, "
+                  f"needs p <= {item.significance:g}")
+        return Verdict(item.text, ok, detail, observed, float(np.mean(controls)), p_value, line=line)
+
+    # ---- whole run ------------------------------------------------------------------------------
+    def run(self) -> RunResult:
+        model_keys = {m.model for m in self.plan.measures}
+        for key in sorted(model_keys):
+            self.model(key)
+        self.record_all()
+        self.run_all_conditions()
+        table = self.measure_all()
+        verdicts = self.decide(table)
+        images = self.feature_visualisations()
+        return RunResult(self.plan, table, verdicts, dict(self._stimuli), dict(self._models),
+                         list(getattr(self.progress, "notes", [])), images, self.forward_passes)
+
+    def feature_visualisations(self) -> dict[str, np.ndarray]:
+        from .featurevis import visualize_unit
+
+        images: dict[str, np.ndarray] = {}
+        for report in self.plan.reports:
+            if report.kind != "features":
+                continue
+            for selection in report.units:
+                model = self.model(selection.model)
+                shape = model.input_shape or tuple(self.stimuli(selection.stimuli).images.shape[1:])
+                for layer, units in self.resolve(selection).items():
+                    path = model.resolve_layer(layer)
+                    with self.progress.task(f"feature visualisation of {selection.name}", len(units)) as task:
+                        for unit in units:
+                            result = visualize_unit(model.module, path, unit, shape, steps=report.steps,
+                                                    seed=self.plan.seed, device=self.device)
+                            image = getattr(result, "image", result)
+                            images[f"{layer}:{unit}"] = np.asarray(image)
+                            task.advance()
+        return images
+
+
+def _same(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    try:
+        return math.isclose(float(a), float(b))
+    except ValueError:
+        return False
+
+
+def _output_measure(measures, item: MeasureItem, logits, base, labels) -> float:
+    metric = item.metric
+    if metric == "accuracy":
+        if item.top:
+            return float(measures.topk_accuracy(logits, labels, item.top))
+        return float(measures.accuracy(logits, labels))
+    if metric == "loss":
+        return float(measures.cross_entropy(logits, labels))
+    if metric == "rank":
+        return float(np.mean(np.asarray(measures.true_class_rank(logits, labels), dtype=float)))
+    if metric == "rank deficit":
+        return float(measures.rank_deficit(base, logits, labels))
+    if metric == "rank change":
+        return float(measures.rank_change(base, logits, labels))
+    if metric == "logit":
+        return float(measures.class_logit(logits, item.of_class))
+    if metric == "probability":
+        return float(measures.class_probability(logits, item.of_class))
+    raise AssertionError(metric)
+
+
+def _advancing(batches, task):
+    for batch in batches:
+        yield batch
+        task.advance()
+
+
+def default_cache_dir() -> Path:
+    import os
+
+    root = os.environ.get("ABL_CACHE_DIR")
+    if root:
+        return Path(root)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "abl"

@@ -1,0 +1,163 @@
+"""The execution plan: what will be loaded, selected, measured, checked and shown.
+
+Plain frozen data (no torch): families are expanded, names bound, classes resolved to indices.
+Selections stay symbolic (they need recorded activations); the executor resolves them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from abl.spec.source import SourceFile, Span
+
+from .specs import ModelSpec, StimuliSpec
+
+
+@dataclass(frozen=True)
+class Selection:
+    """A unit selection bound to one model. `kind` is one of:
+    ranked | random | explicit | all | threshold | grid-cell | union | intersection | difference."""
+
+    kind: str
+    model: str = ""
+    layer: str = ""                   # as written: an alias or a module path
+    stimuli: str = ""                 # stimuli key the statistics are recorded on
+    metric: str = ""
+    column_metric: str = ""           # grid: the second axis
+    count: int = 0
+    bottom: bool = False
+    target_class: int | None = None
+    indices: tuple[int, ...] = ()
+    op: str = ""
+    threshold: float = 0.0
+    rows: int = 0
+    cols: int = 0
+    cell: tuple[int, int] | None = None
+    draw: int = 0                     # random: which draw (fresh per repeat)
+    seed: int = 0
+    children: tuple["Selection", ...] = ()
+    name: str = ""                    # the unit set's name in the spec, for labels
+    span: Span = field(default_factory=Span.unknown, compare=False, hash=False)
+
+    def layers(self) -> tuple[str, ...]:
+        if self.children:
+            seen: list[str] = []
+            for child in self.children:
+                for layer in child.layers():
+                    if layer not in seen:
+                        seen.append(layer)
+            return tuple(seen)
+        return (self.layer,)
+
+    def leaves(self) -> tuple["Selection", ...]:
+        if self.children:
+            return tuple(leaf for child in self.children for leaf in child.leaves())
+        return (self,)
+
+    @property
+    def is_random(self) -> bool:
+        return any(leaf.kind == "random" for leaf in self.leaves())
+
+
+@dataclass(frozen=True)
+class InterventionPlan:
+    """kind: zero | mean | clamp | scale | weights."""
+
+    kind: str
+    units: Selection | None
+    value: float = 0.0
+    direction: str = ""               # weights: incoming | outgoing | connection
+    connection: tuple[int, int] | None = None
+    layer: str = ""                   # weights/connection: the layer written
+    span: Span = field(default_factory=Span.unknown, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class MeasureItem:
+    metric: str                       # a name from abl.spec.vocabulary.MEASURES
+    label: str                        # the `measure` column: "accuracy", "accuracy top-5", ...
+    model: str
+    stimuli: str
+    interventions: tuple[InterventionPlan, ...] = ()
+    intervention_label: str = "none"
+    per_class: bool = False
+    where_class: int | None = None
+    top: int | None = None
+    of_class: int | None = None
+    of_units: Selection | None = None
+    in_layer: str | None = None
+    fit_on: str | None = None
+    units_label: str = ""
+    layer_label: str = ""
+    cell_label: str = ""
+    repeat: int = 0
+    dims: tuple[tuple[str, str], ...] = ()
+    hidden: bool = False              # planned only because an expectation needs it
+    span: Span = field(default_factory=Span.unknown, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class ResultQuery:
+    """Which rows of the results table a side of an expectation reads."""
+
+    measure: str
+    stimuli: str
+    model: str | None
+    cls: int | None
+    intervention: str                 # intervention label, "none" for the baseline
+    dims: tuple[tuple[str, str], ...] = ()
+    drop: bool = False                # baseline minus this value
+    text: str = ""
+    layer: str | None = None          # `selectivity index in LAYER`
+
+
+@dataclass(frozen=True)
+class ExpectItem:
+    """kind: change | compare-number | compare-quantity | control."""
+
+    kind: str
+    text: str
+    lhs: ResultQuery
+    rhs: ResultQuery | None = None
+    op: str = ""
+    number: float = 0.0               # threshold, change amount, or offset
+    direction: str = ""               # drops | rises
+    bound: str = ""                   # at least | at most
+    repeats: int = 0
+    significance: float = 0.05
+    span: Span = field(default_factory=Span.unknown, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class ReportItem:
+    kind: str
+    metric: str = ""
+    by: tuple[tuple[str, ...], ...] = ()
+    versus: str = ""
+    over: str = ""
+    stimuli: str = ""
+    units: tuple[Selection, ...] = ()
+    steps: int = 128
+    text: str = ""
+    span: Span = field(default_factory=Span.unknown, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class Plan:
+    source: SourceFile
+    experiment: str
+    seed: int
+    device: str
+    repeats: int
+    params: tuple[tuple[str, object], ...]
+    stimuli: tuple[tuple[str, StimuliSpec], ...]
+    models: tuple[tuple[str, ModelSpec], ...]
+    measures: tuple[MeasureItem, ...]
+    expectations: tuple[ExpectItem, ...]
+    reports: tuple[ReportItem, ...]
+
+    def stimuli_spec(self, key: str) -> StimuliSpec:
+        return dict(self.stimuli)[key]
+
+    def model_spec(self, key: str) -> ModelSpec:
+        return dict(self.models)[key]

@@ -1,0 +1,536 @@
+"""Checked program -> Plan: families expanded, names bound to keys, classes resolved.
+
+The planner needs to know which classes a stimuli set has (to range `for each class c` and to
+resolve `class "junco"`): it asks a `describe` function, which reads folder names or dataset
+metadata but no pixels.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+from dataclasses import dataclass, field
+from typing import Callable
+
+from abl.spec import ast
+from abl.spec.check import Program
+from abl.spec.diagnostics import Diagnostic, DiagnosticSink, did_you_mean, listing
+from abl.spec.fmt import intervention_text, unit_expr_text, value_text
+
+from .plan import (ExpectItem, InterventionPlan, MeasureItem, Plan, ReportItem, ResultQuery,
+                   Selection)
+from .specs import ModelSpec, StimuliSpec
+
+
+class PlanError(Exception):
+    def __init__(self, diagnostics: list[Diagnostic]):
+        super().__init__("; ".join(d.message for d in diagnostics))
+        self.diagnostics = diagnostics
+
+
+@dataclass
+class _Env:
+    bindings: dict[str, tuple[str, object, str]] = field(default_factory=dict)  # var -> (kind, value, text)
+    stimuli: dict[str, str] = field(default_factory=dict)     # name -> key
+    models: dict[str, str] = field(default_factory=dict)      # name -> key
+    units: dict[str, tuple[object, "_Env"]] = field(default_factory=dict)
+
+    def child(self) -> "_Env":
+        return _Env(dict(self.bindings), dict(self.stimuli), dict(self.models), dict(self.units))
+
+    def dims(self) -> tuple[tuple[str, str], ...]:
+        return tuple((name, text) for name, (kind, _, text) in self.bindings.items() if kind == "var")
+
+    def suffix(self) -> str:
+        if not self.bindings:
+            return ""
+        return "[" + ",".join(f"{name}={text}" for name, (_, _, text) in self.bindings.items()) + "]"
+
+
+class _Abort(Exception):
+    pass
+
+
+class Planner:
+    def __init__(self, program: Program, describe: Callable[[StimuliSpec], object]):
+        self.program = program
+        self.describe = describe
+        self.sink = DiagnosticSink(program.source)
+        self.stimuli: dict[str, StimuliSpec] = {}
+        self.models: dict[str, ModelSpec] = {}
+        self.measures: list[MeasureItem] = []
+        self._measure_keys: set[MeasureItem] = set()
+        self.expectations: list[ExpectItem] = []
+        self.reports: list[ReportItem] = []
+        self._class_cache: dict[str, object] = {}
+
+    # ---- entry ------------------------------------------------------------------------
+    def plan(self) -> Plan:
+        env = _Env()
+        for statement in self.program.statements:
+            try:
+                self._statement(statement, env)
+            except _Abort:
+                pass
+        if self.sink.has_errors:
+            raise PlanError(self.sink.diagnostics)
+        p = self.program
+        return Plan(p.source, p.experiment, p.seed, p.device, p.repeats, p.params,
+                    tuple(self.stimuli.items()), tuple(self.models.items()), tuple(self.measures),
+                    tuple(self.expectations), tuple(self.reports))
+
+    def fail(self, code: str, message: str, span, help: str | None = None):
+        self.sink.report(code, message, span, help)
+        raise _Abort()
+
+    # ---- statements ------------------------------------------------------------------
+    def _statement(self, statement, env: _Env) -> None:
+        if isinstance(statement, ast.StimuliDecl):
+            self._stimuli(statement, env)
+        elif isinstance(statement, ast.ModelDecl):
+            self._model(statement, env)
+        elif isinstance(statement, ast.UnitsDecl):
+            env.units[statement.name.value] = (statement.expr, env)
+        elif isinstance(statement, ast.MeasureDecl):
+            self._measure(statement.quantity, env, hidden=False)
+        elif isinstance(statement, ast.ExpectDecl):
+            self._expect(statement, env)
+        elif isinstance(statement, ast.ReportDecl):
+            self._report(statement, env)
+        elif isinstance(statement, ast.ForBlock):
+            self._for(statement, env)
+
+    def _for(self, block: ast.ForBlock, env: _Env) -> None:
+        domains = []
+        for binder in block.binders:
+            domains.append([(binder, item) for item in self._domain(binder, block, env)])
+        for combination in itertools.product(*domains):
+            inner = env.child()
+            for binder, (value, text) in combination:
+                kind = {"class": "class", "layer": "layer", None: "var"}[binder.kind]
+                inner.bindings[binder.variable.value] = (kind, value, text)
+            for statement in block.body:
+                try:
+                    self._statement(statement, inner)
+                except _Abort:
+                    pass
+
+    def _domain(self, binder: ast.Binder, block: ast.ForBlock, env: _Env) -> list[tuple[object, str]]:
+        if binder.kind == "class":
+            stimuli_key = self._reference_stimuli(block.body, env)
+            if stimuli_key is None:
+                self.fail("E308", "cannot tell whose classes `each class` ranges over", binder.span,
+                          help="list them: `each class c in [0, 1, 2]`, or measure on stimuli "
+                               "defined before the block")
+            info = self._info(stimuli_key)
+            if binder.domain is None:
+                present = info.present_classes
+            else:
+                present = [self._class_index(item, env, stimuli_key) for item in binder.domain.items]
+            return [(index, info.class_names[index]) for index in present]
+        items = binder.domain.items
+        if binder.kind == "layer":
+            return [(self._layer(item, env), self._layer(item, env)) for item in items]
+        values = []
+        for item in items:
+            if isinstance(item, ast.Number):
+                values.append((int(item.value) if item.is_int else item.value, item.text))
+            elif isinstance(item, ast.Percent):
+                values.append((item.value, item.text))
+            else:
+                values.append((item.value, item.value))
+        return values
+
+    def _reference_stimuli(self, body, env: _Env) -> str | None:
+        for statement in body:
+            if isinstance(statement, ast.MeasureDecl) and statement.quantity.stimuli is not None:
+                key = env.stimuli.get(statement.quantity.stimuli.value)
+                if key is not None:
+                    return key
+            if isinstance(statement, ast.ForBlock):
+                found = self._reference_stimuli(statement.body, env)
+                if found:
+                    return found
+        return None
+
+    # ---- stimuli and models ----------------------------------------------------------------
+    def _stimuli(self, decl: ast.StimuliDecl, env: _Env) -> None:
+        key = decl.name.value + env.suffix()
+        source = decl.source
+        if isinstance(source, ast.Name) and source.value in env.stimuli:
+            spec = dataclasses.replace(self.stimuli[env.stimuli[source.value]], name=key)
+        elif isinstance(source, ast.Name):
+            path = decl.path.value if isinstance(decl.path, ast.String) else None
+            spec = StimuliSpec(key, source.value, path=path, seed=self.program.seed)
+        else:
+            spec = StimuliSpec(key, "imagefolder", path=source.value, seed=self.program.seed)
+        for option in decl.options:
+            spec = self._stimuli_option(spec, option, env)
+        self.stimuli[key] = spec
+        env.stimuli[decl.name.value] = key
+
+    def _stimuli_option(self, spec: StimuliSpec, option: ast.Option, env: _Env) -> StimuliSpec:
+        value = option.value
+        if option.key == "split":
+            return dataclasses.replace(spec, split=value.value)
+        if option.key == "holdout":
+            return dataclasses.replace(spec, test_fraction=float(value.value))
+        if option.key == "per class":
+            return dataclasses.replace(spec, per_class=int(self._number(value, env)))
+        if option.key == "preprocess":
+            return dataclasses.replace(spec, preprocess=value.value)
+        if option.key in ("noise", "blur"):
+            return dataclasses.replace(spec, corruption=(option.key, float(self._number(value, env))))
+        if option.key == "seed":
+            return dataclasses.replace(spec, seed=int(self._number(value, env)))
+        if option.key == "classes":
+            classes = []
+            for item in value.items:
+                if isinstance(item, ast.Name):
+                    classes.append(self._binding(item, env, "class"))
+                elif isinstance(item, ast.Number):
+                    classes.append(int(item.value))
+                else:
+                    classes.append(item.value)
+            return dataclasses.replace(spec, classes=tuple(classes))
+        return spec
+
+    def _model(self, decl: ast.ModelDecl, env: _Env) -> None:
+        expr = decl.expr
+        if isinstance(expr, ast.ModelRef):
+            env.models[decl.name.value] = env.models[expr.value.value]
+            return
+        key = decl.name.value + env.suffix()
+        seed = self.program.seed
+        if isinstance(expr, ast.TrainModel):
+            fields: dict = {}
+            for option in expr.options:
+                if option.key == "epochs":
+                    fields["epochs"] = int(self._number(option.value, env))
+                elif option.key == "lr":
+                    fields["lr"] = float(self._number(option.value, env))
+                elif option.key == "batch":
+                    fields["batch_size"] = int(self._number(option.value, env))
+                elif option.key == "seed":
+                    fields["seed"] = int(self._number(option.value, env))
+                elif option.key == "regularize selectivity":
+                    fields["regularize"] = float(self._number(option.value, env))
+                    if option.extra is not None:
+                        items = option.extra.items if isinstance(option.extra, ast.ListValue) else (option.extra,)
+                        fields["regularize_layers"] = tuple(self._layer(i, env) for i in items)
+            widths = tuple(int(i.value) for i in expr.widths.items) if isinstance(expr.widths, ast.ListValue) else ()
+            spec = ModelSpec(key, "train", arch=expr.arch.value, widths=widths,
+                             train_on=env.stimuli[expr.train_on.value], seed=fields.pop("seed", seed),
+                             **fields)
+        elif isinstance(expr, ast.TorchvisionModel):
+            weights = "auto" if expr.weights is None else expr.weights.value
+            spec = ModelSpec(key, "torchvision", arch=expr.arch.value, weights=weights, seed=seed)
+        elif isinstance(expr, ast.FileModel):
+            spec = ModelSpec(key, "file", arch=expr.arch.value if expr.arch else None,
+                             path=expr.path.value, seed=seed)
+        else:
+            spec = ModelSpec(key, "factory", path=expr.target.value, seed=seed)
+        self.models[key] = spec
+        env.models[decl.name.value] = key
+
+    # ---- values ------------------------------------------------------------------------------
+    def _binding(self, name: ast.Name, env: _Env, what: str):
+        if name.value not in env.bindings:
+            self.fail("E206", f"`{name.value}` is not bound here", name.span)
+        return env.bindings[name.value][1]
+
+    def _number(self, value, env: _Env) -> float:
+        if isinstance(value, ast.Name):
+            bound = self._binding(value, env, "number")
+            if not isinstance(bound, (int, float)):
+                self.fail("E306", f"`{value.value}` is `{bound}` here, not a number", value.span)
+            return bound
+        return value.value
+
+    def _layer(self, value, env: _Env) -> str:
+        if isinstance(value, ast.Name) and value.value in env.bindings:
+            kind, bound, _ = env.bindings[value.value]
+            return str(bound)
+        return value.value
+
+    def _info(self, stimuli_key: str):
+        if stimuli_key not in self._class_cache:
+            self._class_cache[stimuli_key] = self.describe(self.stimuli[stimuli_key])
+        return self._class_cache[stimuli_key]
+
+    def _class_index(self, value, env: _Env, stimuli_key: str) -> int:
+        if isinstance(value, ast.Name):
+            bound = self._binding(value, env, "class")
+            if isinstance(bound, float) and bound.is_integer():
+                bound = int(bound)
+            value_index = bound
+            span = value.span
+        elif isinstance(value, ast.Number):
+            value_index = int(value.value)
+            span = value.span
+        else:
+            value_index = value.value
+            span = value.span
+        info = self._info(stimuli_key)
+        names = list(info.class_names)
+        if isinstance(value_index, int):
+            if value_index not in info.present_classes:
+                shown = [f"{i} ({names[i]})" if names[i] != str(i) else str(i) for i in info.present_classes]
+                self.fail("E402", f"class {value_index} is not in stimuli `{self.stimuli[stimuli_key].name}`",
+                          span, help=f"its classes are {listing(shown)}")
+            return value_index
+        lowered = [n.lower() for n in names]
+        if str(value_index).lower() in lowered:
+            index = lowered.index(str(value_index).lower())
+            if index in info.present_classes:
+                return index
+            self.fail("E402", f"class \"{value_index}\" has no images in stimuli "
+                      f"`{self.stimuli[stimuli_key].name}`", span)
+        self.fail("E402", f"unknown class \"{value_index}\"", span,
+                  help=did_you_mean(str(value_index), [names[i] for i in info.present_classes]) or
+                  f"its classes are {listing([names[i] for i in info.present_classes])}")
+
+    # ---- units ----------------------------------------------------------------------------
+    def _bind_units(self, expr, env: _Env, model: str, stimuli: str, name: str = "") -> list[tuple[str, Selection]]:
+        """A unit expression bound to a model: [("", selection)] or one entry per grid cell."""
+        if isinstance(expr, ast.UnitRef):
+            target, defining_env = env.units[expr.name.value]
+            return self._bind_units(target, defining_env, model, stimuli, name=expr.name.value)
+        if isinstance(expr, ast.SetOperation):
+            left = self._bind_units(expr.left, env, model, stimuli)
+            right = self._bind_units(expr.right, env, model, stimuli)
+            kind = {"|": "union", "&": "intersection", "-": "difference"}[expr.op]
+            return [("", Selection(kind, model=model, children=(left[0][1], right[0][1]),
+                                   name=name or unit_expr_text(expr), span=expr.span))]
+        label = name or unit_expr_text(expr)
+        layer = self._layer(expr.layer, env)
+        stats_stimuli = stimuli
+        if getattr(expr, "stimuli", None) is not None:
+            stats_stimuli = env.stimuli[expr.stimuli.value]
+        else:
+            spec = self.models.get(model)
+            if spec is not None and spec.kind == "train" and spec.train_on:
+                stats_stimuli = spec.train_on
+        target = None
+        if getattr(expr, "target_class", None) is not None:
+            target = self._class_index(expr.target_class, env, stats_stimuli)
+        base = dict(model=model, layer=layer, stimuli=stats_stimuli, target_class=target,
+                    name=label, span=expr.span, seed=self.program.seed)
+        if isinstance(expr, ast.RankedSelection):
+            return [("", Selection("ranked", metric=expr.metric.text, count=int(self._number(expr.count, env)),
+                                   bottom=expr.bottom, **base))]
+        if isinstance(expr, ast.RandomSelection):
+            return [("", Selection("random", count=int(self._number(expr.count, env)), **base))]
+        if isinstance(expr, ast.ExplicitSelection):
+            return [("", Selection("explicit", indices=tuple(int(i.value) for i in expr.indices.items), **base))]
+        if isinstance(expr, ast.AllSelection):
+            return [("", Selection("all", **base))]
+        if isinstance(expr, ast.ThresholdSelection):
+            return [("", Selection("threshold", metric=expr.metric.text, op=expr.op,
+                                   threshold=float(expr.threshold.value), **base))]
+        if isinstance(expr, ast.GridSelection):
+            return [(f"{r},{c}", Selection("grid-cell", metric=expr.row_metric.text,
+                                           column_metric=expr.col_metric.text, rows=expr.rows,
+                                           cols=expr.cols, cell=(r, c), **base))
+                    for r in range(expr.rows) for c in range(expr.cols)]
+        raise AssertionError(f"unknown unit expression {expr!r}")
+
+    @staticmethod
+    def _with_draw(selection: Selection, draw: int) -> Selection:
+        if selection.children:
+            return dataclasses.replace(selection, children=tuple(Planner._with_draw(c, draw) for c in selection.children))
+        if selection.kind == "random":
+            return dataclasses.replace(selection, draw=draw)
+        return selection
+
+    # ---- measurements ----------------------------------------------------------------------
+    def _measure(self, quantity: ast.Quantity, env: _Env, hidden: bool, repeats: int | None = None) -> list[MeasureItem]:
+        metric = quantity.metric.text
+        label = metric + (f" top-{int(quantity.metric.top.value)}" if quantity.metric.top else "")
+        model = env.models[quantity.model.value]
+        stimuli = env.stimuli[quantity.stimuli.value]
+        where = None
+        if quantity.where_class is not None:
+            where = self._class_index(quantity.where_class, env, stimuli)
+        for selector in quantity.selectors:
+            if selector.key == "class":
+                where = self._class_index(selector.value, env, stimuli)
+        of_class = None
+        if quantity.metric.of_class is not None:
+            of_class = self._class_index(quantity.metric.of_class, env, stimuli)
+        in_layer = self._layer(quantity.metric.in_layer, env) if quantity.metric.in_layer is not None else None
+        fit_on = env.stimuli[quantity.fit_on.value] if quantity.fit_on is not None else None
+
+        # Each source of variation: grid cells (a family) and random draws (a control).
+        variants: list[tuple[str, list]] = [("", [])]
+        bound_interventions = []
+        for intervention in quantity.interventions:
+            bound_interventions.append(self._bind_intervention(intervention, env, model, stimuli))
+        of_units = None
+        units_label = ""
+        if quantity.metric.of_units is not None:
+            of_units = self._bind_units(quantity.metric.of_units, env, model, fit_on or stimuli)
+            units_label = of_units[0][1].name
+        grid_sources = [b for b in bound_interventions if len(b[1]) > 1]
+        if of_units is not None and len(of_units) > 1:
+            grid_sources.append((None, of_units))
+        if len(grid_sources) > 1:
+            self.fail("E306", "a measurement can range over one grid at a time", quantity.span)
+        cells = [cell for cell, _ in grid_sources[0][1]] if grid_sources else [""]
+        is_random = any(sel.is_random for b in bound_interventions for _, sel in b[1] if sel is not None) or \
+            (of_units is not None and of_units[0][1].is_random)
+        draws = range(repeats or self.program.repeats) if is_random else range(1)
+        intervention_label = " and ".join(intervention_text(i) for i in quantity.interventions) or "none"
+        items = []
+        for cell_index, cell in enumerate(cells):
+            for draw in draws:
+                plans = []
+                for intervention, family in bound_interventions:
+                    selection = family[cell_index][1] if len(family) > 1 else family[0][1]
+                    if selection is not None:
+                        selection = self._with_draw(selection, draw)
+                    plans.append(dataclasses.replace(intervention, units=selection))
+                units = None
+                if of_units is not None:
+                    units = of_units[cell_index][1] if len(of_units) > 1 else of_units[0][1]
+                    units = self._with_draw(units, draw)
+                first_units = units or next((p.units for p in plans if p.units is not None), None)
+                layer_label = in_layer or (first_units.layers()[0] if first_units is not None else "")
+                if not units_label and first_units is not None:
+                    units_label_here = first_units.name
+                else:
+                    units_label_here = units_label
+                item = MeasureItem(
+                    metric=metric, label=label, model=model, stimuli=stimuli,
+                    interventions=tuple(plans), intervention_label=intervention_label,
+                    per_class=quantity.metric.per_class, where_class=where,
+                    top=int(quantity.metric.top.value) if quantity.metric.top else None,
+                    of_class=of_class, of_units=units, in_layer=in_layer, fit_on=fit_on,
+                    units_label=units_label_here, layer_label=layer_label, cell_label=cell,
+                    repeat=draw, dims=env.dims(), hidden=hidden, span=quantity.span)
+                items.append(item)
+                self._add_measure(item)
+        return items
+
+    def _add_measure(self, item: MeasureItem) -> None:
+        key = dataclasses.replace(item, hidden=False)
+        if key in self._measure_keys:
+            return
+        if item.hidden and item.where_class is not None:
+            covering = dataclasses.replace(key, per_class=True, where_class=None)
+            if covering in self._measure_keys:
+                return
+        self._measure_keys.add(key)
+        self.measures.append(item)
+
+    def _bind_intervention(self, intervention, env: _Env, model: str, stimuli: str):
+        if isinstance(intervention, ast.ActivationIntervention):
+            family = self._bind_units(intervention.units, env, model, stimuli)
+            value = float(self._number(intervention.value, env)) if intervention.value is not None else 0.0
+            return (InterventionPlan(intervention.kind, None, value, span=intervention.span), family)
+        factor = float(self._number(intervention.factor, env)) if intervention.factor is not None else 0.0
+        if intervention.direction == "connection":
+            connection = tuple(int(i.value) for i in intervention.connection.items)
+            return (InterventionPlan("weights", None, factor, "connection", connection,
+                                     self._layer(intervention.layer, env), span=intervention.span),
+                    [("", None)])
+        family = self._bind_units(intervention.units, env, model, stimuli)
+        return (InterventionPlan("weights", None, factor, intervention.direction, span=intervention.span),
+                family)
+
+    # ---- expectations ----------------------------------------------------------------------
+    def _query(self, quantity: ast.Quantity, env: _Env, stimuli_override=None) -> ResultQuery:
+        metric = quantity.metric.text
+        label = metric + (f" top-{int(quantity.metric.top.value)}" if quantity.metric.top else "")
+        stimuli = env.stimuli[quantity.stimuli.value]
+        cls = None
+        if quantity.where_class is not None:
+            cls = self._class_index(quantity.where_class, env, stimuli)
+        dims = list(env.dims())
+        for selector in quantity.selectors:
+            if selector.key == "class":
+                cls = self._class_index(selector.value, env, stimuli)
+            else:
+                dims.append((selector.key, value_text(selector.value)))
+        model = env.models.get(quantity.model.value) if quantity.model is not None else None
+        intervention = " and ".join(intervention_text(i) for i in quantity.interventions) or "none"
+        from abl.spec.fmt import quantity_text
+        layer = self._layer(quantity.metric.in_layer, env) if quantity.metric.in_layer is not None else None
+        return ResultQuery(label, stimuli, model, cls, intervention, tuple(dims), quantity.drop,
+                           quantity_text(quantity), layer)
+
+    def _ensure_measured(self, quantity: ast.Quantity, env: _Env, repeats: int | None = None) -> None:
+        """Plan (hidden) measurements for an expectation's quantity and its baseline."""
+        if quantity.model is None or any(s.key != "class" for s in quantity.selectors):
+            return
+        if quantity.selectors and quantity.where_class is None:
+            quantity = dataclasses.replace(quantity, where_class=quantity.selectors[0].value, selectors=())
+        self._measure(quantity, env, hidden=True, repeats=repeats)
+        if quantity.interventions:
+            self._measure(dataclasses.replace(quantity, interventions=()), env, hidden=True)
+
+    def _expect(self, decl: ast.ExpectDecl, env: _Env) -> None:
+        options = {o.key: o.value for o in decl.options}
+        repeats = int(options["repeats"].value) if "repeats" in options else self.program.repeats
+        significance = float(options["significance"].value) if "significance" in options else 0.05
+        text = self.program.source.line_text(decl.span.line).strip()
+        lhs = self._query(decl.quantity, env)
+        self._ensure_measured(decl.quantity, env)
+        test = decl.test
+        if isinstance(test, ast.ChangeTest):
+            item = ExpectItem("change", text, lhs, number=float(test.amount.value),
+                              direction=test.direction, bound=test.bound, span=decl.span)
+        elif isinstance(test, ast.CompareNumber):
+            item = ExpectItem("compare-number", text, lhs, op=test.op, number=float(test.value.value),
+                              span=decl.span)
+        else:
+            rhs_quantity = test.rhs
+            rhs = self._query(rhs_quantity, env)
+            random_rhs = False
+            if rhs_quantity.model is not None and rhs_quantity.interventions:
+                model = env.models[rhs_quantity.model.value]
+                stimuli = env.stimuli[rhs_quantity.stimuli.value]
+                for intervention in rhs_quantity.interventions:
+                    if isinstance(intervention, ast.ActivationIntervention) or intervention.units is not None:
+                        family = self._bind_units(intervention.units, env, model, stimuli)
+                        random_rhs = random_rhs or any(s.is_random for _, s in family)
+            self._ensure_measured(rhs_quantity, env, repeats=repeats if random_rhs else None)
+            offset = 0.0
+            if test.offset is not None:
+                offset = float(test.offset.value) * (-1.0 if test.offset_sign == "-" else 1.0)
+            item = ExpectItem("control" if random_rhs else "compare-quantity", text, lhs, rhs,
+                              op=test.op, number=offset, repeats=repeats if random_rhs else 0,
+                              significance=significance, span=decl.span)
+        self.expectations.append(item)
+
+    # ---- reports --------------------------------------------------------------------------
+    def _report(self, decl: ast.ReportDecl, env: _Env) -> None:
+        metric = ""
+        if decl.metric is not None:
+            metric = decl.metric.text + (f" top-{int(decl.metric.top.value)}" if decl.metric.top else "")
+        units: tuple[Selection, ...] = ()
+        if decl.units is not None:
+            models = list(dict.fromkeys(env.models.values()))
+            if len(models) != 1:
+                self.fail("E308", "`report features` needs exactly one model in scope", decl.span)
+            stimuli = next(iter(env.stimuli.values()), "")
+            units = tuple(s for _, s in self._bind_units(decl.units, env, models[0], stimuli))
+        self.reports.append(ReportItem(
+            decl.kind.value, metric, tuple(d.names for d in decl.by),
+            decl.versus.text if decl.versus is not None else "",
+            decl.over.value if decl.over is not None else "",
+            env.stimuli.get(decl.stimuli.value, "") if decl.stimuli is not None else "",
+            units, int(decl.steps.value) if decl.steps is not None else 128,
+            self.program.source.line_text(decl.span.line).strip(), decl.span))
+
+
+def make_plan(program: Program, describe: Callable[[StimuliSpec], object]) -> Plan:
+    return Planner(program, describe).plan()
+
+
+def selection_seed(selection: Selection) -> list[int]:
+    """Seed material for a random draw: spec seed, the selection's identity, the draw index."""
+    identity = f"{selection.name}|{selection.model}|{selection.layer}|{selection.count}"
+    digest = int.from_bytes(hashlib.sha256(identity.encode()).digest()[:4], "little")
+    return [selection.seed, digest, selection.draw]

@@ -1,0 +1,304 @@
+"""Terminal views (rich) of a plan and of a run's results table. Every view reads the tidy table."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+from rich.console import Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
+
+from .plan import Plan, Selection
+
+OUTPUT_MEASURES = ("accuracy", "loss", "rank", "rank deficit", "rank change", "logit", "probability")
+
+
+def count_forwards(plan: Plan) -> tuple[int, int]:
+    """(passes over stimuli sets, distinct conditions): recording passes + one batched run each."""
+    recordings: set[tuple[str, str]] = set()
+    runs: dict[tuple[str, str], set] = defaultdict(set)
+    for item in plan.measures:
+        if item.metric in OUTPUT_MEASURES:
+            runs[(item.model, item.stimuli)].add(item.interventions)
+            if item.interventions:
+                runs[(item.model, item.stimuli)].add(())
+        for selection in _selections(item):
+            for leaf in selection.leaves():
+                recordings.add((leaf.model, leaf.stimuli))
+        if item.in_layer or item.metric in ("probe accuracy", "activation"):
+            recordings.add((item.model, item.stimuli))
+        if item.fit_on:
+            recordings.add((item.model, item.fit_on))
+    conditions = sum(len(c) for c in runs.values())
+    return len(recordings) + len(runs), conditions
+
+
+def _selections(item) -> list[Selection]:
+    found = [i.units for i in item.interventions if i.units is not None]
+    if item.of_units is not None:
+        found.append(item.of_units)
+    return found
+
+
+def plan_tree(plan: Plan) -> Tree:
+    root = Tree(f"[bold]{plan.experiment}[/]  seed {plan.seed}, device {plan.device}, "
+                f"random controls x{plan.repeats}")
+    if plan.params:
+        params = root.add("[bold]parameters[/]")
+        for name, value in plan.params:
+            params.add(f"{name} = {value!r}")
+    stimuli = root.add("[bold]load stimuli[/]")
+    for key, spec in plan.stimuli:
+        bits = [spec.source + (f" {spec.path!r}" if spec.path else "")]
+        if spec.split:
+            bits.append(f"split {spec.split} (holdout {spec.test_fraction:g})")
+        if spec.classes:
+            bits.append(f"classes {list(spec.classes)}")
+        if spec.per_class:
+            bits.append(f"per class {spec.per_class}")
+        if spec.corruption:
+            bits.append(f"{spec.corruption[0]} {spec.corruption[1]:g}")
+        if spec.preprocess != "auto":
+            bits.append(f"preprocess {spec.preprocess}")
+        stimuli.add(f"{key}: " + ", ".join(bits))
+    models = root.add("[bold]build models[/]")
+    for key, spec in plan.models:
+        if spec.kind == "train":
+            text = (f"train {spec.arch} {list(spec.widths) if spec.widths else ''} on {spec.train_on}, "
+                    f"{spec.epochs} epochs, lr {spec.lr:g}, batch {spec.batch_size}, seed {spec.seed}")
+            if spec.regularize:
+                text += f", selectivity regulariser {spec.regularize:+g}"
+            text += " (cached after the first run)"
+        elif spec.kind == "torchvision":
+            text = f"torchvision {spec.arch}, weights {spec.weights}"
+        else:
+            text = f"{spec.kind} {spec.path}"
+        models.add(f"{key}: {text}")
+    forwards, conditions = count_forwards(plan)
+    measures = root.add(f"[bold]measure[/] ({len(plan.measures)} values in {conditions} conditions, "
+                        f"about {forwards} passes over stimuli sets)")
+    grouped: dict[tuple, list] = defaultdict(list)
+    for item in plan.measures:
+        grouped[(item.label, item.stimuli, item.intervention_label, item.hidden)].append(item)
+    for (label, stimuli_key, intervention, hidden), items in grouped.items():
+        cells = {i.cell_label for i in items if i.cell_label}
+        draws = {i.repeat for i in items}
+        extra = []
+        if cells:
+            extra.append(f"{len(cells)} grid cells")
+        if len(draws) > 1:
+            extra.append(f"{len(draws)} random draws")
+        families = len(items) // max(1, len(cells) or 1) // max(1, len(draws))
+        if families > 1:
+            extra.append(f"x{families} bindings")
+        text = f"{label} on {stimuli_key}"
+        if intervention != "none":
+            text += f" {intervention}"
+        if extra:
+            text += " [dim](" + ", ".join(extra) + ")[/]"
+        if hidden:
+            text += " [dim](for an expectation)[/]"
+        measures.add(text)
+    if plan.expectations:
+        expect = root.add("[bold]decide expectations[/]")
+        for item in plan.expectations:
+            suffix = f" [dim]({item.repeats} random draws, p <= {item.significance:g})[/]" if item.kind == "control" else ""
+            expect.add(f"{_escape(item.text)}{suffix}")
+    if plan.reports:
+        reports = root.add("[bold]report[/]")
+        for item in plan.reports:
+            reports.add(_escape(item.text))
+    return root
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+# ---- results -----------------------------------------------------------------------------
+
+def render_report(result, figures: list[Path], folder: Path):
+    parts = []
+    table = result.table
+    for item in result.plan.reports:
+        view = _report_view(item, table)
+        if view is not None:
+            parts.append(view)
+    if not any(item.kind in ("table", "bars") for item in result.plan.reports):
+        parts.append(_summary_table(table))
+    if result.verdicts:
+        parts.append(verdict_table(result.verdicts))
+    if result.notes:
+        parts.append(Text("\n".join(f"warning: {n}" for n in result.notes), style="yellow"))
+    parts.append(Text(f"run folder: {folder}" + (f" ({len(figures)} figures)" if figures else "")))
+    parts.append(closing_line(result))
+    return Group(*parts)
+
+
+def closing_line(result) -> Text:
+    passed = sum(v.passed for v in result.verdicts)
+    failed = len(result.verdicts) - passed
+    if not result.verdicts:
+        return Text("done: no expectations stated", style="bold")
+    style = "bold green" if failed == 0 else "bold red"
+    return Text(f"{len(result.verdicts)} expectation(s): {passed} passed, {failed} failed", style=style)
+
+
+def verdict_table(verdicts) -> Table:
+    table = Table(title="expectations", show_lines=False, expand=False)
+    table.add_column("verdict")
+    table.add_column("expectation", overflow="fold")
+    table.add_column("evidence", overflow="fold")
+    for verdict in verdicts:
+        mark = Text("PASS", style="bold green") if verdict.passed else Text("FAIL", style="bold red")
+        table.add_row(mark, verdict.text, verdict.detail)
+    return table
+
+
+def _report_view(item, table):
+    if item.kind in ("table", "bars"):
+        return per_class_table(table, item.metric or "accuracy")
+    if item.kind == "heatmap":
+        return mean_grid(table, item.metric)
+    if item.kind == "histogram":
+        return selectivity_summary(table)
+    if item.kind in ("scatter", "curve"):
+        return sweep_table(table, item)
+    return None
+
+
+def per_class_table(table, measure: str) -> Table:
+    rows = [r for r in table if r.measure == measure]
+    interventions = list(dict.fromkeys(["none"] + [r.intervention for r in rows]))
+    interventions = [i for i in interventions if any(r.intervention == i for r in rows)]
+    groups = list(dict.fromkeys((r.stimuli, r.model, r.dims) for r in rows))
+    view = Table(title=f"{measure} per class", expand=False)
+    view.add_column("class")
+    for intervention in interventions:
+        view.add_column(intervention if intervention != "none" else "baseline", justify="right")
+    for stimuli, model, dims in groups:
+        classes = list(dict.fromkeys(r.cls for r in rows if (r.stimuli, r.model, r.dims) == (stimuli, model, dims)))
+        classes = [c for c in classes if c] + ([""] if "" in classes else [])
+        for cls in classes:
+            cells = []
+            base = None
+            for intervention in interventions:
+                values = [r.value for r in rows if r.cls == cls and r.intervention == intervention
+                          and (r.stimuli, r.model, r.dims) == (stimuli, model, dims)]
+                if not values:
+                    cells.append("")
+                    continue
+                value = float(np.mean(values))
+                if intervention == "none":
+                    base = value
+                    cells.append(f"{value:.4f}")
+                else:
+                    delta = "" if base is None else f" ({value - base:+.4f})"
+                    spread = f" ±{np.std(values):.3f}" if len(values) > 1 else ""
+                    style = "red" if base is not None and value - base < -1e-9 else ""
+                    cells.append(Text(f"{value:.4f}{spread}{delta}", style=style))
+            label = cls if cls else "all"
+            if len(groups) > 1:
+                label = f"{label} ({stimuli}{''.join(f', {k}={v}' for k, v in dims)})"
+            view.add_row(label, *cells)
+    return view
+
+
+def _grid_cells(rows) -> tuple[int, int]:
+    cells = [tuple(int(x) for x in r.cell.split(",")) for r in rows if r.cell]
+    return (max(c[0] for c in cells) + 1, max(c[1] for c in cells) + 1) if cells else (0, 0)
+
+
+def mean_grid(table, measure: str):
+    rows = [r for r in table if r.measure == measure and r.cell]
+    if not rows:
+        return Text(f"(no grid rows for {measure})", style="dim")
+    n_rows, n_cols = _grid_cells(rows)
+    grid = np.full((n_rows, n_cols), np.nan)
+    for r in range(n_rows):
+        for c in range(n_cols):
+            values = [row.value for row in rows if row.cell == f"{r},{c}"]
+            if values:
+                grid[r, c] = float(np.mean(values))
+    low, high = np.nanmin(grid), np.nanmax(grid)
+    view = Table(title=f"mean {measure} per cell (over {len({x.cls for x in rows})} classes x "
+                       f"{len({x.layer for x in rows})} layers)", expand=False)
+    view.add_column("selectivity ↓ / magnitude →")
+    for c in range(n_cols):
+        view.add_column(f"m{c}", justify="right")
+    for r in reversed(range(n_rows)):
+        cells = []
+        for c in range(n_cols):
+            value = grid[r, c]
+            shade = 0.0 if high == low else (value - low) / (high - low)
+            level = int(232 + round(shade * 23))
+            cells.append(Text(f"{value:.3g}", style=f"black on color({level})" if shade > 0.5 else f"white on color({level})"))
+        view.add_row(f"s{r}" + (" (most selective)" if r == n_rows - 1 else ""), *cells)
+    best = Table(title=f"cell with the largest {measure} per layer", expand=False)
+    best.add_column("layer")
+    best.add_column("cell (selectivity, magnitude)")
+    best.add_column(measure, justify="right")
+    for layer in dict.fromkeys(r.layer for r in rows):
+        layer_rows = [r for r in rows if r.layer == layer]
+        cells = defaultdict(list)
+        for r in layer_rows:
+            cells[r.cell].append(r.value)
+        cell, values = max(cells.items(), key=lambda kv: np.mean(kv[1]))
+        best.add_row(layer, cell, f"{np.mean(values):.4g}")
+    return Group(view, best)
+
+
+def selectivity_summary(table) -> Table:
+    rows = [r for r in table if r.measure == "selectivity index unit"]
+    view = Table(title="class selectivity index per layer", expand=False)
+    for column in ("model", "layer", "units", "mean", "median", "max"):
+        view.add_column(column, justify="right" if column in ("units", "mean", "median", "max") else "left")
+    groups = defaultdict(list)
+    for r in rows:
+        groups[(r.model, r.layer)].append(r.value)
+    for (model, layer), values in groups.items():
+        values = np.asarray(values)
+        view.add_row(model, layer, str(len(values)), f"{values.mean():.3f}", f"{np.median(values):.3f}",
+                     f"{values.max():.3f}")
+    return view
+
+
+def sweep_table(table, item) -> Table:
+    dim = item.over
+    measures = [m for m in (item.metric, item.versus) if m]
+    view = Table(title=f"{' vs '.join(measures)} over {dim}", expand=False)
+    rows = [r for r in table if r.measure in measures and r.intervention == "none" and not r.cls]
+    columns = list(dict.fromkeys((r.measure, r.stimuli, r.layer) for r in rows))
+    view.add_column(dim)
+    for measure, stimuli, layer in columns:
+        view.add_column(f"{measure} on {stimuli}" + (f" ({layer})" if layer else ""), justify="right")
+    for value in dict.fromkeys(r.dim(dim) for r in rows):
+        cells = []
+        for measure, stimuli, layer in columns:
+            values = [r.value for r in rows if r.dim(dim) == value and (r.measure, r.stimuli, r.layer) == (measure, stimuli, layer)]
+            cells.append(f"{np.mean(values):.4f}" if values else "")
+        view.add_row(value, *cells)
+    return view
+
+
+def _summary_table(table) -> Table:
+    view = Table(title="results (means over repeats)", expand=False)
+    for column in ("measure", "stimuli", "class", "layer", "cell", "intervention", "value", "n"):
+        view.add_column(column, justify="right" if column in ("value", "n") else "left")
+    groups = defaultdict(list)
+    for r in table:
+        if r.measure == "selectivity index unit":
+            continue
+        groups[(r.measure, r.stimuli, r.cls, r.layer, r.cell, r.intervention, r.dims)].append(r)
+    for (measure, stimuli, cls, layer, cell, intervention, dims), rows in list(groups.items())[:60]:
+        view.add_row(measure, stimuli + "".join(f" {k}={v}" for k, v in dims), cls, layer, cell,
+                     intervention, f"{np.mean([r.value for r in rows]):.4g}", str(rows[0].n))
+    if len(groups) > 60:
+        view.caption = f"{len(groups) - 60} more groups in results.csv"
+    return view

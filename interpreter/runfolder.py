@@ -1,0 +1,110 @@
+"""The run folder: everything needed to share and reproduce a run.
+
+    spec.abl            the spec as run (byte for byte)
+    params.json         the resolved parameters (defaults with --set overrides applied)
+    manifest.json       versions, seed, device, hashes of stimuli and weights, wall time
+    results.csv         the tidy results table (one row per value)
+    results.jsonl       the same rows as JSON lines
+    expectations.json   each expectation's verdict with the numbers that decided it
+    figures/            PNG (and SVG) figures of the `report` statements
+    report.txt          the terminal report as plain text
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import platform
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+
+from .errors import RunError
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower() or "experiment"
+
+
+@dataclass
+class RunFolder:
+    path: Path
+    plan: object
+    spec_path: Path
+    overrides: dict
+
+    @staticmethod
+    def create(plan, out: str | None, spec_path: Path, overrides: dict) -> "RunFolder":
+        if out:
+            path = Path(out)
+        else:
+            stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+            path = Path("runs") / f"{_slug(plan.experiment)}-{stamp}"
+            suffix = 1
+            while path.exists():
+                suffix += 1
+                path = Path("runs") / f"{_slug(plan.experiment)}-{stamp}-{suffix}"
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            (path / "spec.abl").write_bytes(spec_path.read_bytes())
+            _write_json(path / "params.json", dict(plan.params))
+        except OSError as error:
+            raise RunError(f"cannot write the run folder {path}: {error.strerror or error}",
+                           help="choose another folder with --out") from None
+        return RunFolder(path, plan, spec_path, overrides)
+
+    def write(self, result, wall_seconds: float, device: str, figures: bool = True) -> list[Path]:
+        result.table.write_csv(self.path / "results.csv")
+        result.table.write_jsonl(self.path / "results.jsonl")
+        _write_json(self.path / "expectations.json", [v.as_record() for v in result.verdicts])
+        _write_json(self.path / "manifest.json", self.manifest(result, wall_seconds, device))
+        if not figures:
+            return []
+        from .figure_reports import write_figures
+
+        return write_figures(result, self.path / "figures")
+
+    def manifest(self, result, wall_seconds: float, device: str) -> dict:
+        import numpy
+        import torch
+        import torchvision
+
+        from .cli import _version
+
+        plan = self.plan
+        return {
+            "experiment": plan.experiment,
+            "spec": str(self.spec_path),
+            "spec_sha256": hashlib.sha256(self.spec_path.read_bytes()).hexdigest(),
+            "overrides": self.overrides,
+            "seed": plan.seed,
+            "device": device,
+            "command": " ".join(sys.argv),
+            "started": _dt.datetime.now().isoformat(timespec="seconds"),
+            "wall_seconds": round(wall_seconds, 3),
+            "forward_passes": result.forward_passes,
+            "versions": {"abl": _version(), "python": platform.python_version(),
+                         "torch": torch.__version__, "torchvision": torchvision.__version__,
+                         "numpy": numpy.__version__, "platform": platform.platform()},
+            "stimuli": {key: {"sha256": s.fingerprint, "n": int(s.n),
+                              "classes": [s.class_names[i] for i in s.present_classes]}
+                        for key, s in result.stimuli.items()},
+            "models": {key: {"weights_sha256": m.weights_fingerprint, "pretrained": m.pretrained,
+                             "kind": m.spec.kind, "arch": m.spec.arch}
+                       for key, m in result.models.items()},
+            "results_rows": len(result.table),
+        }
+
+    def write_report_text(self, renderable) -> None:
+        console = Console(file=open(self.path / "report.txt", "w", encoding="utf-8"), width=120,
+                          no_color=True, force_terminal=False)
+        console.print(renderable)
+        console.file.close()
+
+
+def _write_json(path: Path, data) -> None:
+    path.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")

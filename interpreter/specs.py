@@ -1,0 +1,37 @@
+"""What a stimuli set and a model are, as plain data (no torch): the planner builds these and the
+loaders (stimuli.py, models.py) turn them into tensors and modules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class StimuliSpec:
+    name: str
+    source: str                     # "digits" | "mnist" | "fashion_mnist" | "cifar10" | "imagefolder"
+    path: str | None = None
+    split: str | None = None        # "train" | "test" | None (all images)
+    test_fraction: float = 0.3      # stratified, deterministic from seed
+    classes: tuple[int | str, ...] | None = None
+    per_class: int | None = None
+    preprocess: str = "auto"        # "auto" | "none" | "imagenet"
+    corruption: tuple[str, float] | None = None   # ("noise", sigma) | ("blur", sigma)
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    kind: str                        # "train" | "torchvision" | "file" | "factory"
+    arch: str | None = None
+    widths: tuple[int, ...] = ()
+    train_on: str | None = None      # stimuli key
+    epochs: int = 10
+    lr: float = 1e-3
+    batch_size: int = 64
+    regularize: float = 0.0
+    regularize_layers: tuple[str, ...] = ()
+    weights: str = "auto"
+    path: str | None = None
+    seed: int = 0

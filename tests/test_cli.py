@@ -1,0 +1,119 @@
+"""The `abl` command as a user meets it: exit codes, clean errors, never a traceback."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from abl.interpreter.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+
+
+def run_cli(*args, cwd=None, env_extra=None):
+    import os
+
+    env = dict(os.environ, NO_COLOR="1")
+    env.update(env_extra or {})
+    return subprocess.run([sys.executable, "-m", "abl.interpreter.cli", *args], capture_output=True,
+                          text=True, cwd=cwd or ROOT, env=env, timeout=600)
+
+
+def test_lint_examples_clean():
+    result = run_cli("lint", "examples/")
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_lint_problems_exit_1_and_point_at_them(tmp_path):
+    spec = tmp_path / "bad.abl"
+    spec.write_text('experiment "x"\nseed 0\nstimuli s = digts split test\n')
+    result = run_cli("lint", str(spec))
+    assert result.returncode == 1
+    assert f"{spec}:3:13: E303" in result.stderr
+    assert "did you mean `digits`?" in result.stderr
+    assert "^^^^^" in result.stderr
+
+
+@pytest.mark.parametrize("setup", ["missing", "directory-empty", "bad-bytes", "empty"])
+def test_lint_bad_inputs_have_clean_errors(tmp_path, setup):
+    if setup == "missing":
+        target = tmp_path / "nope.abl"
+    elif setup == "directory-empty":
+        target = tmp_path
+    elif setup == "bad-bytes":
+        target = tmp_path / "bytes.abl"
+        target.write_bytes(b'experiment "\xff\xfe"\n')
+    else:
+        target = tmp_path / "empty.abl"
+        target.write_text("")
+    result = run_cli("lint", str(target))
+    assert "Traceback" not in result.stderr + result.stdout
+    if setup == "empty":
+        assert result.returncode == 1  # an empty spec is linted: it lacks experiment and seed (W502)
+        assert "W502" in result.stderr
+    else:
+        assert result.returncode == 2
+        assert str(target) in result.stderr
+
+
+def test_lint_machine_formats(tmp_path):
+    spec = tmp_path / "bad.abl"
+    spec.write_text('experiment "x"\nseed 0\nstimuli s = digts split test\n')
+    as_json = json.loads(run_cli("lint", "--format", "json", str(spec)).stdout)
+    assert as_json[0]["code"] == "E303" and as_json[0]["line"] == 3
+    github = run_cli("lint", "--format", "github", str(spec)).stdout
+    assert github.startswith("::error file=")
+    sarif = json.loads(run_cli("lint", "--format", "sarif", str(spec)).stdout)
+    assert sarif["version"] == "2.1.0"
+    assert sarif["runs"][0]["results"][0]["ruleId"] == "E303"
+
+
+def test_lint_deep_finds_unknown_layer(tmp_path):
+    spec = tmp_path / "deep.abl"
+    spec.write_text('experiment "x"\nseed 0\nstimuli s = digits split test\n'
+                    'model m = torchvision resnet18 weights none\n'
+                    'units u = all in layer9\nmeasure accuracy on s ablating u\n')
+    shallow = run_cli("lint", str(spec))
+    assert shallow.returncode == 0, shallow.stderr
+    deep = run_cli("lint", "--deep", str(spec))
+    assert deep.returncode == 1
+    assert "E401" in deep.stderr and "layer4" in deep.stderr
+
+
+def test_explain():
+    result = run_cli("explain", "E302")
+    assert result.returncode == 0 and "unknown-metric" in result.stdout
+    assert run_cli("explain", "E999").returncode == 2
+
+
+def test_fmt_check_and_rewrite(tmp_path):
+    spec = tmp_path / "messy.abl"
+    spec.write_text('experiment   "x"\r\nseed 0\r\n\r\n\r\nstimuli s=digits   split test\r\n')
+    assert run_cli("fmt", "--check", str(spec)).returncode == 1
+    assert run_cli("fmt", str(spec)).returncode == 0
+    assert run_cli("fmt", "--check", str(spec)).returncode == 0
+    assert spec.read_text() == 'experiment "x"\nseed 0\n\nstimuli s = digits split test\n'
+
+
+def test_run_with_errors_exits_2_without_traceback(tmp_path):
+    spec = tmp_path / "bad.abl"
+    spec.write_text('experiment "x"\nseed 0\nstimuli s = digits split test\nmeasure accuracy on t\n')
+    result = run_cli("run", str(spec), "--out", str(tmp_path / "run"))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and "E201" in result.stderr
+
+
+def test_unknown_set_is_a_usage_error(tmp_path):
+    result = run_cli("plan", str(EXAMPLES / "digit7.abl"), "--set", "epoch=3")
+    assert result.returncode == 2
+    assert "E205" in result.stderr and "epochs" in result.stderr
+
+
+def test_plan_prints_tree():
+    result = run_cli("plan", str(EXAMPLES / "hayne_grid.abl"))
+    assert result.returncode == 0, result.stderr
+    assert "grid cells" in result.stdout and "forward passes" in result.stdout or "passes" in result.stdout

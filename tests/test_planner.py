@@ -1,0 +1,116 @@
+"""Planner: checked program -> plan (families expanded, names bound, classes resolved)."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from abl.interpreter.planner import PlanError, make_plan
+from abl.spec.frontend import compile_file, compile_text
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+@dataclass(frozen=True)
+class FakeInfo:
+    class_names: tuple
+    present_classes: tuple
+    input_shape: tuple | None = None
+
+
+def digits_like(spec):
+    names = tuple(str(i) for i in range(10))
+    present = tuple(range(10))
+    if spec.classes:
+        present = tuple(int(c) for c in spec.classes)
+    return FakeInfo(names, present, (1, 8, 8))
+
+
+def plan_text(text, overrides=None):
+    result = compile_text(text, "t.abl", overrides)
+    assert result.program is not None, result.diagnostics
+    return make_plan(result.program, digits_like)
+
+
+def test_digit7_plan_shape():
+    result = compile_file(str(EXAMPLES / "digit7.abl"))
+    plan = make_plan(result.program, digits_like)
+    assert dict(plan.stimuli)["train"].split == "train"
+    net = dict(plan.models)["net"]
+    assert net.widths == (64, 128, 64, 32, 10) and net.epochs == 40 and net.train_on == "train"
+    hot = [m for m in plan.measures if m.intervention_label == "ablating hot7"]
+    rand = [m for m in plan.measures if m.intervention_label == "ablating rand5"]
+    assert len(hot) == 1 and hot[0].per_class
+    # a random control is drawn afresh for every repeat
+    assert sorted({m.repeat for m in rand}) == list(range(100))
+    draws = {m.interventions[0].units.draw for m in rand}
+    assert len(draws) == 100
+    selection = hot[0].interventions[0].units
+    assert (selection.kind, selection.count, selection.metric, selection.target_class,
+            selection.layer, selection.stimuli) == ("ranked", 5, "activation", 7, "fc2", "train")
+    kinds = [e.kind for e in plan.expectations]
+    assert kinds == ["compare-number", "change", "control"]
+    assert plan.expectations[2].repeats == 100
+
+
+def test_hayne_family_expansion():
+    result = compile_file(str(EXAMPLES / "hayne_grid.abl"))
+    plan = make_plan(result.program, digits_like)
+    probes = [m for m in plan.measures if m.metric == "probe accuracy"]
+    deficits = [m for m in plan.measures if m.metric == "rank deficit"]
+    assert len(probes) == len(deficits) == 10 * 3 * 16
+    cells = {(m.where_class, m.layer_label, m.cell_label) for m in deficits}
+    assert len(cells) == 480
+    one = deficits[0].interventions[0].units
+    assert one.kind == "grid-cell" and one.rows == one.cols == 4 and one.stimuli == "probe"
+    # the model alias resolves to the trained digits CNN
+    assert {m.model for m in deficits} == {"digits_cnn"}
+
+
+def test_set_overrides_switch_model_and_layers():
+    result = compile_file(str(EXAMPLES / "hayne_grid.abl"),
+                          {"model": "alexnet", "layers": "[conv1, fc6]"})
+    plan = make_plan(result.program, digits_like)
+    models = dict(plan.models)
+    assert [m.kind for m in models.values()] == ["torchvision"]
+    layers = {m.layer_label for m in plan.measures}
+    assert layers == {"conv1", "fc6"}
+
+
+def test_class_out_of_range_is_a_diagnostic():
+    text = """experiment "x"
+seed 0
+stimuli s = digits split test classes [1, 2]
+model m = train mlp [64, 10] on s epochs 1
+units u = top 3 by activation for class 7 in fc1
+measure accuracy on s ablating u
+"""
+    with pytest.raises(PlanError) as error:
+        plan_text(text)
+    (diagnostic,) = error.value.diagnostics
+    assert diagnostic.code == "E402" and diagnostic.span.line == 5
+
+
+def test_sweep_dims_and_keys():
+    text = """experiment "x"
+seed 0
+stimuli train = digits split train
+stimuli test = digits split test
+for each alpha in [-1, 0.5]:
+    model net = train cnn on train epochs 2 regularize selectivity alpha
+    measure accuracy on test
+    for each sigma in [0, 1]:
+        stimuli blurred = test blur sigma
+        measure accuracy on blurred
+expect accuracy[alpha = -1] on test > accuracy[alpha = 0.5] on test
+"""
+    plan = plan_text(text)
+    models = dict(plan.models)
+    assert set(models) == {"net[alpha=-1]", "net[alpha=0.5]"}
+    assert models["net[alpha=-1]"].regularize == -1.0
+    blurred = {key: spec for key, spec in plan.stimuli if key.startswith("blurred")}
+    assert len(blurred) == 4 and {spec.corruption for spec in blurred.values()} == {("blur", 0.0), ("blur", 1.0)}
+    dims = {m.dims for m in plan.measures}
+    assert (("alpha", "-1"),) in dims and (("alpha", "0.5"), ("sigma", "1")) in dims
+    (expectation,) = plan.expectations
+    assert expectation.lhs.dims == (("alpha", "-1"),) and expectation.lhs.model is None
