@@ -39,7 +39,7 @@ def write_figures(result, out_dir: Path) -> list[Path]:
                 if any(r.measure == "selectivity index unit" for r in table):
                     written.append(figures.selectivity_histograms(table, out_dir, f"{title}: class selectivity index"))
             elif item.kind == "scatter":
-                written.append(figures.sweep_scatter(table, item.metric, item.versus, item.over, out_dir,
+                written.append(figures.sweep_scatter(table, item.versus, item.metric, item.over, out_dir,
                                                      f"{title}: {item.metric} vs {item.versus}"))
             elif item.kind == "curve":
                 x_dim = item.by[0][0] if item.by else ""

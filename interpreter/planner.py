@@ -76,9 +76,36 @@ class Planner:
         if self.sink.has_errors:
             raise PlanError(self.sink.diagnostics)
         p = self.program
+        models, stimuli = self._used()
         return Plan(p.source, p.experiment, p.seed, p.device, p.repeats, p.params,
-                    tuple(self.stimuli.items()), tuple(self.models.items()), tuple(self.measures),
-                    tuple(self.expectations), tuple(self.reports))
+                    tuple((k, v) for k, v in self.stimuli.items() if k in stimuli),
+                    tuple((k, v) for k, v in self.models.items() if k in models),
+                    tuple(self.measures), tuple(self.expectations), tuple(self.reports))
+
+    def _used(self) -> tuple[set[str], set[str]]:
+        """Only what a measurement or report needs is built: a model declared as an alternative
+        (`model digits_cnn = ...` when `--set model=alexnet`) is neither trained nor loaded."""
+        models: set[str] = set()
+        stimuli: set[str] = set()
+        selections = []
+        for item in self.measures:
+            models.add(item.model)
+            stimuli.add(item.stimuli)
+            if item.fit_on:
+                stimuli.add(item.fit_on)
+            selections.extend(i.units for i in item.interventions if i.units is not None)
+            if item.of_units is not None:
+                selections.append(item.of_units)
+        for report in self.reports:
+            selections.extend(report.units)
+        for selection in selections:
+            for leaf in selection.leaves():
+                models.add(leaf.model)
+                stimuli.add(leaf.stimuli)
+        for key in models:
+            if key in self.models and self.models[key].train_on:
+                stimuli.add(self.models[key].train_on)
+        return models, stimuli
 
     def fail(self, code: str, message: str, span, help: str | None = None):
         self.sink.report(code, message, span, help)
@@ -167,6 +194,12 @@ class Planner:
             spec = StimuliSpec(key, "imagefolder", path=source.value, seed=self.program.seed)
         for option in decl.options:
             spec = self._stimuli_option(spec, option, env)
+        for existing_key, existing in self.stimuli.items():
+            # the same images under another loop binding: load them once
+            if existing_key.split("[")[0] == decl.name.value and \
+                    dataclasses.replace(existing, name=key) == spec:
+                env.stimuli[decl.name.value] = existing_key
+                return
         self.stimuli[key] = spec
         env.stimuli[decl.name.value] = key
 
@@ -417,7 +450,7 @@ class Planner:
         key = dataclasses.replace(item, hidden=False)
         if key in self._measure_keys:
             return
-        if item.hidden and item.where_class is not None:
+        if item.hidden:
             covering = dataclasses.replace(key, per_class=True, where_class=None)
             if covering in self._measure_keys:
                 return

@@ -50,7 +50,7 @@ def plan_tree(plan: Plan) -> Tree:
     if plan.params:
         params = root.add("[bold]parameters[/]")
         for name, value in plan.params:
-            params.add(f"{name} = {value!r}")
+            params.add(_escape(f"{name} = {value!r}"))
     stimuli = root.add("[bold]load stimuli[/]")
     for key, spec in plan.stimuli:
         bits = [spec.source + (f" {spec.path!r}" if spec.path else "")]
@@ -64,7 +64,7 @@ def plan_tree(plan: Plan) -> Tree:
             bits.append(f"{spec.corruption[0]} {spec.corruption[1]:g}")
         if spec.preprocess != "auto":
             bits.append(f"preprocess {spec.preprocess}")
-        stimuli.add(f"{key}: " + ", ".join(bits))
+        stimuli.add(_escape(f"{key}: " + ", ".join(bits)))
     models = root.add("[bold]build models[/]")
     for key, spec in plan.models:
         if spec.kind == "train":
@@ -77,7 +77,7 @@ def plan_tree(plan: Plan) -> Tree:
             text = f"torchvision {spec.arch}, weights {spec.weights}"
         else:
             text = f"{spec.kind} {spec.path}"
-        models.add(f"{key}: {text}")
+        models.add(_escape(f"{key}: {text}"))
     forwards, conditions = count_forwards(plan)
     measures = root.add(f"[bold]measure[/] ({len(plan.measures)} values in {conditions} conditions, "
                         f"about {forwards} passes over stimuli sets)")
@@ -95,9 +95,9 @@ def plan_tree(plan: Plan) -> Tree:
         families = len(items) // max(1, len(cells) or 1) // max(1, len(draws))
         if families > 1:
             extra.append(f"x{families} bindings")
-        text = f"{label} on {stimuli_key}"
+        text = _escape(f"{label} on {stimuli_key}")
         if intervention != "none":
-            text += f" {intervention}"
+            text += " " + _escape(intervention)
         if extra:
             text += " [dim](" + ", ".join(extra) + ")[/]"
         if hidden:
@@ -127,10 +127,10 @@ def render_report(result, figures: list[Path], folder: Path):
     parts = []
     table = result.table
     for item in result.plan.reports:
-        view = _report_view(item, table)
+        view = _report_view(item, table, result.plan.reports)
         if view is not None:
             parts.append(view)
-    if not any(item.kind in ("table", "bars") for item in result.plan.reports):
+    if not parts:
         parts.append(_summary_table(table))
     if result.verdicts:
         parts.append(verdict_table(result.verdicts))
@@ -157,12 +157,13 @@ def verdict_table(verdicts) -> Table:
     table.add_column("evidence", overflow="fold")
     for verdict in verdicts:
         mark = Text("PASS", style="bold green") if verdict.passed else Text("FAIL", style="bold red")
-        table.add_row(mark, verdict.text, verdict.detail)
+        table.add_row(mark, Text(verdict.text), Text(verdict.detail))
     return table
 
 
-def _report_view(item, table):
-    if item.kind in ("table", "bars"):
+def _report_view(item, table, plan_reports):
+    if item.kind == "table" or (item.kind == "bars" and not any(
+            other.kind == "table" and other.metric == item.metric for other in plan_reports)):
         return per_class_table(table, item.metric or "accuracy")
     if item.kind == "heatmap":
         return mean_grid(table, item.metric)
@@ -181,7 +182,7 @@ def per_class_table(table, measure: str) -> Table:
     view = Table(title=f"{measure} per class", expand=False)
     view.add_column("class")
     for intervention in interventions:
-        view.add_column(intervention if intervention != "none" else "baseline", justify="right")
+        view.add_column(Text(intervention if intervention != "none" else "baseline"), justify="right")
     for stimuli, model, dims in groups:
         classes = list(dict.fromkeys(r.cls for r in rows if (r.stimuli, r.model, r.dims) == (stimuli, model, dims)))
         classes = [c for c in classes if c] + ([""] if "" in classes else [])
@@ -206,7 +207,7 @@ def per_class_table(table, measure: str) -> Table:
             label = cls if cls else "all"
             if len(groups) > 1:
                 label = f"{label} ({stimuli}{''.join(f', {k}={v}' for k, v in dims)})"
-            view.add_row(label, *cells)
+            view.add_row(Text(label), *[Text(c) if isinstance(c, str) else c for c in cells])
     return view
 
 
@@ -250,7 +251,7 @@ def mean_grid(table, measure: str):
         for r in layer_rows:
             cells[r.cell].append(r.value)
         cell, values = max(cells.items(), key=lambda kv: np.mean(kv[1]))
-        best.add_row(layer, cell, f"{np.mean(values):.4g}")
+        best.add_row(Text(layer), cell, f"{np.mean(values):.4g}")
     return Group(view, best)
 
 
@@ -277,13 +278,13 @@ def sweep_table(table, item) -> Table:
     columns = list(dict.fromkeys((r.measure, r.stimuli, r.layer) for r in rows))
     view.add_column(dim)
     for measure, stimuli, layer in columns:
-        view.add_column(f"{measure} on {stimuli}" + (f" ({layer})" if layer else ""), justify="right")
+        view.add_column(Text(f"{measure} on {stimuli}" + (f" ({layer})" if layer else "")), justify="right")
     for value in dict.fromkeys(r.dim(dim) for r in rows):
         cells = []
         for measure, stimuli, layer in columns:
             values = [r.value for r in rows if r.dim(dim) == value and (r.measure, r.stimuli, r.layer) == (measure, stimuli, layer)]
             cells.append(f"{np.mean(values):.4f}" if values else "")
-        view.add_row(value, *cells)
+        view.add_row(Text(value), *cells)
     return view
 
 
@@ -297,8 +298,9 @@ def _summary_table(table) -> Table:
             continue
         groups[(r.measure, r.stimuli, r.cls, r.layer, r.cell, r.intervention, r.dims)].append(r)
     for (measure, stimuli, cls, layer, cell, intervention, dims), rows in list(groups.items())[:60]:
-        view.add_row(measure, stimuli + "".join(f" {k}={v}" for k, v in dims), cls, layer, cell,
-                     intervention, f"{np.mean([r.value for r in rows]):.4g}", str(rows[0].n))
+        view.add_row(*[Text(x) for x in (measure, stimuli + "".join(f" {k}={v}" for k, v in dims), cls,
+                                         layer, cell, intervention)],
+                     f"{np.mean([r.value for r in rows]):.4g}", str(rows[0].n))
     if len(groups) > 60:
         view.caption = f"{len(groups) - 60} more groups in results.csv"
     return view

@@ -104,6 +104,7 @@ class Checker:
         self.measured_stimuli: list[str] = []
         self.symbols_in_order: list[tuple[str, Symbol]] = []
         self.model_aliases: set[str] = set()
+        self.expired_variables: dict[str, Span] = {}
 
     # ---- diagnostics helpers ------------------------------------------------------------
     def error(self, code: str, message: str, span: Span, help: str | None = None) -> None:
@@ -341,6 +342,9 @@ class Checker:
             inner.symbols[binder.variable.value] = Symbol(kind, binder.variable.span)
         body = tuple(self._statement(s, inner) for s in block.body)
         self._current_scope = scope
+        for name, symbol in inner.symbols.items():
+            if symbol.kind in ("class-var", "layer-var", "var"):
+                self.expired_variables.setdefault(name, symbol.span)
         for name, symbol in inner.symbols.items():
             if symbol.kind in ("class-var", "layer-var", "var") and not symbol.used:
                 self.error("W501", f"loop variable `{name}` is never used", symbol.span,
@@ -622,6 +626,8 @@ class Checker:
 
     def layer_value(self, value: ast.Value, scope: Scope) -> None:
         if isinstance(value, ast.Name):
+            if self._expired(value, scope):
+                return
             symbol = scope.lookup(value.value)
             if symbol is not None:
                 symbol.used = True
@@ -633,8 +639,18 @@ class Checker:
             return
         self.error("E306", "a layer is a name like `fc2` or `features.3`", value.span)
 
+    def _expired(self, name: ast.Name, scope: Scope) -> bool:
+        if scope.lookup(name.value) is None and name.value in self.expired_variables:
+            bound = self.expired_variables[name.value]
+            self.error("E206", f"loop variable `{name.value}` is used outside its `for each` block",
+                       name.span, help=f"it is bound on line {bound.line}; move this statement into that block")
+            return True
+        return False
+
     def class_value(self, value: ast.Value, scope: Scope) -> None:
         if isinstance(value, ast.Name):
+            if self._expired(value, scope):
+                return
             symbol = scope.lookup(value.value)
             if symbol is None:
                 self.error("E201", f"undefined class variable `{value.value}`", value.span,

@@ -39,12 +39,12 @@ class DiagnosticSink:
     def __init__(self, source: SourceFile):
         self.source = source
         self._items: list[Diagnostic] = []
-        self._seen: set[tuple[str, int, int]] = set()
+        self._seen: set[tuple[str, int, int, str]] = set()
 
     def report(self, code: str, message: str, span: Span, help: str | None = None) -> None:
         from .codes import severity_of
 
-        key = (code, span.start, span.end)
+        key = (code, span.start, span.end, message)
         if key in self._seen:
             return
         self._seen.add(key)

@@ -132,6 +132,13 @@ def _syntax_message(error: UnexpectedInput, source: SourceFile, sink: Diagnostic
     if isinstance(error, (UnexpectedToken, UnexpectedEOF)):
         token = error.token
         expected = set(error.expected or [])
+        interactive = getattr(error, "interactive_parser", None)
+        if interactive is not None:
+            try:
+                # what really fits here, not the LALR state's whole lookahead set
+                expected = set(interactive.accepts()) or expected
+            except Exception:
+                pass
         if token.type == "$END" or token.start_pos is None or token.line is None:
             offset = len(source.text.rstrip("\n"))
             span = source.span(max(offset - 1, 0), offset)
@@ -140,9 +147,16 @@ def _syntax_message(error: UnexpectedInput, source: SourceFile, sink: Diagnostic
             length = max(len(str(token)), 1) if token.type not in ("_NL", "_INDENT", "_DEDENT") else 1
             span = source.span(start, min(start + length, len(source.text)))
         if token.type in ("_INDENT", "_DEDENT"):
+            line = token.end_line or span.line
+            text = source.line_text(line)
+            indent = len(text) - len(text.lstrip())
+            start = _offset(source, line, 1)
+            span = source.span(start, start + max(indent, 1))
+            if token.type == "_INDENT":
+                span = source.span(start + indent, start + max(len(text), indent + 1))
             sink.report("E102", "unexpected indentation", span,
                         help="only the body of a `for each ...:` block is indented")
-            return span.line
+            return line
         words = _expected_list(expected)
         message = f"unexpected {_describe_token(token)}"
         if words:

@@ -83,6 +83,8 @@ class SourceFile:
         return line_index + 1, offset - self._line_starts[line_index] + 1
 
     def span(self, start: int, end: int) -> Span:
+        start = max(0, min(start, len(self.text)))
+        end = max(start, min(end, len(self.text)))
         line, column = self.position(start)
         end_line, end_column = self.position(end)
         return Span(start, end, line, column, end_line, end_column)

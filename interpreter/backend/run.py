@@ -1,0 +1,313 @@
+"""Many conditions, few forward passes.
+
+Every activation edit is a per-unit affine map on dimension 1 of a layer's output:
+`x * (1 - m) + r * m` with r = 0 (zero), the unit's mean (mean), a value (clamp) or value * x
+(scale) folds into `x * alpha + beta` with alpha = 1 - m + a * m, beta = b * m (r = a * x + b).
+Several edits on one layer compose into one such map. Unedited units get alpha = 1, beta = 0,
+which leaves them bit-identical.
+
+Strategies, per input batch (one pass over the stimuli for all conditions):
+
+* baseline conditions: one plain forward.
+* conditions whose activation edits all sit in ONE layer, no weight edits ("prefix" mode): the
+  network up to the layer runs once; the layer's hook replicates its output K times along the
+  batch dimension, slice k edited by condition k, and the rest runs on K*B rows. When the rest
+  of the network cannot take K*B rows (a residual branch adds a tensor of the old batch size:
+  RuntimeError) or, on the first batch, an unedited slice riding along does not reproduce the
+  plain forward, the layer falls back to "input" mode.
+* "input" mode: the input is repeated K times and every hooked layer edits slice k for
+  condition k (always correct, used for conditions that edit several layers too).
+* conditions with weight edits: one forward each, the weights edited and restored around it.
+
+K is chunked so that K * B stays at most `max_batch_images` (at least one condition a chunk).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..conditions import ActivationEdit, Condition, EditMode
+from ..errors import RunError
+from .hooks import HookSession, eval_mode, forward
+from .weights import applied_weight_edits
+
+Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
+
+
+# ---- the per-unit affine maps --------------------------------------------------------------------
+def edit_affine(edits: Sequence[ActivationEdit], n_units: int, layer: str) -> tuple[np.ndarray, np.ndarray]:
+    """(alpha, beta), each (U,) float64, with edited output = x * alpha + beta (edits in order)."""
+    alpha = np.ones(n_units)
+    beta = np.zeros(n_units)
+    for edit in edits:
+        units = list(edit.units)
+        bad = [u for u in units if u < 0 or u >= n_units]
+        if bad:
+            raise RunError(f"unit {bad[0]} does not exist in layer `{layer}` ({n_units} units)",
+                           help=f"indices run from 0 to {n_units - 1}", code="E403")
+        mask = np.zeros(n_units)
+        mask[units] = 1.0
+        a = np.zeros(n_units)
+        b = np.zeros(n_units)
+        if edit.mode is EditMode.ZERO:
+            pass
+        elif edit.mode is EditMode.MEAN:
+            if len(edit.means) != len(units):
+                raise RunError(f"internal: mean ablation of {len(units)} units in `{layer}` "
+                               f"got {len(edit.means)} means")
+            b[units] = np.asarray(edit.means, dtype=np.float64)
+        elif edit.mode is EditMode.CLAMP:
+            b[units] = edit.value
+        elif edit.mode is EditMode.SCALE:
+            a[units] = edit.value
+        else:  # pragma: no cover
+            raise ValueError(edit.mode)
+        keep = 1.0 - mask + a * mask
+        alpha = alpha * keep
+        beta = beta * keep + b * mask
+    return alpha, beta
+
+
+class _SliceEdits:
+    """The edits of K conditions on one layer, built into (K, U) alpha/beta once U is known."""
+
+    def __init__(self, layer: str, per_condition: Sequence[Sequence[ActivationEdit]]):
+        self.layer = layer
+        self.per_condition = [tuple(e) for e in per_condition]
+        self._cache: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def tensors(self, output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        n_units = output.shape[1]
+        key = (n_units, output.dim(), output.dtype, output.device)
+        if key not in self._cache:
+            pairs = [edit_affine(edits, n_units, self.layer) for edits in self.per_condition]
+            alpha = torch.as_tensor(np.stack([p[0] for p in pairs]), dtype=output.dtype, device=output.device)
+            beta = torch.as_tensor(np.stack([p[1] for p in pairs]), dtype=output.dtype, device=output.device)
+            # (K, 1, U, 1, ...) to broadcast against (K, B, U, ...)
+            shape = (len(pairs), 1, n_units) + (1,) * (output.dim() - 2)
+            self._cache[key] = (alpha.reshape(shape), beta.reshape(shape))
+        return self._cache[key]
+
+
+def _check_output(output, layer: str) -> torch.Tensor:
+    if not isinstance(output, torch.Tensor):
+        raise RunError(f"layer `{layer}` outputs {type(output).__name__}, not a tensor, so it cannot be edited",
+                       help="address a module whose output is one tensor (e.g. a conv, linear or block)")
+    if output.dim() < 2:
+        raise RunError(f"layer `{layer}` outputs shape {tuple(output.shape)}, without a unit dimension",
+                       help="units are dimension 1 of a (batch, units, ...) output")
+    if not bool(torch.isfinite(output).all()):
+        raise RunError(f"non-finite activations (NaN/inf) in layer {layer}",
+                       help="check the stimuli for NaN/inf pixels and the model for NaN weights")
+    return output
+
+
+def _replicating_hook(edits: _SliceEdits):
+    """Prefix mode: (B, U, ...) -> (K*B, U, ...), slice k edited by condition k."""
+    def hook(module, inputs, output):
+        output = _check_output(output, edits.layer)
+        alpha, beta = edits.tensors(output)
+        edited = torch.addcmul(beta, output.unsqueeze(0), alpha)
+        return edited.reshape((-1,) + tuple(output.shape[1:]))
+    return hook
+
+
+def _slicewise_hook(edits: _SliceEdits, k: int):
+    """Input mode: the output already has K*B rows; slice k edited by condition k."""
+    def hook(module, inputs, output):
+        output = _check_output(output, edits.layer)
+        if output.shape[0] % k:
+            raise RunError(f"layer `{edits.layer}` gave {output.shape[0]} rows for {k} stacked copies",
+                           help="units are dimension 1 of a (batch, units, ...) output; choose another layer")
+        alpha, beta = edits.tensors(output)
+        shaped = output.reshape((k, -1) + tuple(output.shape[1:]))
+        return torch.addcmul(beta, shaped, alpha).reshape(output.shape)
+    return hook
+
+
+def _split(logits: torch.Tensor, k: int, batch: int) -> list[torch.Tensor]:
+    if logits.dim() < 1 or logits.shape[0] != k * batch:
+        raise RuntimeError(f"model output has {logits.shape[0] if logits.dim() else 0} rows, "
+                           f"expected {k * batch}")
+    return list(logits.reshape((k, batch) + tuple(logits.shape[1:])).detach().float().cpu().unbind(0))
+
+
+def _run_prefix(model: nn.Module, x: torch.Tensor, layer: str,
+                per_condition: Sequence[Sequence[ActivationEdit]]) -> list[torch.Tensor]:
+    """May raise RuntimeError when the network after `layer` cannot take K*B rows."""
+    session = HookSession(model)
+    session.add_output_hook(layer, _replicating_hook(_SliceEdits(layer, per_condition)))
+    with session:
+        out = model(x)
+    if not isinstance(out, torch.Tensor):
+        raise RunError(f"the model returned {type(out).__name__}, not a tensor of logits",
+                       help="use a model whose forward returns one (N, classes) tensor")
+    return _split(out, len(per_condition), x.shape[0])
+
+
+def _run_input(model: nn.Module, x: torch.Tensor,
+               conditions: Sequence[Sequence[ActivationEdit]]) -> list[torch.Tensor]:
+    """Input mode: K conditions, each a list of activation edits (any layers)."""
+    k = len(conditions)
+    layers = list(dict.fromkeys(e.layer for edits in conditions for e in edits))
+    session = HookSession(model)
+    for layer in layers:
+        per_condition = [[e for e in edits if e.layer == layer] for edits in conditions]
+        session.add_output_hook(layer, _slicewise_hook(_SliceEdits(layer, per_condition), k))
+    xs = x if k == 1 else x.repeat((k,) + (1,) * (x.dim() - 1))
+    with session:
+        out = forward(model, xs)
+    try:
+        return _split(out, k, x.shape[0])
+    except RuntimeError as error:
+        raise RunError(f"the model's output does not keep the batch: {error}",
+                       help="abl needs a model whose output has one row per image") from None
+
+
+def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
+    if a.shape != b.shape:
+        return False
+    scale = float(b.abs().max()) if b.numel() else 0.0
+    return bool(torch.allclose(a, b, rtol=1e-4, atol=1e-5 * max(scale, 1e-6)))
+
+
+# ---- grouping ------------------------------------------------------------------------------------
+@dataclass
+class _LayerGroup:
+    layer: str
+    indices: list[int] = field(default_factory=list)
+    mode: str = "prefix"        # or "input"
+    validated: bool = False
+
+
+def _chunks(items: list[int], size: int) -> list[list[int]]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def _progress_task(progress, total):
+    if progress is None:
+        return contextlib.nullcontext()
+    return progress.task("running conditions", total)
+
+
+def _total(batches) -> int | None:
+    try:
+        return len(batches)  # type: ignore[arg-type]
+    except TypeError:
+        return None
+
+
+def run_conditions(model: nn.Module, batches: Batches, conditions: Sequence[Condition],
+                   device: torch.device = torch.device("cpu"), progress=None,
+                   max_batch_images: int = 4096, info: dict | None = None) -> list[torch.Tensor]:
+    """One (N, outputs) float32 CPU logits tensor per condition, in order, in one pass over `batches`.
+
+    Batched as described in the module docstring; gives the same numbers as
+    `run_conditions_naive` up to floating-point differences between batch sizes.
+    `info`, when given, receives {layer: "prefix" | "input"}: the strategy each layer ended with.
+    """
+    conditions = list(conditions)
+    baseline: list[int] = []
+    by_layer: dict[str, _LayerGroup] = {}
+    multi: list[int] = []
+    weighted: list[int] = []
+    for index, condition in enumerate(conditions):
+        layers = {e.layer for e in condition.activation_edits}
+        if condition.weight_edits:
+            weighted.append(index)
+        elif not layers:
+            baseline.append(index)
+        elif len(layers) == 1:
+            layer = next(iter(layers))
+            by_layer.setdefault(layer, _LayerGroup(layer)).indices.append(index)
+        else:
+            multi.append(index)
+    results: list[list[torch.Tensor]] = [[] for _ in conditions]
+    seen = False
+    with eval_mode(model), torch.inference_mode(), _progress_task(progress, _total(batches)) as task:
+        for images, _labels in batches:
+            seen = True
+            x = images.to(device)
+            batch = x.shape[0]
+            per_chunk = max(1, max_batch_images // max(batch, 1))
+            plain = None
+            if baseline or any(not g.validated for g in by_layer.values()):
+                plain = forward(model, x).detach().float().cpu()
+                for index in baseline:
+                    results[index].append(plain)
+            for group in by_layer.values():
+                _run_layer_group(model, x, group, conditions, results, plain, per_chunk)
+            for chunk in _chunks(multi, per_chunk):
+                outs = _run_input(model, x, [conditions[i].activation_edits for i in chunk])
+                for index, out in zip(chunk, outs):
+                    results[index].append(out)
+            for index in weighted:
+                condition = conditions[index]
+                with applied_weight_edits(model, condition.weight_edits):
+                    out = _run_input(model, x, [condition.activation_edits])[0]
+                results[index].append(out)
+            if task is not None:
+                task.advance()
+    if not seen:
+        raise RunError("the stimuli contain no images", help="check the stimuli definition")
+    if info is not None:
+        info.update({layer: group.mode for layer, group in by_layer.items()})
+    return [torch.cat(parts) for parts in results]
+
+
+def _run_layer_group(model, x, group: _LayerGroup, conditions, results, plain, per_chunk) -> None:
+    validate = not group.validated and group.mode == "prefix"
+    size = max(1, per_chunk - 1) if validate else per_chunk
+    for n, chunk in enumerate(_chunks(group.indices, size)):
+        edits = [conditions[i].activation_edits for i in chunk]
+        outs = None
+        if group.mode == "prefix":
+            check = validate and n == 0
+            try:
+                outs = _run_prefix(model, x, group.layer, edits + [()] if check else edits)
+            except RuntimeError:
+                group.mode = "input"
+            else:
+                if check:
+                    identity = outs.pop()
+                    group.validated = True
+                    if not _close(identity, plain):
+                        group.mode = "input"
+                        outs = None
+        if outs is None:
+            outs = _run_input(model, x, edits)
+        for index, out in zip(chunk, outs):
+            results[index].append(out)
+    group.validated = True
+
+
+def run_conditions_naive(model: nn.Module, batches: Batches, conditions: Sequence[Condition],
+                         device: torch.device = torch.device("cpu"), progress=None,
+                         max_batch_images: int = 4096) -> list[torch.Tensor]:
+    """The reference: one hooked forward per condition and batch (what the seeds' code does)."""
+    conditions = list(conditions)
+    results: list[list[torch.Tensor]] = [[] for _ in conditions]
+    seen = False
+    with eval_mode(model), torch.inference_mode(), _progress_task(progress, _total(batches)) as task:
+        for images, _labels in batches:
+            seen = True
+            x = images.to(device)
+            for index, condition in enumerate(conditions):
+                with applied_weight_edits(model, condition.weight_edits):
+                    if condition.activation_edits:
+                        out = _run_input(model, x, [condition.activation_edits])[0]
+                    else:
+                        out = forward(model, x).detach().float().cpu()
+                results[index].append(out)
+            if task is not None:
+                task.advance()
+    if not seen:
+        raise RunError("the stimuli contain no images", help="check the stimuli definition")
+    return [torch.cat(parts) for parts in results]

@@ -1,0 +1,129 @@
+"""Output measures from logits and labels (numpy arrays or torch tensors); reductions in float64.
+
+Conventions
+- accuracy: argmax == label; among tied logits argmax takes the lowest class index.
+- top-k accuracy: the label is among the first k classes of a stable descending sort (ties: lower
+  class index first), so top-1 accuracy equals accuracy.
+- rank of the true class: 1 + the number of classes with a strictly greater logit (1 = top; a tie
+  with the true class does not lower its rank).
+- rank deficit (Hayne et al.): mean over images of max(0, rank_ablated - rank_baseline);
+  rank change: the signed mean of rank_ablated - rank_baseline (positive = the class fell).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import RunError
+
+
+def _logits(logits) -> np.ndarray:
+    if hasattr(logits, "detach"):
+        logits = logits.detach().cpu().numpy()
+    array = np.asarray(logits)
+    if array.ndim != 2:
+        raise ValueError(f"logits must be (N, classes), got shape {array.shape}")
+    return array
+
+
+def _labels(labels, n: int, n_classes: int) -> np.ndarray:
+    if hasattr(labels, "detach"):
+        labels = labels.detach().cpu().numpy()
+    array = np.asarray(labels).astype(np.int64).reshape(-1)
+    if array.shape[0] != n:
+        raise ValueError(f"{array.shape[0]} labels for {n} rows of logits")
+    if n == 0:
+        raise RunError("no images to measure", help="check the stimuli and the class filter")
+    if array.min() < 0 or array.max() >= n_classes:
+        raise RunError(f"label {int(array.max())} has no output among the model's {n_classes}",
+                       help="the stimuli's classes must match the model's outputs")
+    return array
+
+
+def _pair(logits, labels) -> tuple[np.ndarray, np.ndarray]:
+    array = _logits(logits)
+    return array, _labels(labels, array.shape[0], array.shape[1])
+
+
+def accuracy(logits, labels) -> float:
+    array, y = _pair(logits, labels)
+    return float(np.mean(np.argmax(array, axis=1) == y, dtype=np.float64))
+
+
+def topk_accuracy(logits, labels, k: int) -> float:
+    array, y = _pair(logits, labels)
+    if k < 1:
+        raise RunError(f"top-{k} accuracy needs k >= 1")
+    order = np.argsort(-array.astype(np.float64), axis=1, kind="stable")[:, :k]
+    return float(np.mean(np.any(order == y[:, None], axis=1), dtype=np.float64))
+
+
+def per_class_accuracy(logits, labels) -> dict[int, tuple[float, int]]:
+    """{class: (accuracy over its images, number of images)} for the classes present."""
+    array, y = _pair(logits, labels)
+    correct = np.argmax(array, axis=1) == y
+    out = {}
+    for cls in np.unique(y):
+        mask = y == cls
+        out[int(cls)] = (float(np.mean(correct[mask], dtype=np.float64)), int(mask.sum()))
+    return out
+
+
+def _log_softmax(array: np.ndarray) -> np.ndarray:
+    x = array.astype(np.float64)
+    shifted = x - x.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+def cross_entropy(logits, labels) -> float:
+    """Mean negative log-likelihood of the true class (natural log)."""
+    array, y = _pair(logits, labels)
+    return float(-np.mean(_log_softmax(array)[np.arange(len(y)), y]))
+
+
+def true_class_rank(logits, labels) -> np.ndarray:
+    """(N,) int64: 1 + the number of classes whose logit is strictly greater than the true class's."""
+    array, y = _pair(logits, labels)
+    true = array[np.arange(len(y)), y][:, None]
+    return (array > true).sum(axis=1).astype(np.int64) + 1
+
+
+def _ranks(base_logits, ablated_logits, labels) -> tuple[np.ndarray, np.ndarray]:
+    base = _logits(base_logits)
+    ablated = _logits(ablated_logits)
+    if base.shape != ablated.shape:
+        raise ValueError(f"baseline logits {base.shape} and ablated logits {ablated.shape} differ in shape")
+    return true_class_rank(base, labels), true_class_rank(ablated, labels)
+
+
+def rank_deficit(base_logits, ablated_logits, labels) -> float:
+    """Hayne et al.: mean over images of max(0, rank_ablated - rank_baseline)."""
+    base, ablated = _ranks(base_logits, ablated_logits, labels)
+    return float(np.mean(np.maximum(0, ablated - base), dtype=np.float64))
+
+
+def rank_change(base_logits, ablated_logits, labels) -> float:
+    """Signed mean of rank_ablated - rank_baseline (positive: the true class fell)."""
+    base, ablated = _ranks(base_logits, ablated_logits, labels)
+    return float(np.mean(ablated - base, dtype=np.float64))
+
+
+def _class(array: np.ndarray, cls: int) -> int:
+    if cls < 0 or cls >= array.shape[1]:
+        raise RunError(f"class {cls} has no output among the model's {array.shape[1]}",
+                       help=f"classes run from 0 to {array.shape[1] - 1}")
+    if array.shape[0] == 0:
+        raise RunError("no images to measure", help="check the stimuli and the class filter")
+    return cls
+
+
+def class_logit(logits, cls: int) -> float:
+    """Mean over images of the logit of class `cls`."""
+    array = _logits(logits)
+    return float(np.mean(array[:, _class(array, cls)], dtype=np.float64))
+
+
+def class_probability(logits, cls: int) -> float:
+    """Mean over images of the softmax probability of class `cls`."""
+    array = _logits(logits)
+    return float(np.mean(np.exp(_log_softmax(array)[:, _class(array, cls)])))

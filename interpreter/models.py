@@ -1,0 +1,492 @@
+"""Models: the built-in trainable networks, torchvision networks, files and Python factories.
+
+Built-in networks (trained by the spec, see training.py). Each hidden layer is an
+`nn.Sequential(Linear or Conv2d, nn.ReLU())` registered under its alias, so the alias is a module
+path whose OUTPUT is the post-ReLU tensor, and its separate (non-inplace) ReLU module can be
+addressed too (`fc1.1`). Modules are registered in execution order.
+
+| network | alias | module | which tensor |
+| --- | --- | --- | --- |
+| `mlp [in, h1, ..., hk, out]` | fc1 ... fck | fc1 ... fck (Linear `fcK.0`, ReLU `fcK.1`) | post-ReLU output of hidden layer K (hK units) |
+| mlp | logits, fc(k+1) | logits | the class logits (Linear, no ReLU) |
+| `cnn` (widths [c1, c2, f], default [16, 32, 64]) | conv1 | conv1 (Conv2d 3x3 pad 1 `conv1.0`, ReLU `conv1.1`) | post-ReLU output, c1 channels at full resolution |
+| cnn | conv2 | conv2 | post-ReLU output, c2 channels, before the 2x2 max-pool |
+| cnn | fc1 | fc1 | post-ReLU output of the hidden fully connected layer (f units) |
+| cnn | logits | logits | the class logits |
+
+An mlp flattens its input: its first width must be C*H*W of the training images (64 for digits,
+784 for MNIST) and its last the number of classes (10). The cnn takes any square C x S x S input
+(S even or odd; pooling floors).
+
+Other kinds: `torchvision NAME` (see zoo.py for aliases and weights), `file "net.pt"` (TorchScript,
+or a state dict plus `arch NAME`; built-in widths are read off the state dict), `python
+"package.module:callable"` (called with no arguments; must return an nn.Module; a module may carry
+an `abl_aliases` dict of alias -> module path). Every model is put in eval() mode and fingerprinted
+(sha256 over its state dict, sorted by name).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import math
+import os
+import sys
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+import torch
+from torch import nn
+
+from . import zoo
+from .errors import RunError
+from .progress import Progress, SilentProgress
+from .specs import ModelSpec
+
+__all__ = ["ModelSpec", "LoadedModel", "MLP", "DigitsCNN", "build_model", "describe_model",
+           "check_fits", "state_fingerprint", "BUILTINS"]
+
+BUILTINS = ("mlp", "cnn")
+CNN_DEFAULT_WIDTHS = (16, 32, 64)
+
+
+# ---- built-in networks ---------------------------------------------------------------------------
+class MLP(nn.Module):
+    """Flatten, then Linear+ReLU per hidden layer (`fc1`, `fc2`, ...), then the Linear `logits`."""
+
+    def __init__(self, widths):
+        super().__init__()
+        widths = tuple(int(w) for w in widths)
+        if len(widths) < 2 or min(widths) < 1:
+            raise RunError(f"an mlp needs at least [inputs, outputs], all positive, not {list(widths)}",
+                           help="e.g. `train mlp [64, 128, 64, 32, 10] on train`")
+        self.widths = widths
+        self.flatten = nn.Flatten()
+        for k in range(1, len(widths) - 1):
+            self.add_module(f"fc{k}", nn.Sequential(nn.Linear(widths[k - 1], widths[k]), nn.ReLU()))
+        self.logits = nn.Linear(widths[-2], widths[-1])
+
+    @property
+    def hidden(self) -> int:
+        return len(self.widths) - 2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.flatten(x)
+        for k in range(1, self.hidden + 1):
+            x = getattr(self, f"fc{k}")(x)
+        return self.logits(x)
+
+    def aliases(self) -> dict[str, str]:
+        out = {f"fc{k}": f"fc{k}" for k in range(1, self.hidden + 1)}
+        out["logits"] = out[f"fc{self.hidden + 1}"] = "logits"
+        return out
+
+
+class DigitsCNN(nn.Module):
+    """conv1 (3x3, pad 1) + ReLU, conv2 (3x3, pad 1) + ReLU, 2x2 max-pool, fc1 + ReLU, logits."""
+
+    def __init__(self, in_channels: int, image_size: int, num_classes: int, widths=CNN_DEFAULT_WIDTHS):
+        super().__init__()
+        widths = tuple(int(w) for w in widths) or CNN_DEFAULT_WIDTHS
+        if len(widths) != 3 or min(widths) < 1:
+            raise RunError(f"cnn widths are [conv1 channels, conv2 channels, fc1 units], not {list(widths)}",
+                           help="e.g. `train cnn [16, 32, 64] on train`, or leave the widths out")
+        if image_size < 2:
+            raise RunError(f"the cnn needs images of at least 2x2 pixels, not {image_size}x{image_size}")
+        c1, c2, hidden = widths
+        self.widths = widths
+        self.in_channels, self.image_size, self.num_classes = in_channels, image_size, num_classes
+        self.conv1 = nn.Sequential(nn.Conv2d(in_channels, c1, 3, padding=1), nn.ReLU())
+        self.conv2 = nn.Sequential(nn.Conv2d(c1, c2, 3, padding=1), nn.ReLU())
+        self.pool = nn.MaxPool2d(2)
+        self.flatten = nn.Flatten()
+        pooled = image_size // 2
+        self.fc1 = nn.Sequential(nn.Linear(c2 * pooled * pooled, hidden), nn.ReLU())
+        self.logits = nn.Linear(hidden, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(self.conv2(self.conv1(x)))
+        return self.logits(self.fc1(self.flatten(x)))
+
+    def aliases(self) -> dict[str, str]:
+        return {"conv1": "conv1", "conv2": "conv2", "fc1": "fc1", "logits": "logits"}
+
+
+def builtin_for_stimuli(spec: ModelSpec, stimuli) -> nn.Module:
+    """The untrained built-in network for `spec`, checked against the training stimuli's shape."""
+    shape = tuple(int(s) for s in stimuli.images.shape[1:])
+    num_classes = len(stimuli.class_names)
+    if int(stimuli.labels.max()) >= num_classes:
+        num_classes = int(stimuli.labels.max()) + 1
+    if spec.arch == "mlp":
+        flat = math.prod(shape)
+        widths = tuple(spec.widths) or (flat, 128, 64, num_classes)
+        if widths[0] != flat:
+            raise RunError(f"model `{spec.name}`: the mlp's first width is {widths[0]}, but the images of "
+                           f"`{stimuli.spec.name}` have {flat} values ({' x '.join(map(str, shape))})",
+                           help=f"start the widths with {flat}: [{flat}, {', '.join(map(str, widths[1:]))}]")
+        if widths[-1] != num_classes:
+            raise RunError(f"model `{spec.name}`: the mlp's last width is {widths[-1]}, but `{stimuli.spec.name}` "
+                           f"has {num_classes} classes",
+                           help=f"end the widths with {num_classes}: [{', '.join(map(str, widths[:-1]))}, {num_classes}]")
+        return MLP(widths)
+    if spec.arch == "cnn":
+        if len(shape) != 3 or shape[1] != shape[2]:
+            raise RunError(f"model `{spec.name}`: the cnn needs square images, `{stimuli.spec.name}` has "
+                           f"{' x '.join(map(str, shape))}", help="use square images, or `preprocess imagenet`")
+        return DigitsCNN(shape[0], shape[1], num_classes, tuple(spec.widths) or CNN_DEFAULT_WIDTHS)
+    raise RunError(f"model `{spec.name}`: cannot train `{spec.arch}`", help="the spec trains `mlp` or `cnn`")
+
+
+def _builtin_from_state(arch: str, state: Mapping[str, torch.Tensor], name: str) -> nn.Module:
+    """A built-in network shaped like the state dict it will load."""
+    try:
+        if arch == "mlp":
+            hidden = sorted(int(k[2:].split(".")[0]) for k in state if k.startswith("fc") and k.endswith(".0.weight"))
+            widths = [int(state["fc1.0.weight"].shape[1])] if hidden else [int(state["logits.weight"].shape[1])]
+            widths += [int(state[f"fc{k}.0.weight"].shape[0]) for k in hidden]
+            widths.append(int(state["logits.weight"].shape[0]))
+            return MLP(widths)
+        if arch == "cnn":
+            c1, in_channels = state["conv1.0.weight"].shape[:2]
+            c2 = state["conv2.0.weight"].shape[0]
+            hidden, flat = state["fc1.0.weight"].shape
+            pooled = math.isqrt(int(flat) // int(c2))
+            num_classes = state["logits.weight"].shape[0]
+            size = 2 * pooled
+            return DigitsCNN(int(in_channels), size, int(num_classes), (int(c1), int(c2), int(hidden)))
+    except (KeyError, IndexError, AttributeError) as error:
+        raise RunError(f"model `{name}`: the state dict is not a built-in {arch} (no {error})",
+                       help=f"built-in {arch} keys look like "
+                            f"{'fc1.0.weight, logits.weight' if arch == 'mlp' else 'conv1.0.weight, fc1.0.weight'}") from None
+    raise AssertionError(arch)
+
+
+# ---- the loaded model -----------------------------------------------------------------------------
+@dataclass
+class LoadedModel:
+    spec: ModelSpec
+    module: nn.Module
+    aliases: dict[str, str]
+    input_shape: tuple[int, int, int] | None
+    num_classes: int | None
+    weights_fingerprint: str
+    pretrained: bool               # False only for random initialisation (trained/loaded = True)
+    cached: bool = False           # kind train: the weights came from the training cache
+
+    def resolve_layer(self, name: str) -> str:
+        if name in self.aliases:
+            return self.aliases[name]
+        paths = self._paths()
+        if name in paths:
+            return name
+        from abl.spec.diagnostics import did_you_mean, listing
+
+        names = self.layer_names()
+        suggestion = did_you_mean(name, names)
+        layers = f"its layers: {listing(names, 24)}"
+        raise RunError(f"model `{self.spec.name}` has no layer `{name}`", code="E401",
+                       help=f"{suggestion} {layers}" if suggestion else layers)
+
+    def _paths(self) -> list[str]:
+        return [path for path, _ in self.module.named_modules() if path]
+
+    def layer_names(self) -> list[str]:
+        names = list(self.aliases)
+        names += [path for path in self._paths() if path not in self.aliases]
+        return names
+
+
+def state_fingerprint(module: nn.Module) -> str:
+    """sha256 over the state dict: name, dtype, shape and bytes of each tensor, sorted by name."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        if not isinstance(tensor, torch.Tensor):
+            continue
+        tensor = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
+
+
+def _finish(spec: ModelSpec, module: nn.Module, aliases: dict[str, str], input_shape, num_classes,
+            pretrained: bool, cached: bool = False) -> LoadedModel:
+    module.eval()
+    paths = {path for path, _ in module.named_modules()}
+    aliases = {alias: path for alias, path in aliases.items() if path in paths}
+    return LoadedModel(spec, module, aliases, input_shape, num_classes, state_fingerprint(module),
+                       pretrained, cached)
+
+
+def _generic_aliases(module: nn.Module) -> dict[str, str]:
+    if hasattr(module, "aliases") and callable(module.aliases) and isinstance(module, (MLP, DigitsCNN)):
+        return module.aliases()
+    declared = getattr(module, "abl_aliases", None)
+    if isinstance(declared, Mapping):
+        return {str(k): str(v) for k, v in declared.items()}
+    linear = [name for name, sub in module.named_modules()
+              if isinstance(sub, nn.Linear) or getattr(sub, "original_name", None) == "Linear"]
+    return {"logits": linear[-1]} if linear and linear[-1] else {}
+
+
+def _last_linear_out(module: nn.Module) -> int | None:
+    linear = [sub for _, sub in module.named_modules() if isinstance(sub, nn.Linear)]
+    return int(linear[-1].out_features) if linear else None
+
+
+# ---- building ----------------------------------------------------------------------------------------
+def build_model(spec: ModelSpec, stimuli_by_name: Mapping[str, object], progress: Progress | None = None,
+                cache_dir: Path | None = None) -> LoadedModel:
+    """Build, train (or load from the training cache), or load a model; in eval() mode."""
+    progress = progress or SilentProgress()
+    if spec.kind == "train":
+        from .training import train_model
+
+        if spec.train_on not in stimuli_by_name:
+            raise RunError(f"model `{spec.name}`: its training stimuli `{spec.train_on}` were not loaded")
+        stimuli = stimuli_by_name[spec.train_on]
+        if cache_dir is None:
+            from .execute import default_cache_dir
+
+            cache_dir = default_cache_dir()
+        module, cached = train_model(spec, stimuli, progress, Path(cache_dir))
+        return _finish(spec, module, module.aliases(), tuple(int(s) for s in stimuli.images.shape[1:]),
+                       int(module.logits.out_features), True, cached)
+    if spec.kind == "torchvision":
+        return _torchvision(spec, progress)
+    if spec.kind == "file":
+        return _file(spec)
+    if spec.kind == "factory":
+        return _factory(spec)
+    raise RunError(f"model `{spec.name}`: unknown kind `{spec.kind}`",
+                   help="models are `train`, `torchvision`, `file` or `python`")
+
+
+def _seeded(seed: int):
+    """Random initialisation under a fixed seed without touching the global RNG state."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def block():
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(seed))
+            yield
+
+    return block()
+
+
+def _read_state(path: Path, name: str) -> dict:
+    try:
+        state = torch.load(str(path), weights_only=True, map_location="cpu")
+    except Exception as error:  # noqa: BLE001 - any unreadable file is the user's to fix
+        raise RunError(f"model `{name}`: cannot read weights from {path} ({type(error).__name__}: "
+                       f"{str(error).splitlines()[0] if str(error) else ''})",
+                       help="give a state dict saved with torch.save(model.state_dict(), path), or a "
+                            "TorchScript file saved with torch.jit.save") from None
+    for key in ("state_dict", "model_state_dict", "model"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+            break
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise RunError(f"model `{name}`: {path} does not hold a state dict (name -> tensor)",
+                       help="save it with torch.save(model.state_dict(), path)")
+    if state and all(k.startswith("module.") for k in state):      # saved from DataParallel
+        state = {k[len("module."):]: v for k, v in state.items()}
+    return state
+
+
+def _load_state(module: nn.Module, state: dict, name: str, path: Path) -> None:
+    result_keys = set(module.state_dict())
+    missing = sorted(result_keys - set(state))
+    unexpected = sorted(set(state) - result_keys)
+    if missing or unexpected:
+        bits = []
+        if missing:
+            bits.append(f"missing {', '.join(missing[:4])}{' ...' if len(missing) > 4 else ''} ({len(missing)})")
+        if unexpected:
+            bits.append(f"unexpected {', '.join(unexpected[:4])}{' ...' if len(unexpected) > 4 else ''} "
+                        f"({len(unexpected)})")
+        raise RunError(f"model `{name}`: the weights in {path} do not fit the architecture: "
+                       + "; ".join(bits), help="check the `arch` (or torchvision name) the file was saved from")
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        lines = [line.strip() for line in str(error).splitlines() if "size mismatch" in line]
+        raise RunError(f"model `{name}`: the weights in {path} do not fit the architecture: "
+                       f"{'; '.join(lines[:3]) or str(error).splitlines()[0]}",
+                       help="check the `arch` (or torchvision name) and the widths it was saved with") from None
+
+
+def _torchvision(spec: ModelSpec, progress: Progress) -> LoadedModel:
+    arch = spec.arch or ""
+    weights = spec.weights or "auto"
+    file: Path | None = None
+    if weights in ("auto", "imagenet"):
+        found, preferred = zoo.find_weights(arch) if zoo.is_torchvision(arch) else (None, None)
+        if found is not None:
+            file = found
+        elif weights == "imagenet":
+            where = str(preferred) if preferred else f"{zoo.checkpoint_dir()}/<{arch} weights>.pth"
+            raise RunError(f"model `{spec.name}`: no pretrained {arch} weights at {where}",
+                           help=f"put {Path(where).name} there (torchvision's file; abl never downloads), "
+                                f"pass `weights \"file.pth\"`, or use `weights none` for random weights")
+        elif zoo.is_torchvision(arch):
+            where = preferred or zoo.checkpoint_dir() / f"<{arch} weights>.pth"
+            progress.note(f"{arch}: no pretrained weights at {where}; running with RANDOM weights. "
+                          f"Put {Path(where).name} there (or pass weights \"file.pth\") for the real network")
+    elif weights != "none":
+        file = Path(weights).expanduser()
+        if not file.is_file():
+            raise RunError(f"model `{spec.name}`: no weights file {file}",
+                           help="give the path of a state dict saved from this architecture")
+    with _seeded(spec.seed):
+        module = zoo.construct(arch, pretrained_layout=file is not None)
+    if file is not None:
+        state = zoo.fix_state_dict(arch, _read_state(file, spec.name))
+        _load_state(module, state, spec.name, file)
+    module = zoo.finish(arch, module)
+    return _finish(spec, module, zoo.aliases(arch, module), zoo.input_shape(arch), _last_linear_out(module),
+                   file is not None)
+
+
+def _is_torchscript(path: Path) -> bool:
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any(name.endswith("constants.pkl") or "/code/" in name for name in archive.namelist())
+
+
+def _file(spec: ModelSpec) -> LoadedModel:
+    if not spec.path:
+        raise RunError(f"model `{spec.name}`: a file model needs a path", help='file "net.pt"')
+    path = Path(spec.path).expanduser()
+    if not path.is_file():
+        raise RunError(f"model `{spec.name}`: no model file {path}",
+                       help="give the path of a TorchScript file or a state dict (with `arch NAME`)")
+    if _is_torchscript(path):
+        try:
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)     # "torch.jit.load is deprecated"
+                module = torch.jit.load(str(path), map_location="cpu")
+        except Exception as error:  # noqa: BLE001
+            raise RunError(f"model `{spec.name}`: cannot load TorchScript from {path} ({error})") from None
+        return _finish(spec, module, _generic_aliases(module), None, None, True)
+    state = _read_state(path, spec.name)
+    arch = spec.arch
+    if not arch:
+        raise RunError(f"model `{spec.name}`: {path} is a state dict, which needs its architecture",
+                       help=f'name it: file "{spec.path}" arch mlp (or cnn, alexnet, resnet18, ...)')
+    if arch in BUILTINS:
+        module = _builtin_from_state(arch, state, spec.name)
+        _load_state(module, state, spec.name, path)
+        shape = ((module.in_channels, module.image_size, module.image_size)
+                 if isinstance(module, DigitsCNN) else None)
+        return _finish(spec, module, module.aliases(), shape, int(module.logits.out_features), True)
+    if not zoo.is_torchvision(arch):
+        from abl.spec.diagnostics import did_you_mean
+
+        raise RunError(f"model `{spec.name}`: unknown architecture `{arch}`",
+                       help=did_you_mean(arch, list(BUILTINS) + zoo.architectures()) or
+                       "use mlp, cnn or a torchvision name")
+    with _seeded(spec.seed):
+        module = zoo.construct(arch, pretrained_layout=True)
+    _load_state(module, zoo.fix_state_dict(arch, state), spec.name, path)
+    module = zoo.finish(arch, module)
+    return _finish(spec, module, zoo.aliases(arch, module), zoo.input_shape(arch), _last_linear_out(module), True)
+
+
+def _factory(spec: ModelSpec) -> LoadedModel:
+    target = spec.path or ""
+    if target.count(":") != 1 or not all(target.split(":")):
+        raise RunError(f"model `{spec.name}`: `{target}` is not `package.module:callable`",
+                       help='python "mypackage.nets:make_net"')
+    module_name, attribute = target.split(":")
+    added = os.getcwd() not in sys.path
+    if added:
+        sys.path.insert(0, os.getcwd())
+    try:
+        try:
+            imported = importlib.import_module(module_name)
+        except ImportError as error:
+            raise RunError(f"model `{spec.name}`: cannot import `{module_name}` ({error})",
+                           help="make it importable: install the package, or run abl from the folder "
+                                "that holds the module") from None
+        factory = imported
+        for part in attribute.split("."):
+            if not hasattr(factory, part):
+                raise RunError(f"model `{spec.name}`: `{module_name}` has no `{attribute}`",
+                               help=f"define `{attribute}()` in {getattr(imported, '__file__', module_name)}")
+            factory = getattr(factory, part)
+        if not callable(factory):
+            raise RunError(f"model `{spec.name}`: `{target}` is not callable")
+        with _seeded(spec.seed):
+            try:
+                module = factory()
+            except Exception as error:  # noqa: BLE001 - the user's code failed
+                raise RunError(f"model `{spec.name}`: `{target}()` raised {type(error).__name__}: {error}",
+                               help="fix the factory; it is called with no arguments") from None
+    finally:
+        if added and os.getcwd() in sys.path:
+            sys.path.remove(os.getcwd())
+    if not isinstance(module, nn.Module):
+        raise RunError(f"model `{spec.name}`: `{target}()` returned a {type(module).__name__}, not a torch.nn.Module",
+                       help="return the network (an nn.Module)")
+    shape = getattr(module, "abl_input_shape", None)
+    if isinstance(module, DigitsCNN):
+        shape = (module.in_channels, module.image_size, module.image_size)
+    return _finish(spec, module, _generic_aliases(module), tuple(shape) if shape else None,
+                   _last_linear_out(module), True)
+
+
+# ---- offline description and fit checks --------------------------------------------------------------
+def describe_model(spec: ModelSpec) -> tuple[dict[str, str], list[str]] | None:
+    """(aliases, module paths) without training or loading weights, when that is possible offline:
+    built-in architectures and torchvision architectures (and state-dict files naming one)."""
+    arch = spec.arch
+    if spec.kind == "train" or (spec.kind == "file" and arch in BUILTINS):
+        if arch == "mlp":
+            if spec.kind == "file" or len(spec.widths) < 2:
+                return None
+            module = MLP(spec.widths)
+        elif arch == "cnn":
+            module = DigitsCNN(1, 8, 10, tuple(spec.widths) or CNN_DEFAULT_WIDTHS)
+        else:
+            return None
+        return module.aliases(), [path for path, _ in module.named_modules() if path]
+    if spec.kind in ("torchvision", "file") and arch and zoo.is_torchvision(arch):
+        with torch.device("meta"):
+            module = zoo.finish(arch, zoo.construct(arch, pretrained_layout=spec.kind == "file"))
+        return zoo.aliases(arch, module), [path for path, _ in module.named_modules() if path]
+    return None
+
+
+def check_fits(model: LoadedModel, stimuli, device: torch.device | str | None = None) -> None:
+    """RunError when `model` cannot read `stimuli` (a trial forward pass on two images) or when a
+    label lies outside its outputs."""
+    images = stimuli.images[:2]
+    if device is None:
+        try:
+            device = next(model.module.parameters()).device
+        except StopIteration:
+            device = torch.device("cpu")
+    shape = tuple(int(s) for s in stimuli.images.shape[1:])
+    expected = f"; it expects {' x '.join(map(str, model.input_shape))}" if model.input_shape else ""
+    try:
+        with torch.inference_mode():
+            output = model.module(images.to(device))
+    except Exception as error:  # noqa: BLE001 - shape errors come as RuntimeError, ValueError, ...
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise RunError(f"model `{model.spec.name}` does not fit stimuli `{stimuli.spec.name}`: the images are "
+                       f"{' x '.join(map(str, shape))}{expected} ({first})",
+                       help="use stimuli of the shape the model was made for (for an ImageNet network: an "
+                            "image folder, or `preprocess imagenet`)") from None
+    if isinstance(output, torch.Tensor) and output.dim() == 2 and stimuli.n:
+        top = int(stimuli.labels.max())
+        if top >= output.shape[1]:
+            raise RunError(f"model `{model.spec.name}` has {output.shape[1]} outputs, but stimuli "
+                           f"`{stimuli.spec.name}` have label {top} ({stimuli.class_names[top]})",
+                           help="measure on stimuli whose classes the model was trained on")

@@ -1,0 +1,201 @@
+"""Training the built-in networks (`train mlp ...`, `train cnn ...`), deterministically and cached.
+
+Adam (learning rate `lr`), cross entropy, mini-batches of `batch` images shuffled by a generator
+seeded with `seed`, `epochs` passes; weights initialised under `torch.manual_seed(seed)` (the
+global RNG state is restored afterwards) and `torch.use_deterministic_algorithms(True,
+warn_only=True)` during training (the previous setting is restored). Training runs on the CPU.
+
+Selectivity regulariser (Leavitt & Morcos): with `regularize selectivity ALPHA [in LAYERS]` the
+loss is `cross_entropy - ALPHA * mu_SI`, where mu_SI is the mean over the regularised layers (by
+default every hidden layer: mlp fc1..fck, cnn conv1, conv2, fc1) of the mean over units of the
+class selectivity index `(mu_max - mu_-max) / (mu_max + mu_-max + eps)`, computed on each batch
+from that batch's class-conditional mean activations (conv channels averaged over space first),
+over the classes present in the batch (a layer is skipped in a batch with fewer than two).
+ALPHA > 0 pushes units to be class selective, ALPHA < 0 away from it.
+
+Cache: the trained state dict is kept in `CACHE/models/KEY.pt`, KEY the sha256 of a canonical JSON
+of everything that determines the weights (architecture, widths, epochs, lr, batch size,
+regulariser and its layers, seed, the training stimuli's fingerprint, the network's input shape
+and classes, the torch version and this trainer's version). A later run with the same KEY loads
+the weights instead of training. Delete the folder to retrain.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .errors import RunError
+from .progress import Progress, SilentProgress
+from .selectivity import class_selectivity_index
+from .specs import ModelSpec
+
+TRAINER_VERSION = 1
+
+
+def cache_key(spec: ModelSpec, stimuli, module: nn.Module | None = None) -> str:
+    """sha256 of everything that determines the trained weights (not the model's name)."""
+    record = {
+        "trainer": TRAINER_VERSION,
+        "kind": spec.kind,
+        "arch": spec.arch,
+        "widths": list(getattr(module, "widths", spec.widths)),
+        "epochs": int(spec.epochs),
+        "lr": float(spec.lr),
+        "batch_size": int(spec.batch_size),
+        "regularize": float(spec.regularize),
+        "regularize_layers": list(spec.regularize_layers),
+        "seed": int(spec.seed),
+        "stimuli": stimuli.fingerprint,
+        "input_shape": [int(s) for s in stimuli.images.shape[1:]],
+        "classes": len(stimuli.class_names),
+        "torch": torch.__version__,
+    }
+    text = json.dumps(record, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@contextlib.contextmanager
+def deterministic():
+    """torch.use_deterministic_algorithms(True, warn_only=True) for the block; restored after."""
+    enabled = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
+
+
+def regularised_paths(spec: ModelSpec, module: nn.Module) -> list[str]:
+    """Module paths of the layers the selectivity regulariser acts on."""
+    aliases: dict[str, str] = module.aliases()
+    hidden = [path for alias, path in aliases.items() if path != "logits"]
+    hidden = list(dict.fromkeys(hidden))
+    if not spec.regularize_layers:
+        return hidden
+    paths = dict(module.named_modules())
+    chosen = []
+    for name in spec.regularize_layers:
+        path = aliases.get(name, name)
+        if not path or path not in paths:
+            from abl.spec.diagnostics import did_you_mean, listing
+
+            raise RunError(f"model `{spec.name}`: no layer `{name}` to regularise", code="E401",
+                           help=did_you_mean(name, list(aliases)) or f"its layers: {listing(list(aliases))}")
+        chosen.append(path)
+    return list(dict.fromkeys(chosen))
+
+
+def batch_selectivity(activations: torch.Tensor, labels: torch.Tensor) -> torch.Tensor | None:
+    """Mean class selectivity index over units from one batch (differentiable); None with < 2 classes."""
+    if activations.dim() > 2:
+        activations = activations.flatten(2).mean(2)
+    activations = activations.flatten(1)
+    classes, inverse = torch.unique(labels, return_inverse=True)
+    if classes.numel() < 2:
+        return None
+    onehot = torch.nn.functional.one_hot(inverse, classes.numel()).to(activations.dtype)
+    class_means = (onehot.T @ activations) / onehot.sum(0).unsqueeze(1)
+    return class_selectivity_index(class_means).mean()
+
+
+def _atomic_save(state: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    try:
+        torch.save(state, tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def train_model(spec: ModelSpec, stimuli, progress: Progress | None = None,
+                cache_dir: Path | None = None) -> tuple[nn.Module, bool]:
+    """Train (or load from the cache) the built-in network of `spec` on `stimuli`.
+
+    Returns (module in eval() mode, whether the weights came from the cache). With `cache_dir`
+    None nothing is cached.
+    """
+    from .models import builtin_for_stimuli
+
+    progress = progress or SilentProgress()
+    if spec.epochs < 1 or spec.batch_size < 1 or not spec.lr > 0:
+        raise RunError(f"model `{spec.name}`: epochs and batch must be >= 1 and lr > 0 "
+                       f"(got {spec.epochs}, {spec.batch_size}, {spec.lr:g})")
+    if stimuli.n == 0:
+        raise RunError(f"model `{spec.name}`: the training stimuli `{stimuli.spec.name}` hold no images")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(spec.seed))
+        module = builtin_for_stimuli(spec, stimuli)
+        paths = regularised_paths(spec, module) if spec.regularize else []
+        cache_file = None
+        if cache_dir is not None:
+            cache_file = Path(cache_dir) / "models" / f"{cache_key(spec, stimuli, module)}.pt"
+            if cache_file.is_file():
+                try:
+                    state = torch.load(str(cache_file), weights_only=True, map_location="cpu")
+                    module.load_state_dict(state)
+                    return module.eval(), True
+                except Exception:  # noqa: BLE001 - a damaged cache entry is retrained
+                    pass
+        _train(spec, module, stimuli, paths, progress)
+    module.eval()
+    if cache_file is not None:
+        try:
+            _atomic_save(module.state_dict(), cache_file)
+        except OSError as error:
+            progress.note(f"could not cache the trained `{spec.name}` in {cache_file.parent} ({error})")
+    return module, False
+
+
+def _train(spec: ModelSpec, module: nn.Module, stimuli, paths: list[str], progress: Progress) -> None:
+    images = stimuli.images.to(torch.float32).cpu()
+    labels = stimuli.labels.to(torch.int64).cpu()
+    n = labels.shape[0]
+    batch = int(spec.batch_size)
+    batches = (n + batch - 1) // batch
+    generator = torch.Generator().manual_seed(int(spec.seed))
+    optimiser = torch.optim.Adam(module.parameters(), lr=float(spec.lr))
+    alpha = float(spec.regularize)
+    captured: dict[str, torch.Tensor] = {}
+    handles = []
+    try:
+        for path in paths:
+            def hook(_module, _inputs, output, path=path):
+                captured[path] = output
+            handles.append(module.get_submodule(path).register_forward_hook(hook))
+        with deterministic(), progress.task(f"training {spec.name}", spec.epochs * batches) as task:
+            module.train()
+            for _ in range(int(spec.epochs)):
+                order = torch.randperm(n, generator=generator)
+                for start in range(0, n, batch):
+                    index = order[start:start + batch]
+                    x, y = images[index], labels[index]
+                    captured.clear()
+                    logits = module(x)
+                    loss = nn.functional.cross_entropy(logits, y)
+                    if alpha and paths:
+                        values = [v for v in (batch_selectivity(captured[p], y) for p in paths) if v is not None]
+                        if values:
+                            loss = loss - alpha * torch.stack(values).mean()
+                    optimiser.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimiser.step()
+                    task.advance()
+    finally:
+        for handle in handles:
+            handle.remove()
+        captured.clear()

@@ -1,0 +1,505 @@
+"""The canonical layout of a spec (`abl fmt`), and the canonical text of AST nodes.
+
+`format_spec(spec, source)` prints a parsed spec back as text:
+
+* one statement per line, in source order; one space between tokens; `name = ...` with single
+  spaces; lists as `[a, b, c]`; numbers and percentages exactly as written; strings in double
+  quotes with `\\` and `"` escaped; the body of a `for each ...:` block indented 4 spaces per
+  level;
+* set operations (`|`, `&`, `-`, all of one precedence and left-associative) get parentheses only
+  where the grammar needs them: around a right operand that is itself a set operation, and around
+  a whole set operation where a single unit term is expected (after `ablating`, `of`, ...);
+* at most one blank line between statements: one where the source had one or more; none at the
+  start or the end; the file ends with exactly one newline.
+
+Comments are not part of the AST, so they are recovered from the source text, line by line:
+
+* a comment is a `#` outside a string, up to the end of its line (trailing spaces dropped);
+* a comment on a line that holds part of a statement is *attached* to that statement. The one on
+  the statement's last line stays at the end of the printed line (after two spaces); those on
+  earlier lines of a statement written over several lines (a list broken across lines) are moved
+  above the statement as full-line comments, in order. For a `for` block, the statement is its
+  header line (`for each ...:`);
+* every other comment is a full-line comment and keeps its place between the statements around
+  it. It is indented like the statement that follows it, except that a comment after the last
+  statement of a `for` body and indented deeper than the block's `for` line stays in the block
+  (indented like its body).
+
+`format_text(text, path)` parses and formats; when the text has syntax errors it returns no text,
+only the diagnostics, so that a caller never rewrites a file it could not parse.
+
+The `*_text` functions give the canonical text of one node; the interpreter uses them as labels
+(`ablating hot7`, `mean-ablating (a | b)`, `clamping hot7 to 2.5`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import ast
+from .diagnostics import Diagnostic, DiagnosticSink
+from .parser import parse_source
+from .source import SourceFile
+
+INDENT = "    "
+
+
+# ---- values ---------------------------------------------------------------------------------
+
+def string_text(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def value_text(value: ast.Value) -> str:
+    if isinstance(value, (ast.Number, ast.Percent)):
+        return value.text
+    if isinstance(value, ast.String):
+        return string_text(value.value)
+    if isinstance(value, ast.Name):
+        return value.value
+    if isinstance(value, ast.ParamRef):
+        return f"${value.name}"
+    if isinstance(value, ast.ListValue):
+        return "[" + ", ".join(value_text(item) for item in value.items) + "]"
+    raise TypeError(f"not a value: {value!r}")
+
+
+def _option_text(option: ast.Option) -> str:
+    parts = [option.key]
+    if option.value is not None:
+        parts.append(value_text(option.value))
+    if option.extra is not None:
+        parts += ["in", value_text(option.extra)]
+    return " ".join(parts)
+
+
+# ---- units ----------------------------------------------------------------------------------
+
+def _open_ended(expr) -> bool:
+    """A selection whose optional trailing `on STIMULI` is absent: an `on` written right after it
+    would be read as part of it."""
+    return (isinstance(expr, (ast.RankedSelection, ast.ThresholdSelection, ast.GridSelection))
+            and expr.stimuli is None)
+
+
+def _selection_tail(expr) -> list[str]:
+    parts = []
+    if expr.target_class is not None:
+        parts += ["for class", value_text(expr.target_class)]
+    parts += ["in", value_text(expr.layer)]
+    if expr.stimuli is not None:
+        parts += ["on", expr.stimuli.value]
+    return parts
+
+
+def unit_expr_text(expr) -> str:
+    """A unit expression as written after `units NAME =`."""
+    if isinstance(expr, ast.SetOperation):
+        return f"{unit_expr_text(expr.left)} {expr.op} {_unit_term_text(expr.right)}"
+    if isinstance(expr, ast.UnitRef):
+        return expr.name.value
+    if isinstance(expr, ast.RankedSelection):
+        parts = ["bottom" if expr.bottom else "top", value_text(expr.count), "by",
+                 expr.metric.text] + _selection_tail(expr)
+    elif isinstance(expr, ast.RandomSelection):
+        parts = ["random", value_text(expr.count), "in", value_text(expr.layer)]
+    elif isinstance(expr, ast.ExplicitSelection):
+        parts = [value_text(expr.indices), "in", value_text(expr.layer)]
+    elif isinstance(expr, ast.AllSelection):
+        parts = ["all", "in", value_text(expr.layer)]
+    elif isinstance(expr, ast.ThresholdSelection):
+        parts = ["where", expr.metric.text, expr.op, value_text(expr.threshold)] + \
+            _selection_tail(expr)
+    elif isinstance(expr, ast.GridSelection):
+        parts = ["grid", f"{expr.rows}x{expr.cols}", "over",
+                 f"{expr.row_metric.text}, {expr.col_metric.text}"] + _selection_tail(expr)
+    else:
+        raise TypeError(f"not a unit expression: {expr!r}")
+    return " ".join(parts)
+
+
+def _unit_term_text(expr, before_on: bool = False) -> str:
+    """A unit expression where the grammar takes a single term: a set operation needs
+    parentheses; so does an open-ended selection when `on` follows it."""
+    text = unit_expr_text(expr)
+    if isinstance(expr, ast.SetOperation) or (before_on and _open_ended(expr)):
+        return f"({text})"
+    return text
+
+
+# ---- interventions ----------------------------------------------------------------------------
+
+_ACTIVATION_VERBS = {"zero": "ablating", "mean": "mean-ablating", "clamp": "clamping",
+                     "scale": "scaling"}
+
+
+def intervention_text(intervention: ast.Intervention) -> str:
+    if isinstance(intervention, ast.ActivationIntervention):
+        text = f"{_ACTIVATION_VERBS[intervention.kind]} {_unit_term_text(intervention.units)}"
+        if intervention.kind == "clamp":
+            text += f" to {value_text(intervention.value)}"
+        elif intervention.kind == "scale":
+            text += f" by {value_text(intervention.value)}"
+        return text
+    verb = "zeroing" if intervention.factor is None else "scaling"
+    if intervention.direction == "connection":
+        target = (f"weight {value_text(intervention.connection)} of "
+                  f"{value_text(intervention.layer)}")
+    else:
+        target = f"{intervention.direction} weights of {_unit_term_text(intervention.units)}"
+    text = f"{verb} {target}"
+    if intervention.factor is not None:
+        text += f" by {value_text(intervention.factor)}"
+    return text
+
+
+# ---- quantities -------------------------------------------------------------------------------
+
+def metric_phrase_text(phrase: ast.MetricPhrase, before_on: bool = False) -> str:
+    """`accuracy top 5 per class`, `logit of class 3`, `probe accuracy of cells`, ...
+    `before_on`: the phrase is followed by `on` (decides parentheses around `of UNITS`)."""
+    parts = [phrase.metric.text]
+    if phrase.top is not None:
+        parts += ["top", value_text(phrase.top)]
+    if phrase.per_class:
+        parts.append("per class")
+    if phrase.of_class is not None:
+        parts += ["of class", value_text(phrase.of_class)]
+    if phrase.of_units is not None:
+        last = phrase.in_layer is None
+        parts += ["of", _unit_term_text(phrase.of_units, before_on=before_on and last)]
+    if phrase.in_layer is not None:
+        parts += ["in", value_text(phrase.in_layer)]
+    return " ".join(parts)
+
+
+def _ends_with_argument(phrase: ast.MetricPhrase) -> bool:
+    return (phrase.top is not None or phrase.per_class or phrase.of_class is not None
+            or phrase.of_units is not None or phrase.in_layer is not None)
+
+
+def _selectors_text(selectors) -> str:
+    items = []
+    for selector in selectors:
+        if selector.key == "class":
+            items.append(f"class {value_text(selector.value)}")
+        else:
+            items.append(f"{selector.key} = {value_text(selector.value)}")
+    return "[" + ", ".join(items) + "]"
+
+
+def _qualifier_parts(quantity: ast.Quantity, interventions: bool = True) -> list[str]:
+    parts = []
+    if quantity.where_class is not None:
+        parts += ["where class ==", value_text(quantity.where_class)]
+    if quantity.fit_on is not None:
+        parts += ["fit on", quantity.fit_on.value]
+    if interventions and quantity.interventions:
+        parts.append(" and ".join(intervention_text(i) for i in quantity.interventions))
+    if quantity.model is not None:
+        parts += ["using", quantity.model.value]
+    return parts
+
+
+def quantity_text(quantity: ast.Quantity, interventions: bool = True) -> str:
+    """`accuracy per class on test ablating hot7`, `drop of accuracy[class 7] on test ablating
+    hot7`, `drop ablating rand5` (the elided right side of a random-control comparison)."""
+    parts = []
+    if quantity.metric is None:
+        if quantity.drop:
+            parts.append("drop")
+    else:
+        if quantity.drop:
+            parts.append("drop of")
+        before_on = quantity.stimuli is not None and not quantity.selectors
+        phrase = metric_phrase_text(quantity.metric, before_on=before_on)
+        if quantity.selectors:
+            glue = " " if _ends_with_argument(quantity.metric) else ""
+            phrase += glue + _selectors_text(quantity.selectors)
+        parts.append(phrase)
+    if quantity.stimuli is not None:
+        parts += ["on", quantity.stimuli.value]
+    parts += _qualifier_parts(quantity, interventions)
+    return " ".join(parts)
+
+
+def _test_text(test: ast.ExpectTest) -> str:
+    if isinstance(test, ast.ChangeTest):
+        return f"{test.direction} by {test.bound} {value_text(test.amount)}"
+    if isinstance(test, ast.CompareNumber):
+        return f"{test.op} {value_text(test.value)}"
+    text = f"{test.op} {quantity_text(test.rhs)}"
+    if test.offset is not None:
+        text += f" {test.offset_sign or '+'} {value_text(test.offset)}"
+    return text
+
+
+# ---- statements -------------------------------------------------------------------------------
+
+def _model_text(expr: ast.ModelExpr) -> str:
+    if isinstance(expr, ast.TrainModel):
+        parts = ["train", expr.arch.value]
+        if expr.widths is not None:
+            parts.append(value_text(expr.widths))
+        parts += ["on", expr.train_on.value] + [_option_text(o) for o in expr.options]
+        return " ".join(parts)
+    if isinstance(expr, ast.TorchvisionModel):
+        text = f"torchvision {expr.arch.value}"
+        if expr.weights is not None:
+            text += f" weights {value_text(expr.weights)}"
+        return text
+    if isinstance(expr, ast.FileModel):
+        text = f"file {value_text(expr.path)}"
+        if expr.arch is not None:
+            text += f" arch {expr.arch.value}"
+        return text
+    if isinstance(expr, ast.FactoryModel):
+        return f"python {value_text(expr.target)}"
+    if isinstance(expr, ast.ModelRef):
+        return value_text(expr.value)
+    raise TypeError(f"not a model expression: {expr!r}")
+
+
+def _expect_text(decl: ast.ExpectDecl) -> str:
+    test = decl.test
+    if isinstance(test, ast.ChangeTest):
+        # `expect M on S drops by at least X ablating U`: the interventions read after the test
+        parts = ["expect", quantity_text(decl.quantity, interventions=False), _test_text(test)]
+        if decl.quantity.interventions:
+            parts.append(" and ".join(intervention_text(i) for i in decl.quantity.interventions))
+    else:
+        parts = ["expect", quantity_text(decl.quantity), _test_text(test)]
+    parts += [_option_text(o) for o in decl.options]
+    return " ".join(parts)
+
+
+def _report_text(decl: ast.ReportDecl) -> str:
+    clauses: list[tuple[str, str]] = []        # (first keyword, text)
+    if decl.versus is not None:
+        clauses.append(("vs", "vs " + metric_phrase_text(decl.versus)))
+    if decl.by:
+        clauses.append(("by", "by " + ", ".join(" x ".join(d.names) for d in decl.by)))
+    if decl.over is not None:
+        clauses.append(("over", f"over {decl.over.value}"))
+    if decl.stimuli is not None:
+        clauses.append(("on", f"on {decl.stimuli.value}"))
+    if decl.steps is not None:
+        clauses.append(("steps", f"steps {value_text(decl.steps)}"))
+    if decl.units is not None:
+        # `report features of U ...`; after a metric, `of U` would read as the metric's own
+        # argument, so it goes last (a parsed spec always has another clause in between)
+        position = 0 if decl.metric is None else len(clauses)
+        follows_on = position < len(clauses) and clauses[position][0] == "on"
+        clauses.insert(position, ("of", "of " + _unit_term_text(decl.units, before_on=follows_on)))
+    # the metric and a `vs` phrase need parentheses around an open `of UNITS` when `on` follows
+    parts = ["report", decl.kind.value]
+    if decl.metric is not None:
+        follows_on = bool(clauses) and clauses[0][0] == "on"
+        parts.append(metric_phrase_text(decl.metric, before_on=follows_on))
+    for index, (keyword, text) in enumerate(clauses):
+        if keyword == "vs":
+            follows_on = index + 1 < len(clauses) and clauses[index + 1][0] == "on"
+            text = "vs " + metric_phrase_text(decl.versus, before_on=follows_on)
+        parts.append(text)
+    return " ".join(parts)
+
+
+def _binder_text(binder: ast.Binder) -> str:
+    parts = ["each"]
+    if binder.kind:
+        parts.append(binder.kind)
+    parts.append(binder.variable.value)
+    if binder.domain is not None:
+        parts += ["in", value_text(binder.domain)]
+    return " ".join(parts)
+
+
+def statement_text(statement) -> str:
+    """One statement on one line (a `for` block: its header line only)."""
+    if isinstance(statement, ast.Experiment):
+        return f"experiment {value_text(statement.name)}"
+    if isinstance(statement, ast.Seed):
+        return f"seed {value_text(statement.value)}"
+    if isinstance(statement, ast.Device):
+        return f"device {value_text(statement.value)}"
+    if isinstance(statement, ast.Repeats):
+        return f"repeats {value_text(statement.value)}"
+    if isinstance(statement, ast.Param):
+        return f"param {statement.name.value} = {value_text(statement.value)}"
+    if isinstance(statement, ast.StimuliDecl):
+        parts = ["stimuli", statement.name.value, "=", value_text(statement.source)]
+        if statement.path is not None:
+            parts.append(value_text(statement.path))
+        parts += [_option_text(o) for o in statement.options]
+        return " ".join(parts)
+    if isinstance(statement, ast.ModelDecl):
+        return f"model {statement.name.value} = {_model_text(statement.expr)}"
+    if isinstance(statement, ast.UnitsDecl):
+        return f"units {statement.name.value} = {unit_expr_text(statement.expr)}"
+    if isinstance(statement, ast.MeasureDecl):
+        name = f"{statement.name.value} = " if statement.name is not None else ""
+        return f"measure {name}{quantity_text(statement.quantity)}"
+    if isinstance(statement, ast.ExpectDecl):
+        return _expect_text(statement)
+    if isinstance(statement, ast.ReportDecl):
+        return _report_text(statement)
+    if isinstance(statement, ast.ForBlock):
+        return "for " + ", ".join(_binder_text(b) for b in statement.binders) + ":"
+    raise TypeError(f"not a statement: {statement!r}")
+
+
+# ---- comments ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Comment:
+    line: int
+    indent: int          # columns before the `#` (tabs count 4)
+    text: str            # from `#`, trailing spaces dropped
+    alone: bool          # nothing but the comment on its line
+
+
+def _comment_start(line: str) -> int | None:
+    """Index of the `#` that starts a comment on this line, outside strings; None if none."""
+    in_string = escaped = False
+    for index, char in enumerate(line):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char == "#":
+            return index
+    return None
+
+
+def _comments(source: SourceFile) -> dict[int, _Comment]:
+    found = {}
+    for number, line in enumerate(source.text.split("\n"), start=1):
+        start = _comment_start(line)
+        if start is None:
+            continue
+        before = line[:start]
+        found[number] = _Comment(number, len(before.expandtabs(4)), line[start:].rstrip(),
+                                 not before.strip())
+    return found
+
+
+# ---- layout -----------------------------------------------------------------------------------
+
+def _header_end(statement) -> int:
+    if isinstance(statement, ast.ForBlock):
+        return max([statement.span.line] + [b.span.end_line for b in statement.binders])
+    return max(statement.span.end_line, statement.span.line)
+
+
+def _flatten(statements) -> list:
+    out = []
+    for statement in statements:
+        out.append(statement)
+        if isinstance(statement, ast.ForBlock):
+            out.extend(_flatten(statement.body))
+    return out
+
+
+class _Layout:
+    def __init__(self, spec: ast.Spec, source: SourceFile):
+        self.source = source
+        self.lines: list[str] = []
+        self.prev_end: int | None = None           # source line of the last emitted item
+        comments = _comments(source)
+        flat = _flatten(spec.statements)
+        self.attached: dict[int, list[_Comment]] = {}
+        claimed: set[int] = set()
+        for statement in flat:
+            first, last = statement.span.line, _header_end(statement)
+            mine = [comments[n] for n in range(first, last + 1) if n in comments]
+            self.attached[id(statement)] = mine
+            claimed.update(c.line for c in mine)
+        self.pending = sorted((c for n, c in comments.items() if n not in claimed),
+                              key=lambda c: c.line)
+        # the source line of the statement after each block (in reading order), for the rule
+        # that keeps a deeper-indented comment at the end of its block
+        self.after: dict[int, float] = {}
+        for index, statement in enumerate(flat):
+            if isinstance(statement, ast.ForBlock):
+                following = index + len(_flatten([statement]))
+                self.after[id(statement)] = (flat[following].span.line if following < len(flat)
+                                             else float("inf"))
+
+    def _blank_between(self, start: int) -> bool:
+        if self.prev_end is None:
+            return False
+        return any(not self.source.line_text(n).strip() for n in range(self.prev_end + 1, start))
+
+    def _emit(self, text: str, depth: int, first: int, last: int) -> None:
+        if self._blank_between(first):
+            self.lines.append("")
+        self.lines.append(INDENT * depth + text)
+        self.prev_end = max(last, self.prev_end or 0)
+
+    def _emit_comment(self, comment: _Comment, depth: int) -> None:
+        self._emit(comment.text, depth, comment.line, comment.line)
+
+    def comments_before(self, line: int, depth: int) -> None:
+        while self.pending and self.pending[0].line < line:
+            self._emit_comment(self.pending.pop(0), depth)
+
+    def statement(self, statement, depth: int) -> None:
+        first, last = statement.span.line, _header_end(statement)
+        self.comments_before(first, depth)
+        attached = self.attached[id(statement)]
+        moved = [c for c in attached if c.line != last]
+        trailing = [c for c in attached if c.line == last]
+        if moved:
+            # comments from inside a statement written over several lines: above it
+            self._emit(moved[0].text, depth, first, first)
+            for comment in moved[1:]:
+                self.lines.append(INDENT * depth + comment.text)
+        text = statement_text(statement)
+        if trailing:
+            text += "  " + trailing[0].text
+        self._emit(text, depth, first, last)
+        if isinstance(statement, ast.ForBlock):
+            for inner in statement.body:
+                self.statement(inner, depth + 1)
+            indent = len(self.source.line_text(first).expandtabs(4)) - \
+                len(self.source.line_text(first).expandtabs(4).lstrip())
+            limit = self.after[id(statement)]
+            while self.pending and self.pending[0].line < limit and self.pending[0].indent > indent:
+                self._emit_comment(self.pending.pop(0), depth + 1)
+
+    def finish(self) -> str:
+        self.comments_before(float("inf"), 0)  # type: ignore[arg-type]
+        return "\n".join(self.lines) + "\n" if self.lines else ""
+
+
+def format_spec(spec: ast.Spec, source: SourceFile) -> str:
+    """The canonical text of a parsed spec, with the comments of its source kept."""
+    layout = _Layout(spec, source)
+    for statement in spec.statements:
+        layout.statement(statement, 0)
+    return layout.finish()
+
+
+@dataclass(frozen=True)
+class FormatResult:
+    text: str | None                      # None when the spec has syntax errors
+    diagnostics: tuple[Diagnostic, ...]   # the syntax errors (nothing else is checked)
+
+    @property
+    def ok(self) -> bool:
+        return self.text is not None
+
+
+def format_text(text: str, path: str = "<string>") -> FormatResult:
+    """Parse and format; no text comes back when the spec does not parse."""
+    source = SourceFile.from_text(text, path)
+    sink = DiagnosticSink(source)
+    spec = parse_source(source, sink)
+    if sink.has_errors:
+        return FormatResult(None, tuple(d for d in sink.diagnostics if d.is_error))
+    return FormatResult(format_spec(spec, source), ())

@@ -1,0 +1,109 @@
+"""The import arrows point one way: the language (spec/) knows nothing of torch or the interpreter,
+and Lark stays inside the parser and the tree lowering."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = {"spec": "abl.spec", "interpreter": "abl.interpreter"}
+
+FORBIDDEN_IN_SPEC = ("torch", "torchvision", "abl.interpreter", "interpreter")
+LARK_ALLOWED = {"spec/parser.py", "spec/lower.py"}
+
+
+def modules(folder: str) -> list[Path]:
+    return sorted((ROOT / folder).rglob("*.py"))
+
+
+def _package_of(path: Path) -> str:
+    relative = path.relative_to(ROOT).with_suffix("")
+    parts = list(relative.parts)
+    parts[0] = PACKAGES[parts[0]]
+    if parts[-1] == "__init__":
+        parts.pop()
+    else:
+        parts.pop()                          # the module itself: its package is what is left
+    return ".".join(parts)
+
+
+def imports_of(source: str, package: str) -> set[str]:
+    """Every module a source file imports (anywhere in it, also inside functions), absolute."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - (node.level - 1)]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            found.add(module)
+            found.update(f"{module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def _matches(module: str, banned: str) -> bool:
+    return module == banned or module.startswith(banned + ".")
+
+
+def _rel(path: Path) -> str:
+    return path.relative_to(ROOT).as_posix()
+
+
+def test_there_are_modules_to_check():
+    assert len(modules("spec")) >= 10 and len(modules("interpreter")) >= 5
+    assert (ROOT / "spec" / "parser.py").exists() and (ROOT / "spec" / "lower.py").exists()
+
+
+@pytest.mark.parametrize("path", modules("spec"), ids=_rel)
+def test_spec_imports_no_torch_and_no_interpreter(path):
+    imported = imports_of(path.read_text(encoding="utf-8"), _package_of(path))
+    bad = sorted(m for m in imported for banned in FORBIDDEN_IN_SPEC if _matches(m, banned))
+    assert not bad, f"{_rel(path)} imports {bad}"
+
+
+@pytest.mark.parametrize("path", modules("spec") + modules("interpreter"), ids=_rel)
+def test_only_parser_and_lower_import_lark(path):
+    imported = imports_of(path.read_text(encoding="utf-8"), _package_of(path))
+    uses_lark = any(_matches(m, "lark") for m in imported)
+    if _rel(path) in LARK_ALLOWED:
+        assert uses_lark, f"{_rel(path)} is expected to be the Lark bridge"
+    else:
+        assert not uses_lark, f"{_rel(path)} imports lark; only {sorted(LARK_ALLOWED)} may"
+
+
+@pytest.mark.parametrize("path", modules("interpreter"), ids=_rel)
+def test_interpreter_reaches_the_language_through_its_package(path):
+    """The interpreter imports `abl.spec...`, never a top-level `spec` module."""
+    imported = imports_of(path.read_text(encoding="utf-8"), _package_of(path))
+    assert not [m for m in imported if _matches(m, "spec")]
+
+
+# ---- the walker itself --------------------------------------------------------------------------
+
+def test_walker_sees_every_kind_of_import():
+    source = ("import torch.nn as nn\n"
+              "from ..interpreter import plan\n"
+              "from . import ast\n"
+              "def late():\n"
+              "    from lark import Lark\n"
+              "    import torchvision\n")
+    found = imports_of(source, "abl.spec")
+    assert {"torch.nn", "abl.interpreter", "abl.interpreter.plan", "abl.spec.ast", "lark",
+            "torchvision"} <= found
+    assert any(_matches(m, "torch") for m in found)
+    assert not any(_matches(m, "torch") for m in imports_of("import torchaudio_like\n", "abl.spec"))
+
+
+def test_relative_imports_resolve_inside_subpackages():
+    found = imports_of("from ..diagnostics import Diagnostic\nfrom .text import x\n", "abl.spec.emit")
+    assert "abl.spec.diagnostics" in found and "abl.spec.emit.text" in found
+    assert _package_of(ROOT / "spec" / "emit" / "json.py") == "abl.spec.emit"
+    assert _package_of(ROOT / "spec" / "emit" / "__init__.py") == "abl.spec.emit"
+    assert _package_of(ROOT / "spec" / "check.py") == "abl.spec"
