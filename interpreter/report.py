@@ -275,14 +275,20 @@ def sweep_table(table, item) -> Table:
     measures = [m for m in (item.metric, item.versus) if m]
     view = Table(title=f"{' vs '.join(measures)} over {dim}", expand=False)
     rows = [r for r in table if r.measure in measures and r.intervention == "none" and not r.cls]
-    columns = list(dict.fromkeys((r.measure, r.stimuli, r.layer) for r in rows))
+
+    def column(r):
+        others = ",".join(f"{k}={v}" for k, v in r.dims if k != dim)
+        return (r.measure, r.stimuli.split("[")[0], r.layer, others)
+
+    columns = list(dict.fromkeys(column(r) for r in rows))
     view.add_column(dim)
-    for measure, stimuli, layer in columns:
-        view.add_column(Text(f"{measure} on {stimuli}" + (f" ({layer})" if layer else "")), justify="right")
+    for measure, stimuli, layer, others in columns:
+        label = f"{measure} {stimuli}" + (f" {layer}" if layer else "") + (f" {others}" if others else "")
+        view.add_column(Text(label), justify="right")
     for value in dict.fromkeys(r.dim(dim) for r in rows):
         cells = []
-        for measure, stimuli, layer in columns:
-            values = [r.value for r in rows if r.dim(dim) == value and (r.measure, r.stimuli, r.layer) == (measure, stimuli, layer)]
+        for key in columns:
+            values = [r.value for r in rows if r.dim(dim) == value and column(r) == key]
             cells.append(f"{np.mean(values):.4f}" if values else "")
         view.add_row(Text(value), *cells)
     return view

@@ -13,6 +13,13 @@ from that batch's class-conditional mean activations (conv channels averaged ove
 over the classes present in the batch (a layer is skipped in a batch with fewer than two).
 ALPHA > 0 pushes units to be class selective, ALPHA < 0 away from it.
 
+The regulariser's index uses eps = REGULARIZER_EPS = 1e-3 in the denominator (measurements use
+selectivity.py's 1e-6). With a vanishing eps a unit reaches SI ~ 1 with vanishing activations,
+and on the small built-in networks a positive ALPHA then kills most hidden units: digits cnn, 15
+epochs, ALPHA = 1 with eps 1e-6 left 7 of 64 fc1 units alive and 30% test accuracy, and fc1's
+test-set SI fell. With 1e-3 the test-set SI of conv1 / conv2 / fc1 rose from 0.04 / 0.05 / 0.22
+(ALPHA = 0) to 0.26 / 0.37 / 0.43 (ALPHA = 1) at 97% accuracy, and fell with ALPHA = -1.
+
 Cache: the trained state dict is kept in `CACHE/models/KEY.pt`, KEY the sha256 of a canonical JSON
 of everything that determines the weights (architecture, widths, epochs, lr, batch size,
 regulariser and its layers, seed, the training stimuli's fingerprint, the network's input shape
@@ -38,6 +45,7 @@ from .selectivity import class_selectivity_index
 from .specs import ModelSpec
 
 TRAINER_VERSION = 1
+REGULARIZER_EPS = 1e-3
 
 
 def cache_key(spec: ModelSpec, stimuli, module: nn.Module | None = None) -> str:
@@ -57,6 +65,7 @@ def cache_key(spec: ModelSpec, stimuli, module: nn.Module | None = None) -> str:
         "input_shape": [int(s) for s in stimuli.images.shape[1:]],
         "classes": len(stimuli.class_names),
         "torch": torch.__version__,
+        "regularizer_eps": REGULARIZER_EPS,
     }
     text = json.dumps(record, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
@@ -104,7 +113,7 @@ def batch_selectivity(activations: torch.Tensor, labels: torch.Tensor) -> torch.
         return None
     onehot = torch.nn.functional.one_hot(inverse, classes.numel()).to(activations.dtype)
     class_means = (onehot.T @ activations) / onehot.sum(0).unsqueeze(1)
-    return class_selectivity_index(class_means).mean()
+    return class_selectivity_index(class_means, eps=REGULARIZER_EPS).mean()
 
 
 def _atomic_save(state: dict, path: Path) -> None:

@@ -166,7 +166,7 @@ class Checker:
                 self.error("E204", f"unknown parameter `${node.name}`", node.span,
                            help=did_you_mean(node.name, self.params, prefix="$") or
                            f"declare it: `param {node.name} = ...`")
-                return ast.Name(f"${node.name}", node.span)
+                return ast.Name(f"${node.name}", node.span)  # reported once: see _unknown_param
             self.param_symbols[node.name].used = True
             return _with_span(self.params[node.name], node.span)
         if isinstance(node, tuple):
@@ -228,7 +228,7 @@ class Checker:
         if text in DEVICES or (text.startswith("cuda:") and text[5:].isdigit()):
             return text
         self.error("E307", f"unknown device `{text}`", value.span,
-                   help=did_you_mean(text, DEVICES) or "use `auto`, `cpu`, `cuda` or `cuda:N`")
+                   help=did_you_mean(text, DEVICES) or 'use `auto`, `cpu`, `cuda` or `"cuda:N"` (quoted)')
         return "auto"
 
     # ---- value checks ---------------------------------------------------------------------
@@ -340,6 +340,10 @@ class Checker:
                 self.error("E202", f"loop variable `{binder.variable.value}` is bound twice",
                            binder.variable.span)
             inner.symbols[binder.variable.value] = Symbol(kind, binder.variable.span)
+        for statement in block.body:
+            if isinstance(statement, (ast.Experiment, ast.Seed, ast.Device, ast.Repeats)):
+                self.error("E306", "header statements belong at the top level", statement.span,
+                           help="move it out of the `for each` block")
         body = tuple(self._statement(s, inner) for s in block.body)
         self._current_scope = scope
         for name, symbol in inner.symbols.items():
@@ -359,6 +363,8 @@ class Checker:
                 symbol.used = True
                 if decl.path is not None:
                     self.error("E306", "a derived stimuli set takes no path", decl.path.span)
+            elif source.value.startswith("$"):
+                pass  # an unknown parameter, already reported (E204)
             elif source.value not in DATASETS:
                 candidates = list(DATASETS) + [n for n, s in scope.visible().items() if s.kind == "stimuli"]
                 self.error("E303", f"unknown dataset `{source.value}`", source.span,

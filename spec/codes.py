@@ -71,16 +71,16 @@ _code("E301", "out-of-range", "a number is outside the range the statement accep
       "[0, 1]; severities are not negative.",
       "units u = top 0 by activation in fc2", "units u = top 5 by activation in fc2")
 _code("E302", "unknown-metric", "a metric name is not one abl knows",
-      "Unit metrics: activation, magnitude, selectivity, selectivity index. Measures: accuracy, "
+      "Unit metrics: activation, magnitude, selectivity, selectivity index, rotated magnitude. Measures: accuracy, "
       "loss, rank, rank deficit, rank change, logit, probability, probe accuracy, "
       "selectivity index, activation.",
       "units u = top 5 by activaton in fc2", "units u = top 5 by activation in fc2")
 _code("E303", "unknown-dataset", "a stimuli source is neither a dataset abl knows nor a defined stimuli",
-      "Sources: digits, mnist, fashion-mnist, cifar10, imagefolder, or the name of another stimuli "
+      "Sources: digits, mnist, fashion_mnist, cifar10, imagefolder, or the name of another stimuli "
       "set (to derive a corrupted or filtered copy).",
       "stimuli s = digts split test", "stimuli s = digits split test")
 _code("E304", "unknown-report", "a report kind is not one abl knows",
-      "Report kinds: table, bars, heatmap, histogram, curve, features.",
+      "Report kinds: table, bars, heatmap, histogram, curve, scatter, features.",
       "report heatmp rank deficit by cell, class x layer",
       "report heatmap rank deficit by cell, class x layer")
 _code("E305", "unknown-architecture", "a model architecture is not one abl knows",
@@ -93,9 +93,10 @@ _code("E306", "type-mismatch", "a value has the wrong type for its place",
 _code("E307", "unknown-option", "an option word is not valid in this statement",
       "Each statement accepts a fixed set of options; the manual lists them.",
       "stimuli s = digits split validation", "stimuli s = digits split test")
-_code("E308", "incomplete-expectation", "an expectation lacks what it needs to be decided",
-      "`drops by` needs an intervention to compare with the unablated baseline; a comparison "
-      "needs the stimuli it is measured on when the spec measures on several.",
+_code("E308", "incomplete-statement", "a measurement or expectation lacks what it needs to be decided",
+      "`drops by`, `rank deficit` and `rank change` need an intervention to compare with the "
+      "unablated baseline; an expectation needs its stimuli when the spec measures on several; "
+      "a measurement needs `using MODEL` when several models could be meant.",
       "expect accuracy on test drops by at least 3%",
       "expect accuracy on test drops by at least 3% ablating hot7")
 _code("E401", "unknown-layer", "a layer name does not exist in the model",
