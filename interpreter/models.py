@@ -320,11 +320,11 @@ def _load_state(module: nn.Module, state: dict, name: str, path: Path) -> None:
 
 
 def _torchvision(spec: ModelSpec, progress: Progress) -> LoadedModel:
-    arch = spec.arch or ""
+    arch = zoo.check_architecture(spec.arch)
     weights = spec.weights or "auto"
     file: Path | None = None
     if weights in ("auto", "imagenet"):
-        found, preferred = zoo.find_weights(arch) if zoo.is_torchvision(arch) else (None, None)
+        found, preferred = zoo.find_weights(arch)
         if found is not None:
             file = found
         elif weights == "imagenet":
@@ -332,7 +332,7 @@ def _torchvision(spec: ModelSpec, progress: Progress) -> LoadedModel:
             raise RunError(f"model `{spec.name}`: no pretrained {arch} weights at {where}",
                            help=f"put {Path(where).name} there (torchvision's file; abl never downloads), "
                                 f"pass `weights \"file.pth\"`, or use `weights none` for random weights")
-        elif zoo.is_torchvision(arch):
+        else:
             where = preferred or zoo.checkpoint_dir() / f"<{arch} weights>.pth"
             progress.note(f"{arch}: no pretrained weights at {where}; running with RANDOM weights. "
                           f"Put {Path(where).name} there (or pass weights \"file.pth\") for the real network")
@@ -341,10 +341,12 @@ def _torchvision(spec: ModelSpec, progress: Progress) -> LoadedModel:
         if not file.is_file():
             raise RunError(f"model `{spec.name}`: no weights file {file}",
                            help="give the path of a state dict saved from this architecture")
+    state = zoo.fix_state_dict(arch, _read_state(file, spec.name)) if file is not None else {}
     with _seeded(spec.seed):
-        module = zoo.construct(arch, pretrained_layout=file is not None)
+        # torchvision's own checkpoints expect its input re-normalisation (GoogLeNet, Inception)
+        module = zoo.construct(arch, aux_logits=zoo.has_aux_keys(state),
+                               transform_input=file is not None and weights in ("auto", "imagenet"))
     if file is not None:
-        state = zoo.fix_state_dict(arch, _read_state(file, spec.name))
         _load_state(module, state, spec.name, file)
     module = zoo.finish(arch, module)
     return _finish(spec, module, zoo.aliases(arch, module), zoo.input_shape(arch), _last_linear_out(module),
@@ -392,9 +394,10 @@ def _file(spec: ModelSpec) -> LoadedModel:
         raise RunError(f"model `{spec.name}`: unknown architecture `{arch}`",
                        help=did_you_mean(arch, list(BUILTINS) + zoo.architectures()) or
                        "use mlp, cnn or a torchvision name")
+    state = zoo.fix_state_dict(arch, state)
     with _seeded(spec.seed):
-        module = zoo.construct(arch, pretrained_layout=True)
-    _load_state(module, zoo.fix_state_dict(arch, state), spec.name, path)
+        module = zoo.construct(arch, aux_logits=zoo.has_aux_keys(state))
+    _load_state(module, state, spec.name, path)
     module = zoo.finish(arch, module)
     return _finish(spec, module, zoo.aliases(arch, module), zoo.input_shape(arch), _last_linear_out(module), True)
 
@@ -459,7 +462,7 @@ def describe_model(spec: ModelSpec) -> tuple[dict[str, str], list[str]] | None:
         return module.aliases(), [path for path, _ in module.named_modules() if path]
     if spec.kind in ("torchvision", "file") and arch and zoo.is_torchvision(arch):
         with torch.device("meta"):
-            module = zoo.finish(arch, zoo.construct(arch, pretrained_layout=spec.kind == "file"))
+            module = zoo.finish(arch, zoo.construct(arch))
         return zoo.aliases(arch, module), [path for path, _ in module.named_modules() if path]
     return None
 

@@ -43,7 +43,6 @@ import functools
 import gzip
 import hashlib
 import json
-import os
 import re
 import struct
 from dataclasses import dataclass, field

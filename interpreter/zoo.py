@@ -29,11 +29,14 @@ Weights. `weights auto` looks for the file named in torchvision's weights URL (f
 `alexnet-owt-7be5be79.pth`) in `torch.hub.get_dir()/checkpoints/` (`$TORCH_HOME/hub/checkpoints/`)
 and uses random weights, with a warning, when it is not there; `weights imagenet` makes a missing
 file an error; `weights none` always means random weights (seeded); `weights "file.pth"` loads
-that state dict. Nothing is ever downloaded.
+that state dict (GoogLeNet / Inception v3: torchvision's checkpoints from the cache get its
+input re-normalisation, `transform_input=True`; a file given by path does not). Nothing is ever
+downloaded.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -46,39 +49,53 @@ INPUT_SHAPES = {"inception_v3": (3, 299, 299)}
 _AUX = ("googlenet", "inception_v3")
 
 
-def architectures() -> list[str]:
-    """The torchvision classification architectures."""
+@functools.lru_cache(maxsize=1)
+def _architectures() -> tuple[str, ...]:
     import torchvision
 
-    return sorted(torchvision.models.list_models(module=torchvision.models))
+    return tuple(sorted(torchvision.models.list_models(module=torchvision.models)))
+
+
+def architectures() -> list[str]:
+    """The torchvision classification architectures."""
+    return list(_architectures())
 
 
 def is_torchvision(arch: str | None) -> bool:
-    return bool(arch) and arch in architectures()
+    return bool(arch) and arch in _architectures()
+
+
+def check_architecture(arch: str | None) -> str:
+    if not is_torchvision(arch):
+        from abl.spec.diagnostics import did_you_mean
+
+        raise RunError(f"unknown torchvision architecture `{arch}`",
+                       help=did_you_mean(str(arch), architectures()) or "see torchvision.models.list_models()")
+    return str(arch)
 
 
 def input_shape(arch: str) -> tuple[int, int, int]:
     return INPUT_SHAPES.get(arch, (3, 224, 224))
 
 
-def construct(arch: str, pretrained_layout: bool = False) -> nn.Module:
+def construct(arch: str, aux_logits: bool = False, transform_input: bool = False) -> nn.Module:
     """The architecture with torchvision's default random initialisation; never downloads.
 
-    `pretrained_layout` builds GoogLeNet / Inception v3 the way torchvision does before loading
-    its ImageNet weights (aux heads present, input transform on); `finish` drops the aux heads.
+    GoogLeNet / Inception v3 only: `aux_logits` builds the auxiliary heads (torchvision's own
+    checkpoints hold them; `finish` drops them after loading), `transform_input` re-normalises
+    the input the way torchvision's ImageNet checkpoints expect.
     """
     import torchvision
 
-    if not is_torchvision(arch):
-        from abl.spec.diagnostics import did_you_mean
-
-        raise RunError(f"unknown torchvision architecture `{arch}`",
-                       help=did_you_mean(arch, architectures()) or "see torchvision.models.list_models()")
+    check_architecture(arch)
     kwargs: dict = {}
     if arch in _AUX:
-        kwargs = ({"aux_logits": True, "transform_input": True, "init_weights": False}
-                  if pretrained_layout else {"aux_logits": False, "init_weights": True})
+        kwargs = {"aux_logits": aux_logits, "transform_input": transform_input, "init_weights": True}
     return torchvision.models.get_model(arch, weights=None, **kwargs)
+
+
+def has_aux_keys(state: dict) -> bool:
+    return any(key.startswith(("aux1.", "aux2.", "AuxLogits.")) for key in state)
 
 
 def finish(arch: str, module: nn.Module) -> nn.Module:

@@ -1,7 +1,6 @@
 """Models: built-in aliases, torchvision networks and weights, files, factories."""
 
 import sys
-from pathlib import Path
 
 import pytest
 import torch
