@@ -50,15 +50,20 @@ class LayerStats:
         return int(self.total_sum.shape[0])
 
 
-def reduce_units(output, layer: str) -> torch.Tensor:
-    """(B, U, ...) -> (B, U) float32, averaging every dimension after the unit dimension."""
+def unit_output(output, layer: str) -> torch.Tensor:
+    """The layer's output, checked to be one (batch, units, ...) tensor."""
     if not isinstance(output, torch.Tensor):
         raise RunError(f"layer `{layer}` outputs {type(output).__name__}, not a tensor",
                        help="address a module whose output is one tensor (e.g. a conv, linear or block)")
     if output.dim() < 2:
         raise RunError(f"layer `{layer}` outputs a tensor of shape {tuple(output.shape)} without a unit dimension",
                        help="units are dimension 1 of a (batch, units, ...) output")
-    value = output.detach()
+    return output
+
+
+def reduce_units(output, layer: str) -> torch.Tensor:
+    """(B, U, ...) -> (B, U) float32, averaging every dimension after the unit dimension."""
+    value = unit_output(output, layer).detach()
     if value.dim() > 2:
         value = value.flatten(2).mean(2, dtype=torch.float32) if value.is_floating_point() \
             else value.flatten(2).float().mean(2)

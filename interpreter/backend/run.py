@@ -36,6 +36,7 @@ from torch import nn
 from ..conditions import ActivationEdit, Condition, EditMode
 from ..errors import RunError
 from .hooks import HookSession, eval_mode, forward
+from .record import unit_output
 from .weights import applied_weight_edits
 
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
@@ -97,12 +98,7 @@ class _SliceEdits:
 
 
 def _check_output(output, layer: str) -> torch.Tensor:
-    if not isinstance(output, torch.Tensor):
-        raise RunError(f"layer `{layer}` outputs {type(output).__name__}, not a tensor, so it cannot be edited",
-                       help="address a module whose output is one tensor (e.g. a conv, linear or block)")
-    if output.dim() < 2:
-        raise RunError(f"layer `{layer}` outputs shape {tuple(output.shape)}, without a unit dimension",
-                       help="units are dimension 1 of a (batch, units, ...) output")
+    output = unit_output(output, layer)
     if not bool(torch.isfinite(output).all()):
         raise RunError(f"non-finite activations (NaN/inf) in layer {layer}",
                        help="check the stimuli for NaN/inf pixels and the model for NaN weights")
