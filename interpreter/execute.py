@@ -15,7 +15,8 @@ import torch
 
 from .conditions import ActivationEdit, Condition, EditMode, WeightEdit, WeightTarget
 from .errors import RunError
-from .plan import ExpectItem, InterventionPlan, MeasureItem, Plan, ResultQuery, Selection
+from .plan import (ExpectItem, InterventionPlan, MeasureItem, Plan, ResultQuery, Selection,
+                   condition_groups)
 from .planner import selection_seed
 from .progress import Progress, SilentProgress
 from .results import ResultRow, ResultsTable
@@ -270,38 +271,24 @@ class Executor:
     def run_all_conditions(self) -> None:
         from .backend.run import run_conditions
 
-        groups: dict[tuple[str, str], dict] = defaultdict(dict)
-        for item in self.plan.measures:
-            if item.metric not in ("accuracy", "loss", "rank", "rank deficit", "rank change",
-                                   "logit", "probability"):
-                continue
-            key = (item.interventions, )
-            groups[(item.model, item.stimuli)].setdefault(key, None)
-            if item.interventions:
-                groups[(item.model, item.stimuli)].setdefault(((),), None)
-        for (model_key, stimuli_key), conditions in groups.items():
+        for (model_key, stimuli_key), conditions in condition_groups(self.plan).items():
             model = self.model(model_key)
             stimuli = self.stimuli(stimuli_key)
             keys = list(conditions)
-            built = []
-            for key in keys:
-                interventions = key[0]
-                if not interventions:
-                    built.append(Condition("baseline"))
-                else:
-                    probe = next(i for i in self.plan.measures
-                                 if i.interventions == interventions and i.model == model_key
-                                 and i.stimuli == stimuli_key)
-                    built.append(self.condition(probe))
+            built = [self.condition(conditions[key]) if key else Condition("baseline") for key in keys]
             total = math.ceil(stimuli.n / self.batch_size)
             with self.progress.task(f"{len(built)} conditions of {model_key} on {stimuli_key}", total) as task:
                 logits = run_conditions(model.module, _advancing(stimuli.batches(self.batch_size), task),
                                         built, device=self.device)
             self.forward_passes += 1
+            for key, values in zip(keys, logits):
+                if not bool(torch.isfinite(values).all()):
+                    raise RunError(f"non-finite outputs (NaN/inf) from {model_key} on {stimuli_key}",
+                                   help="check the stimuli for NaN/inf pixels and the model for NaN weights")
             self._logits[(model_key, stimuli_key)] = dict(zip(keys, logits))
 
     def logits(self, item: MeasureItem, baseline: bool = False) -> torch.Tensor:
-        key = ((),) if baseline else (item.interventions,)
+        key = () if baseline else item.interventions
         return self._logits[(item.model, item.stimuli)][key]
 
     # ---- measuring ----------------------------------------------------------------------------

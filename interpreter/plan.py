@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from abl.spec.source import SourceFile, Span
+from abl.spec.vocabulary import MEASURES_OF_OUTPUTS
 
 from .specs import ModelSpec, StimuliSpec
 
@@ -161,3 +162,19 @@ class Plan:
 
     def model_spec(self, key: str) -> ModelSpec:
         return dict(self.models)[key]
+
+
+
+def condition_groups(plan: Plan) -> dict[tuple[str, str], dict[tuple, MeasureItem | None]]:
+    """(model, stimuli) -> {interventions: the first measurement using them} for every measure read
+    off the network's outputs; the baseline `()` joins every group that intervenes (deficits and
+    drops compare with it). Each group is one batched run over its stimuli."""
+    groups: dict[tuple[str, str], dict[tuple, MeasureItem | None]] = {}
+    for item in plan.measures:
+        if item.metric not in MEASURES_OF_OUTPUTS:
+            continue
+        group = groups.setdefault((item.model, item.stimuli), {})
+        group.setdefault(item.interventions, item)
+        if item.interventions:
+            group.setdefault((), None)
+    return groups

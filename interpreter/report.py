@@ -12,20 +12,14 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from .plan import Plan, Selection
-
-OUTPUT_MEASURES = ("accuracy", "loss", "rank", "rank deficit", "rank change", "logit", "probability")
+from .plan import Plan, Selection, condition_groups
 
 
 def count_forwards(plan: Plan) -> tuple[int, int]:
     """(passes over stimuli sets, distinct conditions): recording passes + one batched run each."""
     recordings: set[tuple[str, str]] = set()
-    runs: dict[tuple[str, str], set] = defaultdict(set)
+    runs = condition_groups(plan)
     for item in plan.measures:
-        if item.metric in OUTPUT_MEASURES:
-            runs[(item.model, item.stimuli)].add(item.interventions)
-            if item.interventions:
-                runs[(item.model, item.stimuli)].add(())
         for selection in _selections(item):
             for leaf in selection.leaves():
                 recordings.add((leaf.model, leaf.stimuli))
