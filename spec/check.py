@@ -112,12 +112,15 @@ class Checker:
 
     # ---- entry ----------------------------------------------------------------------------
     def run(self) -> Program | None:
+        self._had_syntax_errors = any(d.code.startswith("E1") for d in self.sink.diagnostics)
         self._collect_params(self.spec.statements)
         statements = tuple(self._substitute(s) for s in self.spec.statements)
         experiment, seed, device, repeats = self._header(statements)
         self.measured_stimuli = _measured_stimuli(statements)
         checked = tuple(self._statement(s, self.global_scope) for s in statements)
-        self._unused()
+        if not self._had_syntax_errors:
+            # with lines dropped by syntax errors, "unused" and "missing" would be guesses
+            self._unused()
         if self.sink.has_errors:
             return None
         params = tuple((name, python_value(value)) for name, value in self.params.items())
@@ -212,6 +215,8 @@ class Checker:
             elif isinstance(statement, ast.Repeats):
                 repeats = self.int_value(statement.value, "repeats", minimum=1) or DEFAULT_REPEATS
         first_line = Span(0, 0, 1, 1, 1, 1)
+        if self._had_syntax_errors:
+            return experiment or _stem(self.source.path), seed or 0, device, repeats
         if experiment is None and ast.Experiment not in seen:
             self.error("W502", "the spec has no `experiment` name", first_line,
                        help='add `experiment "what this tests"` at the top')
