@@ -5,6 +5,7 @@ Class names and indices are checked by the planner against the stimuli."""
 from __future__ import annotations
 
 from abl.spec.diagnostics import Diagnostic, DiagnosticSink, did_you_mean, listing
+from abl.spec.source import Span
 
 from .errors import RunError
 from .plan import Plan
@@ -20,17 +21,11 @@ def deep_check(program) -> list[Diagnostic]:
     except PlanError as error:
         return list(error.diagnostics)
     except RunError as error:
-        sink.report("E404", error.message, program.statements[0].span if program.statements else
-                    _first_span(program), help=error.help)
+        # e.g. a stimuli folder that does not exist: reported at the top of the file
+        sink.report(error.code or "E404", error.message, Span.unknown(), help=error.help)
         return sink.diagnostics
     check_layers(plan, sink)
     return sink.diagnostics
-
-
-def _first_span(program):
-    from abl.spec.source import Span
-
-    return Span.unknown()
 
 
 def check_layers(plan: Plan, sink: DiagnosticSink) -> None:
