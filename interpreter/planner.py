@@ -396,7 +396,6 @@ class Planner:
         fit_on = env.stimuli[quantity.fit_on.value] if quantity.fit_on is not None else None
 
         # Each source of variation: grid cells (a family) and random draws (a control).
-        variants: list[tuple[str, list]] = [("", [])]
         bound_interventions = []
         for intervention in quantity.interventions:
             bound_interventions.append(self._bind_intervention(intervention, env, model, stimuli))

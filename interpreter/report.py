@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 from rich.console import Group
-from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree

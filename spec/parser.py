@@ -238,7 +238,6 @@ def _offset(source: SourceFile, line: int, column: int) -> int:
 
 
 def _line_bounds(source: SourceFile, line: int) -> tuple[int, int]:
-    start = source.span(0, 0)
     line_text = source.line_text(line)
     offset = sum(len(l) + 1 for l in source.text.split("\n")[: line - 1])
     stripped = len(line_text) - len(line_text.lstrip())

@@ -25,7 +25,6 @@ K is chunked so that K * B stays at most `max_batch_images` (at least one condit
 from __future__ import annotations
 
 import contextlib
-from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
