@@ -4,6 +4,7 @@ layers the plan needs, one batched run per (model, stimuli) for all its conditio
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import operator
 from collections import defaultdict
@@ -35,9 +36,10 @@ class Verdict:
     reference: float
     p_value: float | None = None
     line: int = 0
+    claim: int = 0                # the expectation's number; its own random draws carry it
 
     def as_record(self) -> dict:
-        return {"expectation": self.text, "line": self.line,
+        return {"expectation": self.text, "line": self.line, "claim": self.claim,
                 "verdict": "PASS" if self.passed else "FAIL", "detail": self.detail,
                 "observed": _finite(self.observed), "reference": _finite(self.reference),
                 "p_value": self.p_value}
@@ -82,7 +84,7 @@ class Executor:
         self.batch_size = batch_size
         self._stimuli: dict = {}
         self._models: dict = {}
-        self._stats: dict[tuple[str, str], dict] = {}
+        self._stats: dict[tuple[str, str, tuple], dict] = {}
         self._selections: dict[Selection, dict[str, tuple[int, ...]]] = {}
         self._grids: dict = {}
         self._logits: dict[tuple[str, str], dict] = {}
@@ -110,16 +112,18 @@ class Executor:
         return self._models[key]
 
     # ---- recording -------------------------------------------------------------------------
-    def _requirements(self) -> dict[tuple[str, str], tuple[set[str], set[str]]]:
-        """(model, stimuli) -> (layers to record, layers whose per-image features to keep)."""
-        needs: dict[tuple[str, str], tuple[set[str], set[str]]] = defaultdict(lambda: (set(), set()))
+    def _requirements(self) -> dict[tuple[str, str, tuple], tuple[set[str], set[str]]]:
+        """(model, stimuli, interventions) -> (layers to record, layers whose per-image features
+        to keep). Interventions `()` is the plain network; a unit measurement under interventions
+        (`activation of U ... ablating V`) gets a recording pass of its own with them applied."""
+        needs: dict[tuple[str, str, tuple], tuple[set[str], set[str]]] = defaultdict(lambda: (set(), set()))
 
         def add_selection(selection: Selection, features_on: tuple[str, ...] = ()) -> None:
             for leaf in selection.leaves():
-                needs[(leaf.model, leaf.stimuli)][0].add(leaf.layer)
+                needs[(leaf.model, leaf.stimuli, ())][0].add(leaf.layer)
                 for stimuli in features_on:
-                    needs[(leaf.model, stimuli)][0].add(leaf.layer)
-                    needs[(leaf.model, stimuli)][1].add(leaf.layer)
+                    needs[(leaf.model, stimuli, ())][0].add(leaf.layer)
+                    needs[(leaf.model, stimuli, ())][1].add(leaf.layer)
 
         for item in self.plan.measures:
             for intervention in item.interventions:
@@ -127,16 +131,16 @@ class Executor:
                     add_selection(intervention.units)
                     if intervention.kind == "mean":
                         for layer in intervention.units.layers():
-                            needs[(item.model, item.stimuli)][0].add(layer)
+                            needs[(item.model, item.stimuli, ())][0].add(layer)
             if item.of_units is not None:
                 if item.metric == "probe accuracy":
                     add_selection(item.of_units, (item.fit_on or item.of_units.stimuli, item.stimuli))
                 else:
                     add_selection(item.of_units)
                     for layer in item.of_units.layers():
-                        needs[(item.model, item.stimuli)][0].add(layer)
+                        needs[(item.model, item.stimuli, item.interventions)][0].add(layer)
             if item.in_layer:
-                needs[(item.model, item.stimuli)][0].add(item.in_layer)
+                needs[(item.model, item.stimuli, item.interventions)][0].add(item.in_layer)
         for report in self.plan.reports:
             for selection in report.units:
                 add_selection(selection)
@@ -145,23 +149,29 @@ class Executor:
     def record_all(self) -> None:
         from .backend.record import record_layers
 
-        for (model_key, stimuli_key), (layers, keep) in self._requirements().items():
+        requirements = self._requirements()
+        # plain recordings first: selections and mean-ablation values come from them
+        for key in sorted(requirements, key=lambda k: bool(k[2])):
+            model_key, stimuli_key, interventions = key
+            layers, keep = requirements[key]
             model = self.model(model_key)
             stimuli = self.stimuli(stimuli_key)
+            condition = self._condition(model_key, stimuli_key, interventions, "") if interventions else None
             paths = {layer: model.resolve_layer(layer) for layer in sorted(layers)}
             keep_paths = {paths[layer] for layer in keep}
             num_classes = max(len(stimuli.class_names), int(stimuli.labels.max()) + 1)
             total = math.ceil(stimuli.n / self.batch_size)
-            with self.progress.task(f"recording {model_key} on {stimuli_key}", total) as task:
+            what = f"recording {model_key} on {stimuli_key}" + (" under interventions" if interventions else "")
+            with self.progress.task(what, total) as task:
                 stats = record_layers(model.module, _advancing(stimuli.batches(self.batch_size), task),
                                       sorted(set(paths.values())), num_classes,
-                                      keep_features=keep_paths, device=self.device)
+                                      keep_features=keep_paths, device=self.device, condition=condition)
             self.forward_passes += 1
-            self._stats[(model_key, stimuli_key)] = {layer: stats[path] for layer, path in paths.items()}
+            self._stats[key] = {layer: stats[path] for layer, path in paths.items()}
 
-    def stats(self, model: str, stimuli: str, layer: str):
+    def stats(self, model: str, stimuli: str, layer: str, interventions: tuple = ()):
         try:
-            return self._stats[(model, stimuli)][layer]
+            return self._stats[(model, stimuli, interventions)][layer]
         except KeyError:
             raise RunError(f"internal: no recording of layer {layer} for {model} on {stimuli}") from None
 
@@ -232,10 +242,16 @@ class Executor:
 
     # ---- conditions ---------------------------------------------------------------------------
     def condition(self, item: MeasureItem) -> Condition:
-        model = self.model(item.model)
+        label = item.intervention_label + (f" cell {item.cell_label}" if item.cell_label else "") + \
+            (f" draw {item.repeat}" if item.repeat else "")
+        return self._condition(item.model, item.stimuli, item.interventions, label)
+
+    def _condition(self, model_key: str, stimuli_key: str, interventions: tuple[InterventionPlan, ...],
+                   label: str) -> Condition:
+        model = self.model(model_key)
         edits: list[ActivationEdit] = []
         weight_edits: list[WeightEdit] = []
-        for intervention in item.interventions:
+        for intervention in interventions:
             if intervention.kind == "weights":
                 weight_edits.extend(self._weight_edits(intervention, model))
                 continue
@@ -243,12 +259,10 @@ class Executor:
                 path = model.resolve_layer(layer)
                 means: tuple[float, ...] = ()
                 if intervention.kind == "mean":
-                    layer_means = self.stats(item.model, item.stimuli, layer).mean()
+                    layer_means = self.stats(model_key, stimuli_key, layer).mean()
                     means = tuple(float(layer_means[u]) for u in units)
                 edits.append(ActivationEdit(path, units, EditMode(intervention.kind),
                                             intervention.value, means))
-        label = item.intervention_label + (f" cell {item.cell_label}" if item.cell_label else "") + \
-            (f" draw {item.repeat}" if item.repeat else "")
         return Condition(label, tuple(edits), tuple(weight_edits))
 
     def _weight_edits(self, intervention: InterventionPlan, model) -> list[WeightEdit]:
@@ -302,14 +316,15 @@ class Executor:
             stimuli = self.stimuli(item.stimuli)
             names = stimuli.class_names
             labels = stimuli.labels
-            common = dict(stimuli=item.stimuli, model=item.model, layer=item.layer_label,
-                          units=item.units_label, cell=item.cell_label,
-                          intervention=item.intervention_label, repeat=item.repeat, dims=item.dims)
+            common = dict(stimuli=item.stimuli_label or item.stimuli, model=item.model,
+                          layer=item.layer_label, units=item.units_label, cell=item.cell_label,
+                          intervention=item.intervention_label, repeat=item.repeat, dims=item.dims,
+                          fit_on=item.fit_label, claim=item.claim)
             if item.metric == "probe accuracy":
                 table.add(self._probe_row(item, common, probe_accuracy))
                 continue
             if item.metric == "selectivity index":
-                stats = self.stats(item.model, item.stimuli, item.in_layer)
+                stats = self.stats(item.model, item.stimuli, item.in_layer, item.interventions)
                 values = np.asarray(class_selectivity_index(stats.class_means()), dtype=float)
                 common["layer"] = item.in_layer
                 table.add(ResultRow(measure=item.label, value=float(np.mean(values)), n=stimuli.n, **common))
@@ -320,7 +335,7 @@ class Executor:
             if item.metric == "activation":
                 selection = self.resolve(item.of_units)
                 for layer, units in selection.items():
-                    stats = self.stats(item.model, item.stimuli, layer)
+                    stats = self.stats(item.model, item.stimuli, layer, item.interventions)
                     if item.where_class is not None:
                         row = stats.class_sums[item.where_class] / max(stats.class_counts[item.where_class], 1)
                         n = int(stats.class_counts[item.where_class])
@@ -371,15 +386,19 @@ class Executor:
 
     # ---- expectations ----------------------------------------------------------------------------
     def decide(self, table: ResultsTable) -> list[Verdict]:
-        return [self._decide(expectation, table) for expectation in self.plan.expectations]
+        return [dataclasses.replace(self._decide(expectation, table), claim=number)
+                for number, expectation in enumerate(self.plan.expectations, start=1)]
 
     def _values(self, query: ResultQuery, table: ResultsTable, intervention: str | None = None) -> dict[int, float]:
+        """{draw: value} of the rows the query reads: `intervention="none"` reads its baseline."""
         wanted = query.intervention if intervention is None else intervention
+        claim = query.claim if intervention is None else query.baseline_claim
         cls_label = ""
         if query.cls is not None:
             cls_label = self.stimuli(query.stimuli).class_names[query.cls]
-        rows = [r for r in table if r.measure == query.measure and r.stimuli == query.stimuli
-                and r.intervention == wanted and r.cls == cls_label
+        stimuli = query.stimuli_label or query.stimuli
+        rows = [r for r in table if r.measure == query.measure and r.stimuli == stimuli
+                and r.intervention == wanted and r.cls == cls_label and r.claim == claim
                 and (query.model is None or r.model == query.model)
                 and (query.layer is None or r.layer == query.layer)
                 and all(_same(r.dim(k), v) for k, v in query.dims)]

@@ -14,7 +14,7 @@ def _slug(text: str) -> str:
 
 
 def write_figures(result, out_dir: Path) -> list[Path]:
-    from . import figures
+    from . import figure_sweeps, figures
 
     out_dir.mkdir(parents=True, exist_ok=True)
     table = result.table
@@ -39,11 +39,11 @@ def write_figures(result, out_dir: Path) -> list[Path]:
                 if any(r.measure == "selectivity index unit" for r in table):
                     written.append(figures.selectivity_histograms(table, out_dir, f"{title}: class selectivity index"))
             elif item.kind == "scatter":
-                written.append(figures.sweep_scatter(table, item.versus, item.metric, item.over, out_dir,
+                written.append(figure_sweeps.sweep_scatter(table, item.versus, item.metric, item.over, out_dir,
                                                      f"{title}: {item.metric} vs {item.versus}"))
             elif item.kind == "curve":
                 x_dim = item.by[0][0] if item.by else ""
-                written.append(figures.curves(table, item.metric, x_dim, item.over, out_dir,
+                written.append(figure_sweeps.curves(table, item.metric, x_dim, item.over, out_dir,
                                               f"{title}: {item.metric} by {x_dim}"))
             elif item.kind == "features" and result.feature_images:
                 written.append(figures.feature_grid(result.feature_images, out_dir, f"{title}: feature visualisation"))

@@ -10,7 +10,8 @@ and returns the path(s) written. A table that lacks what a figure needs raises `
 sentence that says what is missing, before matplotlib is touched.
 
 Where a figure needs one number but the table holds several (repeats of a random control, several
-stimuli or layers, extra sweep variables), the mean is drawn; each function says which.
+stimuli or layers, extra sweep variables), the mean is drawn; each function says which, and the
+figure says so. The sweep curves and scatters live in figure_sweeps.py.
 """
 
 from __future__ import annotations
@@ -369,19 +370,33 @@ def hayne_summary(table: ResultsTable, measures: Sequence[str], out_dir: Path | 
 def per_class_bars(table: ResultsTable, measure: str, out_dir: Path | str, title: str) -> Path:
     """Grouped bars: one group per class, one bar per intervention (baseline, i.e. `none`, first),
     each labelled with its value. The all-classes value (rows with no class) is the last group,
-    "all". Random controls measured in several draws show their mean with a ±1 sd error bar;
-    values from several stimuli or models are averaged."""
-    rows = _rows_for(table, measure)
-    interventions = _ordered(r.intervention for r in rows)
-    if "none" in interventions:
-        interventions.remove("none")
-        interventions.insert(0, "none")
+    "all". Random controls measured in several draws show their mean with a ±1 sd error bar (the
+    legend says how many draws); values from different stimuli, models or sweep bindings get bars
+    of their own, never pooled. A claim's own control draws are summarised by its verdict and
+    are not drawn here."""
+    rows = [r for r in _rows_for(table, measure) if not r.claim]
+    several = {name: len({key(r) for r in rows}) > 1 for name, key in
+               (("stimuli", lambda r: r.stimuli), ("model", lambda r: r.model), ("dims", lambda r: r.dims))}
+
+    def condition(row: ResultRow) -> str:
+        parts = [row.intervention]
+        if several["stimuli"]:
+            parts.append(f"on {row.stimuli}")
+        if several["model"]:
+            parts.append(f"using {row.model}")
+        if several["dims"]:
+            parts += [f"{k}={v}" for k, v in row.dims]
+        return " ".join(parts)
+
+    interventions = _ordered(condition(r) for r in rows)
+    baselines = [i for i in interventions if i.split(" ")[0] == "none"]
+    interventions = baselines + [i for i in interventions if i not in baselines]
     classes = [c for c in _ordered(r.cls for r in rows) if c]
     if any(not r.cls for r in rows):
         classes.append("")
     values: dict[tuple[str, str], list[float]] = defaultdict(list)
     for row in rows:
-        values[(row.cls, row.intervention)].append(row.value)
+        values[(row.cls, condition(row))].append(row.value)
     means = np.array([[_finite_mean(values.get((c, i), [])) for i in interventions] for c in classes])
     spread = np.array([[float(np.std(values[(c, i)])) if len(values.get((c, i), [])) > 1 else 0.0
                         for i in interventions] for c in classes])
@@ -397,7 +412,7 @@ def per_class_bars(table: ResultsTable, measure: str, out_dir: Path | str, title
     rotate = n_groups * n_bars > 16
     for j, intervention in enumerate(interventions):
         draws = max((len(values.get((c, intervention), [])) for c in classes), default=1)
-        label = "baseline" if intervention == "none" else intervention
+        label = "baseline" + intervention[4:] if intervention.split(" ")[0] == "none" else intervention
         if draws > 1:
             label += f" (mean ± sd of {draws} draws)"
         heights = np.nan_to_num(means[:, j], nan=0.0)
@@ -485,109 +500,6 @@ def selectivity_histograms(table: ResultsTable, out_dir: Path | str, title: str)
         figure.legend(handles, labels, loc="outside right upper", fontsize=7, frameon=False)
     figure.suptitle(title, fontsize=10)
     return _save(figure, out_dir, "histogram-selectivity-index")[0]
-
-
-def _sweep_values(table: ResultsTable, measure: str, dim: str) -> tuple[dict[str, float], str]:
-    """Mean of `measure` per value of sweep `dim`, and a description of what was averaged.
-
-    Prefers all-class rows, unablated rows, and rows with no sweep variable besides `dim`
-    (so `accuracy` means accuracy on the clean stimuli, not on the blurred copies)."""
-    rows = _rows_for(table, measure)
-    rows = [r for r in rows if r.dim(dim) != ""]
-    if not rows:
-        raise ValueError(f"the `{measure}` values do not vary over `{dim}` "
-                         f"(sweep variables present: {', '.join(table.dim_names()) or 'none'})")
-    rows = _prefer(rows, lambda r: r.cls == "")
-    rows = _prefer(rows, lambda r: r.intervention == "none")
-    fewest = min(len(r.dims) for r in rows)
-    rows = [r for r in rows if len(r.dims) == fewest]
-    grouped: dict[str, list[float]] = defaultdict(list)
-    for row in rows:
-        grouped[row.dim(dim)].append(row.value)
-    stimuli = _ordered(r.stimuli for r in rows)
-    layers = [l for l in _ordered(r.layer for r in rows) if l]
-    context = []
-    if len(stimuli) == 1 and stimuli[0]:
-        context.append(f"on {stimuli[0]}")
-    if layers:
-        context.append(("mean over " if len(layers) > 1 else "in ") + ", ".join(layers))
-    return {k: _finite_mean(v) for k, v in grouped.items()}, "; ".join(context)
-
-
-def sweep_scatter(table: ResultsTable, x_measure: str, y_measure: str, sweep_dim: str,
-                  out_dir: Path | str, title: str) -> Path:
-    """One point per value of `sweep_dim` (e.g. alpha): `x_measure` on the x axis, `y_measure` on
-    the y axis, coloured by the sweep value (diverging map centred at 0 with a colour bar when the
-    values are numbers, a legend otherwise), joined in sweep order by a faint line. Values are
-    means over layers / repeats for each sweep value (see `_sweep_values` for which rows count)."""
-    if not sweep_dim:
-        raise ValueError("a scatter over a sweep needs the sweep variable (`over NAME`)")
-    xs, x_context = _sweep_values(table, x_measure, sweep_dim)
-    ys, y_context = _sweep_values(table, y_measure, sweep_dim)
-    keys = [k for k in _sort_values(list(xs) + list(ys)) if k in xs and k in ys]
-    if not keys:
-        raise ValueError(f"`{x_measure}` and `{y_measure}` share no value of `{sweep_dim}`")
-    colours, mappable = _sweep_colours(keys)
-    figure = _new_figure(5.6, 4.4)
-    ax = figure.add_subplot()
-    px, py = [xs[k] for k in keys], [ys[k] for k in keys]
-    ax.plot(px, py, color="#bbbbbb", linewidth=0.8, zorder=1)
-    for k, x, y, colour in zip(keys, px, py, colours):
-        ax.scatter([x], [y], s=55, color=colour, edgecolors="black", linewidths=0.5, zorder=2,
-                   label=f"{sweep_dim} = {k}")
-        ax.annotate(k, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=7)
-    ax.set_xlabel(x_measure + (f" ({x_context})" if x_context else ""))
-    ax.set_ylabel(y_measure + (f" ({y_context})" if y_context else ""))
-    ax.grid(alpha=0.3)
-    if mappable is not None:
-        bar = figure.colorbar(mappable, ax=ax)
-        bar.set_label(sweep_dim)
-    else:
-        ax.legend(fontsize=7, title=sweep_dim)
-    ax.set_title(title, fontsize=10)
-    return _save(figure, out_dir, f"scatter-{_slug(x_measure)}-vs-{_slug(y_measure)}")[0]
-
-
-def curves(table: ResultsTable, measure: str, x_dim: str, group_dim: str, out_dir: Path | str,
-           title: str) -> Path:
-    """`measure` against sweep variable `x_dim` (e.g. severity, sigma), one line per value of
-    `group_dim` (e.g. alpha; a single line when empty). Only rows that carry `x_dim` are drawn;
-    all-class and unablated rows are preferred, and repeats are averaged."""
-    if not x_dim:
-        raise ValueError(f"a curve of `{measure}` needs the variable on its x axis (`by NAME`)")
-    rows = [r for r in _rows_for(table, measure) if r.dim(x_dim) != ""]
-    if not rows:
-        raise ValueError(f"the `{measure}` values do not vary over `{x_dim}` "
-                         f"(sweep variables present: {', '.join(table.dim_names()) or 'none'})")
-    rows = _prefer(rows, lambda r: r.cls == "")
-    rows = _prefer(rows, lambda r: r.intervention == "none")
-    x_values = _sort_values(r.dim(x_dim) for r in rows)
-    numeric_x = all(_number(v) is not None for v in x_values)
-    groups = _sort_values(r.dim(group_dim) if group_dim else "" for r in rows)
-    colours, mappable = _sweep_colours(groups) if group_dim and groups != [""] else (["#4c72b0"], None)
-    grouped: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for row in rows:
-        grouped[(row.dim(group_dim) if group_dim else "", row.dim(x_dim))].append(row.value)
-
-    figure = _new_figure(5.8, 4.2)
-    ax = figure.add_subplot()
-    for group, colour in zip(groups, colours):
-        points = [(x, _finite_mean(grouped[(group, x)])) for x in x_values if (group, x) in grouped]
-        px = [_number(x) if numeric_x else x_values.index(x) for x, _ in points]
-        ax.plot(px, [y for _, y in points], marker="o", markersize=4, color=colour,
-                label=f"{group_dim} = {group}" if group_dim and group else measure)
-    if not numeric_x:
-        ax.set_xticks(range(len(x_values)))
-        ax.set_xticklabels(x_values)
-    ax.set_xlabel(x_dim)
-    stimuli = _ordered(r.stimuli for r in rows)
-    ax.set_ylabel(measure + (f" ({stimuli[0]})" if len(stimuli) == 1 and stimuli[0] else ""))
-    ax.grid(alpha=0.3)
-    ax.spines[["top", "right"]].set_visible(False)
-    if len(groups) > 1:
-        ax.legend(fontsize=7, title=group_dim, title_fontsize=7)
-    ax.set_title(title, fontsize=10)
-    return _save(figure, out_dir, f"curve-{_slug(measure)}-by-{_slug(x_dim)}")[0]
 
 
 # ---- feature visualisations --------------------------------------------------------------------

@@ -35,6 +35,7 @@ class Selection:
     cols: int = 0
     cell: tuple[int, int] | None = None
     draw: int = 0                     # random: which draw (fresh per repeat)
+    stream: int = 0                   # random: 0 for `measure` statements, j for expectation j's own draws
     seed: int = 0
     children: tuple["Selection", ...] = ()
     name: str = ""                    # the unit set's name in the spec, for labels
@@ -78,7 +79,7 @@ class MeasureItem:
     metric: str                       # a name from abl.spec.vocabulary.MEASURES
     label: str                        # the `measure` column: "accuracy", "accuracy top-5", ...
     model: str
-    stimuli: str
+    stimuli: str                      # the stimuli set's key (identical sets are loaded once)
     interventions: tuple[InterventionPlan, ...] = ()
     intervention_label: str = "none"
     per_class: bool = False
@@ -94,6 +95,9 @@ class MeasureItem:
     repeat: int = 0
     dims: tuple[tuple[str, str], ...] = ()
     hidden: bool = False              # planned only because an expectation needs it
+    claim: int = 0                    # random draws of expectation `claim` (1-based); 0 otherwise
+    stimuli_label: str = ""           # the stimuli as named in this binding (rows carry it)
+    fit_label: str = ""               # probes: the stimuli the probe is fitted on
     span: Span = field(default_factory=Span.unknown, compare=False, hash=False)
 
 
@@ -102,7 +106,7 @@ class ResultQuery:
     """Which rows of the results table a side of an expectation reads."""
 
     measure: str
-    stimuli: str
+    stimuli: str                      # the stimuli set's key, for its class names
     model: str | None
     cls: int | None
     intervention: str                 # intervention label, "none" for the baseline
@@ -110,6 +114,9 @@ class ResultQuery:
     drop: bool = False                # baseline minus this value
     text: str = ""
     layer: str | None = None          # `selectivity index in LAYER`
+    stimuli_label: str = ""           # the rows' `stimuli` (the name as bound in this scope)
+    claim: int = 0                    # which claim's random draws the rows are (0: not a claim's own)
+    baseline_claim: int = 0           # the same for the quantity without its interventions
 
 
 @dataclass(frozen=True)

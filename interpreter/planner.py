@@ -20,7 +20,7 @@ from abl.spec.fmt import intervention_text, unit_expr_text, value_text
 
 from .plan import (ExpectItem, InterventionPlan, MeasureItem, Plan, ReportItem, ResultQuery,
                    Selection)
-from .specs import ModelSpec, StimuliSpec
+from .specs import Corruption, ModelSpec, StimuliSpec
 
 
 class PlanError(Exception):
@@ -35,9 +35,15 @@ class _Env:
     stimuli: dict[str, str] = field(default_factory=dict)     # name -> key
     models: dict[str, str] = field(default_factory=dict)      # name -> key
     units: dict[str, tuple[object, "_Env"]] = field(default_factory=dict)
+    # name -> the name as bound here (`noisy[alpha=0.5]`), also where the images are shared
+    stimuli_labels: dict[str, str] = field(default_factory=dict)
 
     def child(self) -> "_Env":
-        return _Env(dict(self.bindings), dict(self.stimuli), dict(self.models), dict(self.units))
+        return _Env(dict(self.bindings), dict(self.stimuli), dict(self.models), dict(self.units),
+                    dict(self.stimuli_labels))
+
+    def stimuli_label(self, name: str) -> str:
+        return self.stimuli_labels.get(name, self.stimuli[name])
 
     def dims(self) -> tuple[tuple[str, str], ...]:
         return tuple((name, text) for name, (kind, _, text) in self.bindings.items() if kind == "var")
@@ -194,6 +200,7 @@ class Planner:
             spec = StimuliSpec(key, "imagefolder", path=source.value, seed=self.program.seed)
         for option in decl.options:
             spec = self._stimuli_option(spec, option, env)
+        env.stimuli_labels[decl.name.value] = key
         for existing_key, existing in self.stimuli.items():
             # the same images under another loop binding: load them once
             if existing_key.split("[")[0] == decl.name.value and \
@@ -214,7 +221,9 @@ class Planner:
         if option.key == "preprocess":
             return dataclasses.replace(spec, preprocess=value.value)
         if option.key in ("noise", "blur"):
-            return dataclasses.replace(spec, corruption=(option.key, float(self._number(value, env))))
+            seed = self.program.seed if option.extra is None else int(self._number(option.extra, env))
+            step = Corruption(option.key, float(self._number(value, env)), seed)
+            return dataclasses.replace(spec, corruptions=spec.corruptions + (step,))
         if option.key == "seed":
             return dataclasses.replace(spec, seed=int(self._number(value, env)))
         if option.key == "classes":
@@ -370,19 +379,31 @@ class Planner:
         raise AssertionError(f"unknown unit expression {expr!r}")
 
     @staticmethod
-    def _with_draw(selection: Selection, draw: int) -> Selection:
+    def _with_draw(selection: Selection, draw: int, stream: int) -> Selection:
         if selection.children:
-            return dataclasses.replace(selection, children=tuple(Planner._with_draw(c, draw) for c in selection.children))
+            return dataclasses.replace(selection, children=tuple(
+                Planner._with_draw(c, draw, stream) for c in selection.children))
         if selection.kind == "random":
-            return dataclasses.replace(selection, draw=draw)
+            return dataclasses.replace(selection, draw=draw, stream=stream)
         return selection
 
+    def _metric_label(self, quantity: ast.Quantity, env: _Env, stimuli: str) -> str:
+        """The `measure` column: the metric with its arguments that tell values apart."""
+        metric = quantity.metric
+        label = metric.text + (f" top-{int(metric.top.value)}" if metric.top else "")
+        if metric.of_class is not None and metric.text in ("logit", "probability"):
+            index = self._class_index(metric.of_class, env, stimuli)
+            label += f" of class {self._info(stimuli).class_names[index]}"
+        return label
+
     # ---- measurements ----------------------------------------------------------------------
-    def _measure(self, quantity: ast.Quantity, env: _Env, hidden: bool, repeats: int | None = None) -> list[MeasureItem]:
+    def _measure(self, quantity: ast.Quantity, env: _Env, hidden: bool, repeats: int | None = None,
+                 claim: int = 0) -> list[MeasureItem]:
+        """`claim` (an expectation's number) gives random draws a stream of their own."""
         metric = quantity.metric.text
-        label = metric + (f" top-{int(quantity.metric.top.value)}" if quantity.metric.top else "")
         model = env.models[quantity.model.value]
         stimuli = env.stimuli[quantity.stimuli.value]
+        label = self._metric_label(quantity, env, stimuli)
         where = None
         if quantity.where_class is not None:
             where = self._class_index(quantity.where_class, env, stimuli)
@@ -394,6 +415,7 @@ class Planner:
             of_class = self._class_index(quantity.metric.of_class, env, stimuli)
         in_layer = self._layer(quantity.metric.in_layer, env) if quantity.metric.in_layer is not None else None
         fit_on = env.stimuli[quantity.fit_on.value] if quantity.fit_on is not None else None
+        fit_label = env.stimuli_label(quantity.fit_on.value) if quantity.fit_on is not None else ""
 
         # Each source of variation: grid cells (a family) and random draws (a control).
         bound_interventions = []
@@ -413,6 +435,7 @@ class Planner:
         is_random = any(sel.is_random for b in bound_interventions for _, sel in b[1] if sel is not None) or \
             (of_units is not None and of_units[0][1].is_random)
         draws = range(repeats or self.program.repeats) if is_random else range(1)
+        stream = claim if is_random else 0
         intervention_label = " and ".join(intervention_text(i) for i in quantity.interventions) or "none"
         items = []
         for cell_index, cell in enumerate(cells):
@@ -421,14 +444,16 @@ class Planner:
                 for intervention, family in bound_interventions:
                     selection = family[cell_index][1] if len(family) > 1 else family[0][1]
                     if selection is not None:
-                        selection = self._with_draw(selection, draw)
+                        selection = self._with_draw(selection, draw, stream)
                     plans.append(dataclasses.replace(intervention, units=selection))
                 units = None
                 if of_units is not None:
                     units = of_units[cell_index][1] if len(of_units) > 1 else of_units[0][1]
-                    units = self._with_draw(units, draw)
+                    units = self._with_draw(units, draw, stream)
                 first_units = units or next((p.units for p in plans if p.units is not None), None)
-                layer_label = in_layer or (first_units.layers()[0] if first_units is not None else "")
+                layer_label = in_layer or ("+".join(first_units.layers()) if first_units is not None else "")
+                if metric == "probe accuracy" and units is not None and not fit_label:
+                    fit_label = units.leaves()[0].stimuli
                 if not units_label and first_units is not None:
                     units_label_here = first_units.name
                 else:
@@ -440,7 +465,9 @@ class Planner:
                     top=int(quantity.metric.top.value) if quantity.metric.top else None,
                     of_class=of_class, of_units=units, in_layer=in_layer, fit_on=fit_on,
                     units_label=units_label_here, layer_label=layer_label, cell_label=cell,
-                    repeat=draw, dims=env.dims(), hidden=hidden, span=quantity.span)
+                    repeat=draw, dims=env.dims(), hidden=hidden, claim=stream,
+                    stimuli_label=env.stimuli_label(quantity.stimuli.value),
+                    fit_label=fit_label if metric == "probe accuracy" else "", span=quantity.span)
                 items.append(item)
                 self._add_measure(item)
         return items
@@ -472,10 +499,9 @@ class Planner:
                 family)
 
     # ---- expectations ----------------------------------------------------------------------
-    def _query(self, quantity: ast.Quantity, env: _Env, stimuli_override=None) -> ResultQuery:
-        metric = quantity.metric.text
-        label = metric + (f" top-{int(quantity.metric.top.value)}" if quantity.metric.top else "")
+    def _query(self, quantity: ast.Quantity, env: _Env, claim: int = 0) -> ResultQuery:
         stimuli = env.stimuli[quantity.stimuli.value]
+        label = self._metric_label(quantity, env, stimuli)
         cls = None
         if quantity.where_class is not None:
             cls = self._class_index(quantity.where_class, env, stimuli)
@@ -489,26 +515,44 @@ class Planner:
         intervention = " and ".join(intervention_text(i) for i in quantity.interventions) or "none"
         from abl.spec.fmt import quantity_text
         layer = self._layer(quantity.metric.in_layer, env) if quantity.metric.in_layer is not None else None
+        random_after = self._is_random(quantity, env, with_interventions=True)
+        random_before = self._is_random(quantity, env, with_interventions=False)
         return ResultQuery(label, stimuli, model, cls, intervention, tuple(dims), quantity.drop,
-                           quantity_text(quantity), layer)
+                           quantity_text(quantity), layer, env.stimuli_label(quantity.stimuli.value),
+                           claim if random_after else 0, claim if random_before else 0)
 
-    def _ensure_measured(self, quantity: ast.Quantity, env: _Env, repeats: int | None = None) -> None:
-        """Plan (hidden) measurements for an expectation's quantity and its baseline."""
+    def _is_random(self, quantity: ast.Quantity, env: _Env, with_interventions: bool) -> bool:
+        """Whether the quantity draws random units (and so has draws of its own per claim)."""
+        if quantity.model is None or quantity.model.value not in env.models:
+            return False
+        model = env.models[quantity.model.value]
+        stimuli = env.stimuli[quantity.stimuli.value]
+        terms = [quantity.metric.of_units] if quantity.metric.of_units is not None else []
+        if with_interventions:
+            terms += [i.units for i in quantity.interventions if getattr(i, "units", None) is not None]
+        return any(selection.is_random for term in terms
+                   for _, selection in self._bind_units(term, env, model, stimuli))
+
+    def _ensure_measured(self, quantity: ast.Quantity, env: _Env, repeats: int | None, claim: int) -> None:
+        """Plan (hidden) measurements for an expectation's quantity and its baseline; random draws
+        are the claim's own (`repeats` of them, seeded by the claim's stream)."""
         if quantity.model is None or any(s.key != "class" for s in quantity.selectors):
             return
         if quantity.selectors and quantity.where_class is None:
             quantity = dataclasses.replace(quantity, where_class=quantity.selectors[0].value, selectors=())
-        self._measure(quantity, env, hidden=True, repeats=repeats)
+        self._measure(quantity, env, hidden=True, repeats=repeats, claim=claim)
         if quantity.interventions:
-            self._measure(dataclasses.replace(quantity, interventions=()), env, hidden=True)
+            self._measure(dataclasses.replace(quantity, interventions=()), env, hidden=True,
+                          repeats=repeats, claim=claim)
 
     def _expect(self, decl: ast.ExpectDecl, env: _Env) -> None:
         options = {o.key: o.value for o in decl.options}
         repeats = int(options["repeats"].value) if "repeats" in options else self.program.repeats
         significance = float(options["significance"].value) if "significance" in options else 0.05
         text = self.program.source.line_text(decl.span.line).strip()
-        lhs = self._query(decl.quantity, env)
-        self._ensure_measured(decl.quantity, env)
+        claim = len(self.expectations) + 1
+        lhs = self._query(decl.quantity, env, claim)
+        self._ensure_measured(decl.quantity, env, repeats, claim)
         test = decl.test
         if isinstance(test, ast.ChangeTest):
             item = ExpectItem("change", text, lhs, number=float(test.amount.value),
@@ -518,16 +562,9 @@ class Planner:
                               span=decl.span)
         else:
             rhs_quantity = test.rhs
-            rhs = self._query(rhs_quantity, env)
-            random_rhs = False
-            if rhs_quantity.model is not None and rhs_quantity.interventions:
-                model = env.models[rhs_quantity.model.value]
-                stimuli = env.stimuli[rhs_quantity.stimuli.value]
-                for intervention in rhs_quantity.interventions:
-                    if isinstance(intervention, ast.ActivationIntervention) or intervention.units is not None:
-                        family = self._bind_units(intervention.units, env, model, stimuli)
-                        random_rhs = random_rhs or any(s.is_random for _, s in family)
-            self._ensure_measured(rhs_quantity, env, repeats=repeats if random_rhs else None)
+            rhs = self._query(rhs_quantity, env, claim)
+            random_rhs = bool(rhs_quantity.interventions) and self._is_random(rhs_quantity, env, True)
+            self._ensure_measured(rhs_quantity, env, repeats, claim)
             offset = 0.0
             if test.offset is not None:
                 offset = float(test.offset.value) * (-1.0 if test.offset_sign == "-" else 1.0)
@@ -562,7 +599,9 @@ def make_plan(program: Program, describe: Callable[[StimuliSpec], object]) -> Pl
 
 
 def selection_seed(selection: Selection) -> list[int]:
-    """Seed material for a random draw: spec seed, the selection's identity, the draw index."""
+    """Seed material for a random draw (numpy `SeedSequence` entropy): the spec's seed, the first
+    4 bytes (little-endian) of SHA-256 of `name|model|layer|count`, the stream (0 for `measure`
+    statements, j for the j-th expectation's own draws) and the draw index."""
     identity = f"{selection.name}|{selection.model}|{selection.layer}|{selection.count}"
     digest = int.from_bytes(hashlib.sha256(identity.encode()).digest()[:4], "little")
-    return [selection.seed, digest, selection.draw]
+    return [selection.seed, digest, selection.stream, selection.draw]

@@ -53,8 +53,8 @@ def plan_tree(plan: Plan) -> Tree:
             bits.append(f"classes {list(spec.classes)}")
         if spec.per_class:
             bits.append(f"per class {spec.per_class}")
-        if spec.corruption:
-            bits.append(f"{spec.corruption[0]} {spec.corruption[1]:g}")
+        for corruption in spec.corruptions:
+            bits.append(f"{corruption.kind} {corruption.severity:g}")
         if spec.preprocess != "auto":
             bits.append(f"preprocess {spec.preprocess}")
         stimuli.add(_escape(f"{key}: " + ", ".join(bits)))
@@ -76,8 +76,8 @@ def plan_tree(plan: Plan) -> Tree:
                         f"about {forwards} passes over stimuli sets)")
     grouped: dict[tuple, list] = defaultdict(list)
     for item in plan.measures:
-        grouped[(item.label, item.stimuli, item.intervention_label, item.hidden)].append(item)
-    for (label, stimuli_key, intervention, hidden), items in grouped.items():
+        grouped[(item.label, item.stimuli, item.intervention_label, item.hidden, item.claim)].append(item)
+    for (label, stimuli_key, intervention, hidden, claim), items in grouped.items():
         cells = {i.cell_label for i in items if i.cell_label}
         draws = {i.repeat for i in items}
         extra = []
@@ -93,7 +93,9 @@ def plan_tree(plan: Plan) -> Tree:
             text += " " + _escape(intervention)
         if extra:
             text += " [dim](" + ", ".join(extra) + ")[/]"
-        if hidden:
+        if claim:
+            text += f" [dim](claim {claim}'s own draws)[/]"
+        elif hidden:
             text += " [dim](for an expectation)[/]"
         measures.add(text)
     if plan.expectations:
@@ -168,7 +170,8 @@ def _report_view(item, table, plan_reports):
 
 
 def per_class_table(table, measure: str) -> Table:
-    rows = [r for r in table if r.measure == measure]
+    # a claim's own random draws are summarised by its verdict, not pooled with the measured ones
+    rows = [r for r in table if r.measure == measure and not r.claim]
     interventions = list(dict.fromkeys(["none"] + [r.intervention for r in rows]))
     interventions = [i for i in interventions if any(r.intervention == i for r in rows)]
     groups = list(dict.fromkeys((r.stimuli, r.model, r.dims) for r in rows))
@@ -295,8 +298,10 @@ def _summary_table(table) -> Table:
     for r in table:
         if r.measure == "selectivity index unit":
             continue
-        groups[(r.measure, r.stimuli, r.cls, r.layer, r.cell, r.intervention, r.dims)].append(r)
-    for (measure, stimuli, cls, layer, cell, intervention, dims), rows in list(groups.items())[:60]:
+        groups[(r.measure, r.stimuli, r.cls, r.layer, r.cell, r.intervention, r.dims, r.claim)].append(r)
+    for (measure, stimuli, cls, layer, cell, intervention, dims, claim), rows in list(groups.items())[:60]:
+        if claim:
+            intervention += f" (claim {claim}'s {len(rows)} draws)"
         view.add_row(*[Text(x) for x in (measure, stimuli + "".join(f" {k}={v}" for k, v in dims), cls,
                                          layer, cell, intervention)],
                      f"{np.mean([r.value for r in rows]):.4g}", str(rows[0].n))

@@ -10,7 +10,12 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 COLUMNS = ("measure", "stimuli", "model", "class", "layer", "units", "cell",
-           "intervention", "repeat", "value", "n")
+           "intervention", "repeat", "value", "n", "fit_on", "claim")
+KEY_COLUMNS = tuple(c for c in COLUMNS if c not in ("value", "n"))
+
+
+class DuplicateResultError(RuntimeError):
+    """Two different values under one result key: a bug in abl, never a user error."""
 
 
 @dataclass(frozen=True)
@@ -27,13 +32,15 @@ class ResultRow:
     intervention: str = "none"   # e.g. "ablating hot7", "none"
     repeat: int = 0              # draw index for random controls
     dims: tuple[tuple[str, str], ...] = ()   # sweep variables: (("alpha", "-1.0"),)
+    fit_on: str = ""             # probes: the stimuli the probe was fitted on
+    claim: int = 0               # a claim's own random draws: the expectation's number (1-based)
 
     def as_record(self) -> dict[str, object]:
         record: dict[str, object] = {
             "measure": self.measure, "stimuli": self.stimuli, "model": self.model,
             "class": self.cls, "layer": self.layer, "units": self.units, "cell": self.cell,
             "intervention": self.intervention, "repeat": self.repeat,
-            "value": self.value, "n": self.n,
+            "value": self.value, "n": self.n, "fit_on": self.fit_on, "claim": self.claim,
         }
         for key, value in self.dims:
             record[key] = value
@@ -42,16 +49,39 @@ class ResultRow:
     def dim(self, key: str) -> str:
         return dict(self.dims).get(key, "")
 
+    @property
+    def key(self) -> tuple:
+        """Everything that identifies the value: two different measurements never share it."""
+        return (self.measure, self.stimuli, self.model, self.cls, self.layer, self.units, self.cell,
+                self.intervention, self.repeat, self.fit_on, self.claim, tuple(sorted(self.dims)))
+
 
 @dataclass
 class ResultsTable:
     rows: list[ResultRow] = field(default_factory=list)
+    _keys: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        rows, self.rows = self.rows, []
+        self.extend(rows)
 
     def add(self, row: ResultRow) -> None:
+        """Adds a row; the same measurement twice (same key, same value) is kept once, and two
+        different values under one key raise DuplicateResultError."""
+        key = row.key
+        earlier = self._keys.get(key)
+        if earlier is not None:
+            if earlier.value == row.value or (math.isnan(earlier.value) and math.isnan(row.value)):
+                return
+            raise DuplicateResultError(
+                f"two different values ({earlier.value!r}, {row.value!r}) share the result key "
+                f"{dict(zip(KEY_COLUMNS, key))}")
+        self._keys[key] = row
         self.rows.append(row)
 
     def extend(self, rows: Iterable[ResultRow]) -> None:
-        self.rows.extend(rows)
+        for row in rows:
+            self.add(row)
 
     def __iter__(self) -> Iterator[ResultRow]:
         return iter(self.rows)

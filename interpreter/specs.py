@@ -7,6 +7,19 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
+class Corruption:
+    """One corruption step: `noise SIGMA [seed N]` or `blur SIGMA [seed N]`, applied in the order
+    written. Its own seed (default: the spec's seed) drives the noise; it never touches the split."""
+
+    kind: str                       # "noise" | "blur"
+    severity: float
+    seed: int = 0
+
+    def text(self) -> str:
+        return f"{self.kind} {self.severity:g} seed {self.seed}"
+
+
+@dataclass(frozen=True)
 class StimuliSpec:
     name: str
     source: str                     # "digits" | "mnist" | "fashion_mnist" | "cifar10" | "imagefolder"
@@ -16,8 +29,8 @@ class StimuliSpec:
     classes: tuple[int | str, ...] | None = None
     per_class: int | None = None
     preprocess: str = "auto"        # "auto" | "none" | "imagenet"
-    corruption: tuple[str, float] | None = None   # ("noise", sigma) | ("blur", sigma)
-    seed: int = 0
+    corruptions: tuple[Corruption, ...] = ()    # applied in order, after resizing, before normalising
+    seed: int = 0                   # the split's and the subsample's seed (not the corruptions')
 
 
 @dataclass(frozen=True)

@@ -33,8 +33,10 @@ Preprocessing: `auto` is `imagenet` for image folders and `none` for the small d
 gives float tensors in [0, 1] (image folders must then hold images of one size). `imagenet`
 resizes the shorter side to 256, crops the 224x224 centre, repeats a grey channel three times and
 normalises with the ImageNet mean (0.485, 0.456, 0.406) and std (0.229, 0.224, 0.225).
-A corruption (`noise`, `blur`; see corruptions.py) is applied in [0, 1] pixel space after
-resizing and before normalisation, seeded by `seed`.
+Corruptions (`noise`, `blur`; see corruptions.py) are applied in the order written, in [0, 1]
+pixel space after resizing and before normalisation, each seeded by its own seed (`noise 0.3 seed
+7`; default the spec's seed). The stimuli set's `seed` seeds the split and the subsample only, so
+a corrupted copy holds exactly the images of the set it derives from.
 """
 
 from __future__ import annotations
@@ -548,11 +550,12 @@ def load_stimuli(spec: StimuliSpec, progress: Progress | None = None) -> Stimuli
     if len(positions) == 0:
         raise RunError(f"stimuli `{spec.name}` hold no images", help="check the classes and the split")
     images = catalog.load(positions, preprocess, progress).to(torch.float32)
-    if spec.corruption is not None:
+    if spec.corruptions:
         from .corruptions import apply_corruption
 
-        kind, severity = spec.corruption
-        images = apply_corruption(images, kind, float(severity), int(spec.seed))
+        for corruption in spec.corruptions:
+            images = apply_corruption(images, corruption.kind, float(corruption.severity),
+                                      int(corruption.seed))
     if preprocess == "imagenet":
         images = _normalise(images)
     labels = torch.as_tensor(catalog.labels[positions], dtype=torch.int64)

@@ -389,6 +389,11 @@ class Checker:
                 self.error("E202", f"option `{option.key}` is given twice", option.span)
             seen[option.key] = option.span
             self._stimuli_option(option, scope)
+        derived = isinstance(source, ast.Name) and getattr(scope.lookup(source.value), "kind", None) == "stimuli"
+        if derived and "seed" in seen:
+            self.error("W504", f"`seed` re-draws the split: `{decl.name.value}` no longer holds the "
+                       f"images of `{source.value}`", seen["seed"],
+                       help="to seed only a corruption, write the seed after it: `noise 0.3 seed 7`")
         self.define(scope, decl.name, "stimuli")
         return dataclasses.replace(decl, source=source)
 
@@ -408,6 +413,8 @@ class Checker:
             self.int_value(value, "`per class`", minimum=1)
         elif option.key in ("noise", "blur"):
             self.number_value(value, f"the {option.key} severity", low=0.0)
+            if option.extra is not None:
+                self.int_value(option.extra, f"the {option.key}'s seed", minimum=0)
         elif option.key == "holdout":
             self.number_value(value, "the held-out fraction", low=0.0, high=1.0, allow_variable=False)
         elif option.key == "seed":
@@ -736,6 +743,10 @@ class Checker:
                 self.class_value(selector.value, scope)
         for intervention in quantity.interventions:
             self.intervention(intervention, scope)
+        if quantity.metric is not None and quantity.metric.text == "probe accuracy" and quantity.interventions:
+            self.error("E309", "`probe accuracy` is not measured under interventions: the probe is "
+                       "fitted on the plain network's activations", quantity.interventions[0].span,
+                       help="drop the intervention, or measure `activation of UNITS` under it")
         if quantity.metric is not None and in_measure:
             name = quantity.metric.text
             if name in MEASURES_NEEDING_INTERVENTION and not quantity.interventions:

@@ -99,6 +99,12 @@ _code("E308", "incomplete-statement", "a measurement or expectation lacks what i
       "a measurement needs `using MODEL` when several models could be meant.",
       "expect accuracy on test drops by at least 3%",
       "expect accuracy on test drops by at least 3% ablating hot7")
+_code("E309", "invalid-combination", "parts of a statement that cannot go together",
+      "Some qualifiers exclude each other: a linear probe is fitted on the plain network's "
+      "activations, so `probe accuracy` cannot be measured under an intervention. Measure "
+      "`activation of UNITS ... ablating ...` (recorded with the edits applied) instead.",
+      "measure probe accuracy of cells on eval ablating hot",
+      "measure probe accuracy of cells on eval")
 _code("E401", "unknown-layer", "a layer name does not exist in the model",
       "Layers are named by module path (`features.3`) or by an alias the model declares "
       "(`fc2`, `conv3`). `abl lint --deep` and `abl run` check every name against the model.",
@@ -122,6 +128,14 @@ _code("W502", "missing-header", "the spec has no `experiment` name or no `seed`"
 _code("W503", "weak-control", "a random control is repeated too few times for a meaningful p-value",
       "With N repeats the smallest reachable p-value is 1/(N+1).",
       "expect ... > drop ablating rand5 repeats 5", "use repeats 100 or more")
+
+_code("W504", "reseeded-derived-stimuli", "`seed` on a derived stimuli set re-draws which images it holds",
+      "A derived set (`stimuli b = a ...`) holds the images of `a`. Its own `seed` option is the seed "
+      "of the split and the subsample, so with it the set no longer holds `a`'s images and "
+      "comparisons with `a` compare different images. To seed only a corruption, write the seed "
+      "after it: `noise 0.3 seed 7`.",
+      "stimuli noisy = test noise 0.3\nstimuli other = noisy seed 7",
+      "stimuli noisy = test noise 0.3 seed 7")
 
 
 def severity_of(code: str) -> Severity:

@@ -69,7 +69,7 @@ def _option_text(option: ast.Option) -> str:
     if option.value is not None:
         parts.append(value_text(option.value))
     if option.extra is not None:
-        parts += ["in", value_text(option.extra)]
+        parts += ["seed" if option.key in ("noise", "blur") else "in", value_text(option.extra)]
     return " ".join(parts)
 
 

@@ -92,6 +92,10 @@ CASES = [
     ("W503", HEAD + "units r = random 5 in fc2\nunits h = all in fc2\n"
                     "expect drop of accuracy on test ablating h > drop ablating r repeats 5\n",
      7, 62, "repeats 100"),
+    ("W504", HEAD + "stimuli noisy = test noise 0.3\nstimuli other = noisy seed 7\n"
+                    "measure accuracy on other\n", 6, 23, "noise 0.3 seed 7"),
+    ("E309", HEAD + "units h = top 3 by activation for class 3 in fc2\n"
+                    "measure probe accuracy of h on test ablating h\n", 6, 37, "activation of UNITS"),
 ]
 
 

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from abl.interpreter import figures
+from abl.interpreter import figure_sweeps, figures
 from abl.interpreter.results import ResultRow, ResultsTable
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -161,25 +161,65 @@ def test_selectivity_histograms(tmp_path):
 
 
 def test_sweep_scatter(tmp_path):
-    path = figures.sweep_scatter(knob_table(), "selectivity index", "accuracy", "alpha", tmp_path, "knob")
+    path = figure_sweeps.sweep_scatter(knob_table(), "selectivity index", "accuracy", "alpha", tmp_path, "knob")
     assert_png(path)
     with pytest.raises(ValueError, match="do not vary over `beta`"):
-        figures.sweep_scatter(knob_table(), "accuracy", "selectivity index", "beta", tmp_path, "t")
+        figure_sweeps.sweep_scatter(knob_table(), "accuracy", "selectivity index", "beta", tmp_path, "t")
 
 
 def test_sweep_values_prefer_clean_stimuli():
-    values, context = figures._sweep_values(knob_table(), "accuracy", "alpha")
+    values, context = figure_sweeps.sweep_values(knob_table(), "accuracy", "alpha")
     assert values["1"] == pytest.approx(0.90)       # the clean test accuracy, not the blurred copies
     assert "test" in context
+    values, context = figure_sweeps.sweep_values(knob_table(), "selectivity index", "alpha")
+    assert "mean of 2" in context and "conv2" in context and "fc1" in context   # the average is said
 
 
 def test_curves(tmp_path):
-    assert_png(figures.curves(knob_table(), "accuracy", "sigma", "alpha", tmp_path, "blur"))
-    assert_png(figures.curves(knob_table(), "accuracy", "sigma", "", tmp_path / "single", "blur"))
+    assert_png(figure_sweeps.curves(knob_table(), "accuracy", "sigma", "alpha", tmp_path, "blur"))
+    assert_png(figure_sweeps.curves(knob_table(), "accuracy", "sigma", "", tmp_path / "single", "blur"))
     with pytest.raises(ValueError, match="x axis"):
-        figures.curves(knob_table(), "accuracy", "", "alpha", tmp_path, "t")
+        figure_sweeps.curves(knob_table(), "accuracy", "", "alpha", tmp_path, "t")
     with pytest.raises(ValueError, match="do not vary over `level`"):
-        figures.curves(knob_table(), "accuracy", "level", "alpha", tmp_path, "t")
+        figure_sweeps.curves(knob_table(), "accuracy", "level", "alpha", tmp_path, "t")
+
+
+def _cumulative_table():
+    """`for each k`: ablating the top-k, the bottom-k and 3 random draws of k units."""
+    table = ResultsTable()
+    for k in ("1", "2", "4"):
+        dims = (("k", k),)
+        table.add(ResultRow("accuracy", "test", 0.9 - 0.1 * float(k), 100, model="net", units="topk",
+                            intervention="ablating topk", dims=dims))
+        table.add(ResultRow("accuracy", "test", 0.95, 100, model="net", units="bottomk",
+                            intervention="ablating bottomk", dims=dims))
+        for draw in range(3):
+            table.add(ResultRow("accuracy", "test", 0.93 - 0.01 * draw, 100, model="net", units="randk",
+                                intervention="ablating randk", repeat=draw, dims=dims))
+    return table
+
+
+def test_curves_draw_one_line_per_condition_and_say_what_is_averaged(tmp_path):
+    series = figure_sweeps.sweep_series(_cumulative_table(), "accuracy", "k")
+    by_units = {s.condition.units: s for s in series}
+    assert set(by_units) == {"topk", "bottomk", "randk"}          # never pooled into one line
+    assert by_units["topk"].points(["1", "2", "4"]) == [("1", pytest.approx(0.8)), ("2", pytest.approx(0.7)),
+                                                         ("4", pytest.approx(0.5))]
+    assert by_units["randk"].draws == 3
+    assert "mean of 3 draws" in figure_sweeps._legend(by_units["randk"], "", False)
+    assert_png(figure_sweeps.curves(_cumulative_table(), "accuracy", "k", "", tmp_path, "cumulative"))
+
+
+def test_scatter_keeps_clean_and_noisy_accuracy_apart():
+    table = ResultsTable()
+    for alpha in ("-1", "0", "1"):
+        dims = (("alpha", alpha),)
+        table.add(ResultRow("accuracy", "test", 0.9, 100, model="net", dims=dims))
+        table.add(ResultRow("accuracy", f"noisy[alpha={alpha}]", 0.5, 100, model="net", dims=dims))
+    series = figure_sweeps._clean(figure_sweeps.sweep_series(table, "accuracy", "alpha"))
+    assert sorted(s.condition.stimuli for s in series) == ["noisy", "test"]
+    for s in series:
+        assert {round(v, 6) for v in (y for _, y in s.points(["-1", "0", "1"]))} == ({0.9} if s.condition.stimuli == "test" else {0.5})
 
 
 def test_feature_grid(tmp_path):

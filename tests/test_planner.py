@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from abl.interpreter.planner import PlanError, make_plan
+from abl.interpreter.specs import Corruption
 from abl.spec.frontend import compile_file, compile_text
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -109,7 +110,8 @@ expect accuracy[alpha = -1] on test > accuracy[alpha = 0.5] on test
     assert set(models) == {"net[alpha=-1]", "net[alpha=0.5]"}
     assert models["net[alpha=-1]"].regularize == -1.0
     blurred = {key: spec for key, spec in plan.stimuli if key.startswith("blurred")}
-    assert len(blurred) == 2 and {spec.corruption for spec in blurred.values()} == {("blur", 0.0), ("blur", 1.0)}
+    assert len(blurred) == 2 and {spec.corruptions for spec in blurred.values()} == {
+        (Corruption("blur", 0.0, 0),), (Corruption("blur", 1.0, 0),)}
     dims = {m.dims for m in plan.measures}
     assert (("alpha", "-1"),) in dims and (("alpha", "0.5"), ("sigma", "1")) in dims
     (expectation,) = plan.expectations

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from abl.interpreter.corruptions import apply_corruption
+from abl.interpreter.specs import Corruption
 from abl.interpreter.errors import RunError
 from abl.interpreter.progress import SilentProgress
 from abl.interpreter.stimuli import (IMAGENET_MEAN, IMAGENET_STD, StimuliSpec, describe, load_stimuli,
@@ -95,9 +96,23 @@ def test_noise_is_seeded_and_clamped():
     assert torch.equal(a, b) and not torch.equal(a, c)
     assert float(a.min()) >= 0.0 and float(a.max()) <= 1.0
     assert not torch.equal(a, images)
-    noisy = digits(split="test", corruption=("noise", 0.3))
+    noisy = digits(split="test", corruptions=(Corruption("noise", 0.3, 0),))
     assert torch.equal(noisy.images, apply_corruption(digits(split="test").images, "noise", 0.3, 0))
-    assert noisy.fingerprint == digits(split="test", corruption=("noise", 0.3)).fingerprint
+    assert noisy.fingerprint == digits(split="test", corruptions=(Corruption("noise", 0.3, 0),)).fingerprint
+
+
+def test_a_corruption_seed_never_redraws_the_split():
+    clean = digits(split="test")
+    noisy = digits(split="test", corruptions=(Corruption("noise", 0.3, 7),))
+    assert torch.equal(noisy.labels, clean.labels)
+    assert torch.equal(noisy.images, apply_corruption(clean.images, "noise", 0.3, 7))
+
+
+def test_corruptions_apply_in_the_order_written():
+    clean = digits(split="test")
+    both = digits(split="test", corruptions=(Corruption("blur", 1.0, 0), Corruption("noise", 0.3, 0)))
+    by_hand = apply_corruption(apply_corruption(clean.images, "blur", 1.0, 0), "noise", 0.3, 0)
+    assert torch.equal(both.images, by_hand)
 
 
 def test_blur_zero_is_identity_and_blur_smooths():
@@ -146,7 +161,7 @@ def test_imagefolder_with_real_photos(tmp_path):
     assert sorted(test.labels.tolist()) == [0, 0, 1, 1]
     flowers = load_stimuli(StimuliSpec("p", "imagefolder", path=str(root), classes=("flower",)))
     assert flowers.present_classes == (1,) and flowers.n == 4
-    blurred = load_stimuli(StimuliSpec("p", "imagefolder", path=str(root), corruption=("blur", 2.0)))
+    blurred = load_stimuli(StimuliSpec("p", "imagefolder", path=str(root), corruptions=(Corruption("blur", 2.0),)))
     assert blurred.fingerprint != s.fingerprint
 
 

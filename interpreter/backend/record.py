@@ -16,8 +16,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..conditions import Condition
 from ..errors import RunError
+from .edits import add_edit_hooks, unit_output
 from .hooks import HookSession, eval_mode, forward
+from .weights import applied_weight_edits
 
 
 @dataclass
@@ -48,17 +51,6 @@ class LayerStats:
 
     def unit_count(self) -> int:
         return int(self.total_sum.shape[0])
-
-
-def unit_output(output, layer: str) -> torch.Tensor:
-    """The layer's output, checked to be one (batch, units, ...) tensor."""
-    if not isinstance(output, torch.Tensor):
-        raise RunError(f"layer `{layer}` outputs {type(output).__name__}, not a tensor",
-                       help="address a module whose output is one tensor (e.g. a conv, linear or block)")
-    if output.dim() < 2:
-        raise RunError(f"layer `{layer}` outputs a tensor of shape {tuple(output.shape)} without a unit dimension",
-                       help="units are dimension 1 of a (batch, units, ...) output")
-    return output
 
 
 def reduce_units(output, layer: str) -> torch.Tensor:
@@ -109,12 +101,16 @@ class _Accumulator:
 def record_layers(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
                   layers: Sequence[str], num_classes: int, keep_features: Collection[str] = (),
                   device: torch.device = torch.device("cpu"), progress=None,
-                  total_batches: int | None = None) -> dict[str, LayerStats]:
+                  total_batches: int | None = None, condition: Condition | None = None) -> dict[str, LayerStats]:
     """Record every layer in `layers` in ONE pass over `batches` of (images, labels).
 
     Streams per-class sums (float64); per-image features are kept only for `keep_features`.
     The model is put in eval mode (training flags restored afterwards) and run under
     torch.inference_mode(); hooks are removed afterwards, also on error.
+
+    With a `condition`, the pass runs under its interventions: weight edits applied for the pass
+    (and restored bit-identically), activation edits hooked BEFORE the recording hooks, so a
+    recorded layer that is itself edited records the edited values.
     """
     layers = list(dict.fromkeys(layers))
     keep = set(keep_features)
@@ -134,11 +130,15 @@ def record_layers(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.
         return hook
 
     session = HookSession(model)
+    if condition is not None:
+        add_edit_hooks(session, condition.activation_edits)
     for layer in layers:
         session.add_output_hook(layer, make_hook(layer))
     all_labels: list[torch.Tensor] = []
     task_cm = progress.task("recording", total_batches) if progress is not None else contextlib.nullcontext()
-    with eval_mode(model), torch.inference_mode(), session, task_cm as task:
+    weight_edits = condition.weight_edits if condition is not None else ()
+    with eval_mode(model), torch.inference_mode(), applied_weight_edits(model, weight_edits), \
+            session, task_cm as task:
         for images, labels in batches:
             labels = torch.as_tensor(labels).to("cpu", torch.int64).reshape(-1)
             if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):

@@ -28,103 +28,16 @@ import contextlib
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
-import numpy as np
 import torch
 from torch import nn
 
-from ..conditions import ActivationEdit, Condition, EditMode
+from ..conditions import ActivationEdit, Condition
 from ..errors import RunError
+from .edits import SliceEdits, edit_affine, replicating_hook, slicewise_hook  # noqa: F401 (edit_affine: API)
 from .hooks import HookSession, eval_mode, forward
-from .record import unit_output
 from .weights import applied_weight_edits
 
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
-
-
-# ---- the per-unit affine maps --------------------------------------------------------------------
-def edit_affine(edits: Sequence[ActivationEdit], n_units: int, layer: str) -> tuple[np.ndarray, np.ndarray]:
-    """(alpha, beta), each (U,) float64, with edited output = x * alpha + beta (edits in order)."""
-    alpha = np.ones(n_units)
-    beta = np.zeros(n_units)
-    for edit in edits:
-        units = list(edit.units)
-        bad = [u for u in units if u < 0 or u >= n_units]
-        if bad:
-            raise RunError(f"unit {bad[0]} does not exist in layer `{layer}` ({n_units} units)",
-                           help=f"indices run from 0 to {n_units - 1}", code="E403")
-        mask = np.zeros(n_units)
-        mask[units] = 1.0
-        a = np.zeros(n_units)
-        b = np.zeros(n_units)
-        if edit.mode is EditMode.ZERO:
-            pass
-        elif edit.mode is EditMode.MEAN:
-            if len(edit.means) != len(units):
-                raise RunError(f"internal: mean ablation of {len(units)} units in `{layer}` "
-                               f"got {len(edit.means)} means")
-            b[units] = np.asarray(edit.means, dtype=np.float64)
-        elif edit.mode is EditMode.CLAMP:
-            b[units] = edit.value
-        elif edit.mode is EditMode.SCALE:
-            a[units] = edit.value
-        else:  # pragma: no cover
-            raise ValueError(edit.mode)
-        keep = 1.0 - mask + a * mask
-        alpha = alpha * keep
-        beta = beta * keep + b * mask
-    return alpha, beta
-
-
-class _SliceEdits:
-    """The edits of K conditions on one layer, built into (K, U) alpha/beta once U is known."""
-
-    def __init__(self, layer: str, per_condition: Sequence[Sequence[ActivationEdit]]):
-        self.layer = layer
-        self.per_condition = [tuple(e) for e in per_condition]
-        self._cache: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
-
-    def tensors(self, output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        n_units = output.shape[1]
-        key = (n_units, output.dim(), output.dtype, output.device)
-        if key not in self._cache:
-            pairs = [edit_affine(edits, n_units, self.layer) for edits in self.per_condition]
-            alpha = torch.as_tensor(np.stack([p[0] for p in pairs]), dtype=output.dtype, device=output.device)
-            beta = torch.as_tensor(np.stack([p[1] for p in pairs]), dtype=output.dtype, device=output.device)
-            # (K, 1, U, 1, ...) to broadcast against (K, B, U, ...)
-            shape = (len(pairs), 1, n_units) + (1,) * (output.dim() - 2)
-            self._cache[key] = (alpha.reshape(shape), beta.reshape(shape))
-        return self._cache[key]
-
-
-def _check_output(output, layer: str) -> torch.Tensor:
-    output = unit_output(output, layer)
-    if not bool(torch.isfinite(output).all()):
-        raise RunError(f"non-finite activations (NaN/inf) in layer {layer}",
-                       help="check the stimuli for NaN/inf pixels and the model for NaN weights")
-    return output
-
-
-def _replicating_hook(edits: _SliceEdits):
-    """Prefix mode: (B, U, ...) -> (K*B, U, ...), slice k edited by condition k."""
-    def hook(module, inputs, output):
-        output = _check_output(output, edits.layer)
-        alpha, beta = edits.tensors(output)
-        edited = torch.addcmul(beta, output.unsqueeze(0), alpha)
-        return edited.reshape((-1,) + tuple(output.shape[1:]))
-    return hook
-
-
-def _slicewise_hook(edits: _SliceEdits, k: int):
-    """Input mode: the output already has K*B rows; slice k edited by condition k."""
-    def hook(module, inputs, output):
-        output = _check_output(output, edits.layer)
-        if output.shape[0] % k:
-            raise RunError(f"layer `{edits.layer}` gave {output.shape[0]} rows for {k} stacked copies",
-                           help="units are dimension 1 of a (batch, units, ...) output; choose another layer")
-        alpha, beta = edits.tensors(output)
-        shaped = output.reshape((k, -1) + tuple(output.shape[1:]))
-        return torch.addcmul(beta, shaped, alpha).reshape(output.shape)
-    return hook
 
 
 def _split(logits: torch.Tensor, k: int, batch: int) -> list[torch.Tensor]:
@@ -138,7 +51,7 @@ def _run_prefix(model: nn.Module, x: torch.Tensor, layer: str,
                 per_condition: Sequence[Sequence[ActivationEdit]]) -> list[torch.Tensor]:
     """May raise RuntimeError when the network after `layer` cannot take K*B rows."""
     session = HookSession(model)
-    session.add_output_hook(layer, _replicating_hook(_SliceEdits(layer, per_condition)))
+    session.add_output_hook(layer, replicating_hook(SliceEdits(layer, per_condition)))
     with session:
         out = model(x)
     if not isinstance(out, torch.Tensor):
@@ -155,7 +68,7 @@ def _run_input(model: nn.Module, x: torch.Tensor,
     session = HookSession(model)
     for layer in layers:
         per_condition = [[e for e in edits if e.layer == layer] for edits in conditions]
-        session.add_output_hook(layer, _slicewise_hook(_SliceEdits(layer, per_condition), k))
+        session.add_output_hook(layer, slicewise_hook(SliceEdits(layer, per_condition), k))
     xs = x if k == 1 else x.repeat((k,) + (1,) * (x.dim() - 1))
     with session:
         out = forward(model, xs)

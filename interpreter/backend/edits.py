@@ -1,0 +1,117 @@
+"""Activation edits as hooks: every edit is a per-unit affine map on dimension 1 of a layer's
+output, `x * alpha + beta` (see run.py's module docstring for how the modes fold into it).
+Shared by the batched condition runs and by recording passes under interventions."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ..conditions import ActivationEdit, EditMode
+from ..errors import RunError
+from .hooks import HookSession
+
+
+def unit_output(output, layer: str) -> torch.Tensor:
+    """The layer's output, checked to be one (batch, units, ...) tensor."""
+    if not isinstance(output, torch.Tensor):
+        raise RunError(f"layer `{layer}` outputs {type(output).__name__}, not a tensor",
+                       help="address a module whose output is one tensor (e.g. a conv, linear or block)")
+    if output.dim() < 2:
+        raise RunError(f"layer `{layer}` outputs a tensor of shape {tuple(output.shape)} without a unit dimension",
+                       help="units are dimension 1 of a (batch, units, ...) output")
+    return output
+
+
+# ---- the per-unit affine maps --------------------------------------------------------------------
+def edit_affine(edits: Sequence[ActivationEdit], n_units: int, layer: str) -> tuple[np.ndarray, np.ndarray]:
+    """(alpha, beta), each (U,) float64, with edited output = x * alpha + beta (edits in order)."""
+    alpha = np.ones(n_units)
+    beta = np.zeros(n_units)
+    for edit in edits:
+        units = list(edit.units)
+        bad = [u for u in units if u < 0 or u >= n_units]
+        if bad:
+            raise RunError(f"unit {bad[0]} does not exist in layer `{layer}` ({n_units} units)",
+                           help=f"indices run from 0 to {n_units - 1}", code="E403")
+        mask = np.zeros(n_units)
+        mask[units] = 1.0
+        a = np.zeros(n_units)
+        b = np.zeros(n_units)
+        if edit.mode is EditMode.ZERO:
+            pass
+        elif edit.mode is EditMode.MEAN:
+            if len(edit.means) != len(units):
+                raise RunError(f"internal: mean ablation of {len(units)} units in `{layer}` "
+                               f"got {len(edit.means)} means")
+            b[units] = np.asarray(edit.means, dtype=np.float64)
+        elif edit.mode is EditMode.CLAMP:
+            b[units] = edit.value
+        elif edit.mode is EditMode.SCALE:
+            a[units] = edit.value
+        else:  # pragma: no cover
+            raise ValueError(edit.mode)
+        keep = 1.0 - mask + a * mask
+        alpha = alpha * keep
+        beta = beta * keep + b * mask
+    return alpha, beta
+
+
+class SliceEdits:
+    """The edits of K conditions on one layer, built into (K, U) alpha/beta once U is known."""
+
+    def __init__(self, layer: str, per_condition: Sequence[Sequence[ActivationEdit]]):
+        self.layer = layer
+        self.per_condition = [tuple(e) for e in per_condition]
+        self._cache: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def tensors(self, output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        n_units = output.shape[1]
+        key = (n_units, output.dim(), output.dtype, output.device)
+        if key not in self._cache:
+            pairs = [edit_affine(edits, n_units, self.layer) for edits in self.per_condition]
+            alpha = torch.as_tensor(np.stack([p[0] for p in pairs]), dtype=output.dtype, device=output.device)
+            beta = torch.as_tensor(np.stack([p[1] for p in pairs]), dtype=output.dtype, device=output.device)
+            # (K, 1, U, 1, ...) to broadcast against (K, B, U, ...)
+            shape = (len(pairs), 1, n_units) + (1,) * (output.dim() - 2)
+            self._cache[key] = (alpha.reshape(shape), beta.reshape(shape))
+        return self._cache[key]
+
+
+def checked_output(output, layer: str) -> torch.Tensor:
+    output = unit_output(output, layer)
+    if not bool(torch.isfinite(output).all()):
+        raise RunError(f"non-finite activations (NaN/inf) in layer {layer}",
+                       help="check the stimuli for NaN/inf pixels and the model for NaN weights")
+    return output
+
+
+def replicating_hook(edits: _SliceEdits):
+    """Prefix mode: (B, U, ...) -> (K*B, U, ...), slice k edited by condition k."""
+    def hook(module, inputs, output):
+        output = checked_output(output, edits.layer)
+        alpha, beta = edits.tensors(output)
+        edited = torch.addcmul(beta, output.unsqueeze(0), alpha)
+        return edited.reshape((-1,) + tuple(output.shape[1:]))
+    return hook
+
+
+def slicewise_hook(edits: _SliceEdits, k: int):
+    """Input mode: the output already has K*B rows; slice k edited by condition k."""
+    def hook(module, inputs, output):
+        output = checked_output(output, edits.layer)
+        if output.shape[0] % k:
+            raise RunError(f"layer `{edits.layer}` gave {output.shape[0]} rows for {k} stacked copies",
+                           help="units are dimension 1 of a (batch, units, ...) output; choose another layer")
+        alpha, beta = edits.tensors(output)
+        shaped = output.reshape((k, -1) + tuple(output.shape[1:]))
+        return torch.addcmul(beta, shaped, alpha).reshape(output.shape)
+    return hook
+
+
+def add_edit_hooks(session: HookSession, edits: Sequence[ActivationEdit]) -> None:
+    """Hooks that apply one condition's activation edits (k = 1), on `session`, in layer order."""
+    for layer in dict.fromkeys(e.layer for e in edits):
+        session.add_output_hook(layer, slicewise_hook(SliceEdits(layer, [[e for e in edits if e.layer == layer]]), 1))
