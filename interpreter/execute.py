@@ -16,6 +16,8 @@ import torch
 
 from .conditions import ActivationEdit, Condition, EditMode, WeightEdit, WeightTarget
 from .errors import RunError
+from abl.spec.vocabulary import MEASURES_OF_OUTPUTS
+
 from .plan import (ExpectItem, InterventionPlan, MeasureItem, Plan, ResultQuery, Selection,
                    condition_groups)
 from .planner import selection_seed
@@ -87,7 +89,7 @@ class Executor:
         self._stats: dict[tuple[str, str, tuple], dict] = {}
         self._selections: dict[Selection, dict[str, tuple[int, ...]]] = {}
         self._grids: dict = {}
-        self._logits: dict[tuple[str, str], dict] = {}
+        self._outputs: dict[tuple[str, str], dict] = {}
         self.forward_passes = 0
 
     # ---- loading ----------------------------------------------------------------------
@@ -283,27 +285,53 @@ class Executor:
         return edits
 
     def run_all_conditions(self) -> None:
+        """Every condition over only the images its measurements read (the union of their `where
+        class` subsets; the baseline over the union of all), conditions with the same images
+        batched together; outputs reduced to per-image values as the batches come."""
         from .backend.run import run_conditions
+        from .measures import per_image
 
-        for (model_key, stimuli_key), conditions in condition_groups(self.plan).items():
+        for (model_key, stimuli_key), runs in condition_runs(self.plan).items():
             model = self.model(model_key)
             stimuli = self.stimuli(stimuli_key)
-            keys = list(conditions)
-            built = [self.condition(conditions[key]) if key else Condition("baseline") for key in keys]
-            total = math.ceil(stimuli.n / self.batch_size)
-            with self.progress.task(f"{len(built)} conditions of {model_key} on {stimuli_key}", total) as task:
-                logits = run_conditions(model.module, _advancing(stimuli.batches(self.batch_size), task),
-                                        built, device=self.device)
-            self.forward_passes += 1
-            for key, values in zip(keys, logits):
-                if not bool(torch.isfinite(values).all()):
-                    raise RunError(f"non-finite outputs (NaN/inf) from {model_key} on {stimuli_key}",
-                                   help="check the stimuli for NaN/inf pixels and the model for NaN weights")
-            self._logits[(model_key, stimuli_key)] = dict(zip(keys, logits))
+            labels = stimuli.labels.numpy()
+            by_images: dict = defaultdict(list)
+            for key, run in runs.items():
+                by_images[run.classes].append(key)
+            outputs: dict[tuple, tuple[np.ndarray, dict]] = {}
+            for classes, keys in by_images.items():
+                positions = np.arange(len(labels)) if classes is None else \
+                    np.flatnonzero(np.isin(labels, sorted(classes)))
+                if len(positions) == 0:
+                    continue
+                built = [self.condition(runs[key].first) if key else Condition("baseline") for key in keys]
+                quantities = sorted(set().union(*(runs[key].quantities for key in keys)))
 
-    def logits(self, item: MeasureItem, baseline: bool = False) -> torch.Tensor:
+                def reduce(logits, batch_labels, quantities=quantities):
+                    if not bool(torch.isfinite(logits).all()):
+                        raise RunError(f"non-finite outputs (NaN/inf) from {model_key} on {stimuli_key}",
+                                       help="check the stimuli for NaN/inf pixels and the model for NaN weights")
+                    return per_image(logits, batch_labels, quantities)
+
+                batches = stimuli.batches(self.batch_size) if classes is None else \
+                    _subset_batches(stimuli, positions, self.batch_size)
+                total = math.ceil(len(positions) / self.batch_size)
+                what = f"{len(built)} conditions of {model_key} on {stimuli_key}"
+                if classes is not None:
+                    what += f" ({len(positions)} images of class{'es' if len(classes) > 1 else ''} " \
+                            f"{', '.join(stimuli.class_names[c] for c in sorted(classes))})"
+                with self.progress.task(what, total) as task:
+                    values = run_conditions(model.module, _advancing(batches, task), built,
+                                            device=self.device, reduce=reduce)
+                for key, per_condition in zip(keys, values):
+                    outputs[key] = (positions, per_condition)
+            self.forward_passes += 1
+            self._outputs[(model_key, stimuli_key)] = outputs
+
+    def outputs(self, item: MeasureItem, baseline: bool = False) -> tuple[np.ndarray, dict]:
+        """(image positions, {quantity: per-image values}) of the item's condition."""
         key = () if baseline else item.interventions
-        return self._logits[(item.model, item.stimuli)][key]
+        return self._outputs[(item.model, item.stimuli)][key]
 
     # ---- measuring ----------------------------------------------------------------------------
     def measure_all(self) -> ResultsTable:
@@ -345,17 +373,22 @@ class Executor:
                                         cls=names[item.where_class] if item.where_class is not None else "",
                                         **{**common, "layer": layer}))
                 continue
-            logits = self.logits(item)
-            base = self.logits(item, baseline=True) if item.interventions else logits
+            positions, values = self.outputs(item)
+            base_positions, base_values = self.outputs(item, baseline=True) \
+                if item.metric in ("rank deficit", "rank change") else (positions, values)
+            at = np.searchsorted(base_positions, positions)
+            image_labels = labels.numpy()[positions]
             classes = [item.where_class] if item.where_class is not None else [None]
             if item.per_class:
                 classes = [None] + list(stimuli.present_classes)
             for cls in classes:
-                mask = torch.ones_like(labels, dtype=torch.bool) if cls is None else labels == cls
+                mask = np.ones(len(positions), dtype=bool) if cls is None else image_labels == cls
                 n = int(mask.sum())
                 if n == 0:
                     continue
-                value = _output_measure(measures, item, logits[mask], base[mask], labels[mask])
+                value = measures.from_per_image(
+                    item.metric, item.top, item.of_class, {k: v[mask] for k, v in values.items()},
+                    {k: v[at[mask]] for k, v in base_values.items()})
                 table.add(ResultRow(measure=item.label, value=value, n=n,
                                     cls="" if cls is None else names[cls], **common))
         return table
@@ -501,25 +534,48 @@ def _same(a: str, b: str) -> bool:
         return False
 
 
-def _output_measure(measures, item: MeasureItem, logits, base, labels) -> float:
-    metric = item.metric
-    if metric == "accuracy":
-        if item.top:
-            return float(measures.topk_accuracy(logits, labels, item.top))
-        return float(measures.accuracy(logits, labels))
-    if metric == "loss":
-        return float(measures.cross_entropy(logits, labels))
-    if metric == "rank":
-        return float(np.mean(np.asarray(measures.true_class_rank(logits, labels), dtype=float)))
-    if metric == "rank deficit":
-        return float(measures.rank_deficit(base, logits, labels))
-    if metric == "rank change":
-        return float(measures.rank_change(base, logits, labels))
-    if metric == "logit":
-        return float(measures.class_logit(logits, item.of_class))
-    if metric == "probability":
-        return float(measures.class_probability(logits, item.of_class))
-    raise AssertionError(metric)
+def _subset_batches(stimuli, positions: np.ndarray, batch_size: int):
+    for start in range(0, len(positions), batch_size):
+        index = torch.as_tensor(positions[start:start + batch_size])
+        yield stimuli.images[index], stimuli.labels[index]
+
+
+@dataclass(frozen=True)
+class ConditionRun:
+    """One condition of a (model, stimuli) group: the images it must see and what to keep of them."""
+
+    first: MeasureItem | None           # a measurement that uses it (None: the baseline)
+    classes: frozenset | None           # only these classes' images; None: every image
+    quantities: frozenset               # per-image quantities (see measures.per_image)
+
+
+def condition_runs(plan: Plan) -> dict[tuple[str, str], dict[tuple, ConditionRun]]:
+    """(model, stimuli) -> {interventions: ConditionRun}, refining `plan.condition_groups` with the
+    images each condition needs: the union of its measurements' `where class` subsets (every image
+    when one of them has none or is per class). The baseline sees the images its own measurements
+    read, plus those of every rank deficit or change, which compare with it image by image."""
+    from .measures import quantities_for
+
+    runs: dict[tuple[str, str], dict[tuple, ConditionRun]] = {}
+    for group_key, group in condition_groups(plan).items():
+        classes: dict[tuple, set | None] = {key: set() for key in group}
+        quantities: dict[tuple, set] = {key: set() for key in group}
+
+        def need(key: tuple, wanted: set | None, needed) -> None:
+            quantities[key] |= set(needed)
+            classes[key] = None if classes[key] is None or wanted is None else classes[key] | wanted
+
+        for item in plan.measures:
+            if (item.model, item.stimuli) != group_key or item.metric not in MEASURES_OF_OUTPUTS:
+                continue
+            wanted = None if (item.where_class is None or item.per_class) else {item.where_class}
+            need(item.interventions, wanted, quantities_for(item.metric, item.top, item.of_class))
+            if item.interventions and item.metric in ("rank deficit", "rank change"):
+                need((), wanted, [("rank",)])
+        runs[group_key] = {key: ConditionRun(group[key], None if classes[key] is None else frozenset(classes[key]),
+                                             frozenset(quantities[key]))
+                           for key in group if quantities[key]}
+    return runs
 
 
 def _advancing(batches, task):

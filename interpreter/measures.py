@@ -127,3 +127,65 @@ def class_probability(logits, cls: int) -> float:
     """Mean over images of the softmax probability of class `cls`."""
     array = _logits(logits)
     return float(np.mean(np.exp(_log_softmax(array)[:, _class(array, cls)])))
+
+
+# ---- per-image values, for streaming: each condition keeps these instead of its logits ------------
+# A quantity is ("correct",), ("top", k), ("nll",), ("rank",), ("logit", c) or ("probability", c).
+# The means of these arrays are bit-identical to the functions above on the same images.
+
+def per_image(logits, labels, quantities) -> dict[tuple, np.ndarray]:
+    """{quantity: (N,) array} for a chunk of logits; computed row by row, so chunking is exact."""
+    array, y = _pair(logits, labels)
+    out: dict[tuple, np.ndarray] = {}
+    log_softmax = None
+    for quantity in quantities:
+        kind = quantity[0]
+        if kind == "correct":
+            out[quantity] = np.argmax(array, axis=1) == y
+        elif kind == "top":
+            order = np.argsort(-array.astype(np.float64), axis=1, kind="stable")[:, :quantity[1]]
+            out[quantity] = np.any(order == y[:, None], axis=1)
+        elif kind == "rank":
+            out[quantity] = true_class_rank(array, y)
+        elif kind == "logit":
+            out[quantity] = array[:, _class(array, quantity[1])].copy()
+        elif kind in ("nll", "probability"):
+            if log_softmax is None:
+                log_softmax = _log_softmax(array)
+            if kind == "nll":
+                out[quantity] = -log_softmax[np.arange(len(y)), y]
+            else:
+                out[quantity] = np.exp(log_softmax[:, _class(array, quantity[1])])
+        else:
+            raise ValueError(f"unknown per-image quantity {quantity!r}")
+    return out
+
+
+def quantities_for(metric: str, top: int | None, of_class: int | None) -> tuple[tuple, ...]:
+    """The per-image quantities an output measure reads (rank deficit/change: also the baseline's rank)."""
+    if metric == "accuracy":
+        return (("top", top),) if top else (("correct",),)
+    return {"loss": (("nll",),), "rank": (("rank",),), "rank deficit": (("rank",),),
+            "rank change": (("rank",),), "logit": (("logit", of_class),),
+            "probability": (("probability", of_class),)}[metric]
+
+
+def from_per_image(metric: str, top: int | None, of_class: int | None, values: dict[tuple, np.ndarray],
+                   base: dict[tuple, np.ndarray] | None) -> float:
+    """The measure's value from per-image arrays of the same images (and of the baseline)."""
+    if metric == "accuracy":
+        return float(np.mean(values[("top", top) if top else ("correct",)], dtype=np.float64))
+    if metric == "loss":
+        return float(np.mean(values[("nll",)]))
+    if metric == "rank":
+        return float(np.mean(np.asarray(values[("rank",)], dtype=float)))
+    if metric in ("rank deficit", "rank change"):
+        change = values[("rank",)] - base[("rank",)]
+        if metric == "rank deficit":
+            change = np.maximum(0, change)
+        return float(np.mean(change, dtype=np.float64))
+    if metric == "logit":
+        return float(np.mean(values[("logit", of_class)], dtype=np.float64))
+    if metric == "probability":
+        return float(np.mean(values[("probability", of_class)]))
+    raise AssertionError(metric)

@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -114,12 +115,15 @@ def _total(batches) -> int | None:
 
 def run_conditions(model: nn.Module, batches: Batches, conditions: Sequence[Condition],
                    device: torch.device = torch.device("cpu"), progress=None,
-                   max_batch_images: int = 4096, info: dict | None = None) -> list[torch.Tensor]:
+                   max_batch_images: int = 4096, info: dict | None = None,
+                   reduce: Callable[[torch.Tensor, torch.Tensor], dict] | None = None) -> list:
     """One (N, outputs) float32 CPU logits tensor per condition, in order, in one pass over `batches`.
 
     Batched as described in the module docstring; gives the same numbers as
     `run_conditions_naive` up to floating-point differences between batch sizes.
     `info`, when given, receives {layer: "prefix" | "input"}: the strategy each layer ended with.
+    With `reduce(logits, labels) -> {key: (B,) array}`, each condition's logits are reduced batch
+    by batch as they come and never kept: the result is one {key: (N,) array} per condition.
     """
     conditions = list(conditions)
     baseline: list[int] = []
@@ -161,12 +165,17 @@ def run_conditions(model: nn.Module, batches: Batches, conditions: Sequence[Cond
                 with applied_weight_edits(model, condition.weight_edits):
                     out = _run_input(model, x, [condition.activation_edits])[0]
                 results[index].append(out)
+            if reduce is not None:
+                for parts in results:
+                    parts[-1] = reduce(parts[-1], _labels)
             if task is not None:
                 task.advance()
     if not seen:
         raise RunError("the stimuli contain no images", help="check the stimuli definition")
     if info is not None:
         info.update({layer: group.mode for layer, group in by_layer.items()})
+    if reduce is not None:
+        return [{key: np.concatenate([part[key] for part in parts]) for key in parts[0]} for parts in results]
     return [torch.cat(parts) for parts in results]
 
 
