@@ -34,7 +34,7 @@ from torch import nn
 
 from ..conditions import ActivationEdit, Condition
 from ..errors import RunError
-from .edits import SliceEdits, edit_affine, replicating_hook, slicewise_hook  # noqa: F401 (edit_affine: API)
+from .edits import SliceEdits, replicating_hook, slicewise_hook
 from .hooks import HookSession, eval_mode, forward
 from .weights import applied_weight_edits
 
