@@ -387,13 +387,16 @@ class Planner:
             return dataclasses.replace(selection, draw=draw, stream=stream)
         return selection
 
-    def _metric_label(self, quantity: ast.Quantity, env: _Env, stimuli: str) -> str:
+    def _of_class(self, quantity: ast.Quantity, env: _Env, stimuli: str) -> int | None:
+        of_class = quantity.metric.of_class
+        return None if of_class is None else self._class_index(of_class, env, stimuli)
+
+    def _metric_label(self, quantity: ast.Quantity, stimuli: str, of_class: int | None) -> str:
         """The `measure` column: the metric with its arguments that tell values apart."""
         metric = quantity.metric
         label = metric.text + (f" top-{int(metric.top.value)}" if metric.top else "")
-        if metric.of_class is not None and metric.text in ("logit", "probability"):
-            index = self._class_index(metric.of_class, env, stimuli)
-            label += f" of class {self._info(stimuli).class_names[index]}"
+        if of_class is not None and metric.text in ("logit", "probability"):
+            label += f" of class {self._info(stimuli).class_names[of_class]}"
         return label
 
     # ---- measurements ----------------------------------------------------------------------
@@ -403,16 +406,14 @@ class Planner:
         metric = quantity.metric.text
         model = env.models[quantity.model.value]
         stimuli = env.stimuli[quantity.stimuli.value]
-        label = self._metric_label(quantity, env, stimuli)
+        of_class = self._of_class(quantity, env, stimuli)
+        label = self._metric_label(quantity, stimuli, of_class)
         where = None
         if quantity.where_class is not None:
             where = self._class_index(quantity.where_class, env, stimuli)
         for selector in quantity.selectors:
             if selector.key == "class":
                 where = self._class_index(selector.value, env, stimuli)
-        of_class = None
-        if quantity.metric.of_class is not None:
-            of_class = self._class_index(quantity.metric.of_class, env, stimuli)
         in_layer = self._layer(quantity.metric.in_layer, env) if quantity.metric.in_layer is not None else None
         fit_on = env.stimuli[quantity.fit_on.value] if quantity.fit_on is not None else None
         fit_label = env.stimuli_label(quantity.fit_on.value) if quantity.fit_on is not None else ""
@@ -499,9 +500,10 @@ class Planner:
                 family)
 
     # ---- expectations ----------------------------------------------------------------------
-    def _query(self, quantity: ast.Quantity, env: _Env, claim: int = 0) -> ResultQuery:
+    def _query(self, quantity: ast.Quantity, env: _Env, claims: tuple[int, int] = (0, 0)) -> ResultQuery:
+        """`claims`: whose random draws the rows are, with and without the interventions."""
         stimuli = env.stimuli[quantity.stimuli.value]
-        label = self._metric_label(quantity, env, stimuli)
+        label = self._metric_label(quantity, stimuli, self._of_class(quantity, env, stimuli))
         cls = None
         if quantity.where_class is not None:
             cls = self._class_index(quantity.where_class, env, stimuli)
@@ -515,35 +517,37 @@ class Planner:
         intervention = " and ".join(intervention_text(i) for i in quantity.interventions) or "none"
         from abl.spec.fmt import quantity_text
         layer = self._layer(quantity.metric.in_layer, env) if quantity.metric.in_layer is not None else None
-        random_after = self._is_random(quantity, env, with_interventions=True)
-        random_before = self._is_random(quantity, env, with_interventions=False)
         return ResultQuery(label, stimuli, model, cls, intervention, tuple(dims), quantity.drop,
                            quantity_text(quantity), layer, env.stimuli_label(quantity.stimuli.value),
-                           claim if random_after else 0, claim if random_before else 0)
+                           *claims)
 
-    def _is_random(self, quantity: ast.Quantity, env: _Env, with_interventions: bool) -> bool:
-        """Whether the quantity draws random units (and so has draws of its own per claim)."""
+    def _is_random(self, quantity: ast.Quantity, env: _Env) -> bool:
+        """Whether the quantity's interventions or units draw random units."""
         if quantity.model is None or quantity.model.value not in env.models:
             return False
         model = env.models[quantity.model.value]
         stimuli = env.stimuli[quantity.stimuli.value]
         terms = [quantity.metric.of_units] if quantity.metric.of_units is not None else []
-        if with_interventions:
-            terms += [i.units for i in quantity.interventions if getattr(i, "units", None) is not None]
+        terms += [i.units for i in quantity.interventions if getattr(i, "units", None) is not None]
         return any(selection.is_random for term in terms
                    for _, selection in self._bind_units(term, env, model, stimuli))
 
-    def _ensure_measured(self, quantity: ast.Quantity, env: _Env, repeats: int | None, claim: int) -> None:
+    def _ensure_measured(self, quantity: ast.Quantity, env: _Env, repeats: int | None,
+                         claim: int) -> tuple[int, int]:
         """Plan (hidden) measurements for an expectation's quantity and its baseline; random draws
-        are the claim's own (`repeats` of them, seeded by the claim's stream)."""
+        are the claim's own (`repeats` of them, seeded by the claim's stream). Returns the claim
+        numbers the planned rows carry, with and without the interventions (0: shared rows, or
+        rows the expectation reads from `measure` statements)."""
         if quantity.model is None or any(s.key != "class" for s in quantity.selectors):
-            return
+            return (0, 0)
         if quantity.selectors and quantity.where_class is None:
             quantity = dataclasses.replace(quantity, where_class=quantity.selectors[0].value, selectors=())
-        self._measure(quantity, env, hidden=True, repeats=repeats, claim=claim)
+        after = self._measure(quantity, env, hidden=True, repeats=repeats, claim=claim)
+        before = after
         if quantity.interventions:
-            self._measure(dataclasses.replace(quantity, interventions=()), env, hidden=True,
-                          repeats=repeats, claim=claim)
+            before = self._measure(dataclasses.replace(quantity, interventions=()), env, hidden=True,
+                                   repeats=repeats, claim=claim)
+        return (max(item.claim for item in after), max(item.claim for item in before))
 
     def _expect(self, decl: ast.ExpectDecl, env: _Env) -> None:
         options = {o.key: o.value for o in decl.options}
@@ -551,8 +555,7 @@ class Planner:
         significance = float(options["significance"].value) if "significance" in options else 0.05
         text = self.program.source.line_text(decl.span.line).strip()
         claim = len(self.expectations) + 1
-        lhs = self._query(decl.quantity, env, claim)
-        self._ensure_measured(decl.quantity, env, repeats, claim)
+        lhs = self._query(decl.quantity, env, self._ensure_measured(decl.quantity, env, repeats, claim))
         test = decl.test
         if isinstance(test, ast.ChangeTest):
             item = ExpectItem("change", text, lhs, number=float(test.amount.value),
@@ -562,9 +565,8 @@ class Planner:
                               span=decl.span)
         else:
             rhs_quantity = test.rhs
-            rhs = self._query(rhs_quantity, env, claim)
-            random_rhs = bool(rhs_quantity.interventions) and self._is_random(rhs_quantity, env, True)
-            self._ensure_measured(rhs_quantity, env, repeats, claim)
+            rhs = self._query(rhs_quantity, env, self._ensure_measured(rhs_quantity, env, repeats, claim))
+            random_rhs = bool(rhs_quantity.interventions) and self._is_random(rhs_quantity, env)
             offset = 0.0
             if test.offset is not None:
                 offset = float(test.offset.value) * (-1.0 if test.offset_sign == "-" else 1.0)
