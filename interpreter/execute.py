@@ -336,9 +336,9 @@ class Executor:
     # ---- measuring ----------------------------------------------------------------------------
     def measure_all(self) -> ResultsTable:
         from . import measures
-        from .probes import probe_accuracy
         from .selectivity import class_selectivity_index
 
+        probes = self.probe_values()
         table = ResultsTable()
         for item in self.plan.measures:
             stimuli = self.stimuli(item.stimuli)
@@ -349,7 +349,10 @@ class Executor:
                           intervention=item.intervention_label, repeat=item.repeat, dims=item.dims,
                           fit_on=item.fit_label, claim=item.claim)
             if item.metric == "probe accuracy":
-                table.add(self._probe_row(item, common, probe_accuracy))
+                target = item.where_class if item.where_class is not None else \
+                    item.of_units.leaves()[0].target_class
+                table.add(ResultRow(measure=item.label, value=float(probes[item]), n=stimuli.n,
+                                    cls=names[target], **common))
                 continue
             if item.metric == "selectivity index":
                 stats = self.stats(item.model, item.stimuli, item.in_layer, item.interventions)
@@ -393,29 +396,42 @@ class Executor:
                                     cls="" if cls is None else names[cls], **common))
         return table
 
-    def _probe_row(self, item: MeasureItem, common: dict, probe_accuracy) -> ResultRow:
-        selection = item.of_units
-        target = item.where_class if item.where_class is not None else selection.leaves()[0].target_class
-        if target is None:
-            raise RunError("a probe needs the class it decodes",
-                           help="select the units `for class C`, or add `where class == C`")
-        fit_key = item.fit_on or selection.leaves()[0].stimuli
-        features_fit, features_eval = [], []
-        resolved = self.resolve(selection)
-        for layer, units in resolved.items():
-            fit_stats = self.stats(item.model, fit_key, layer)
-            eval_stats = self.stats(item.model, item.stimuli, layer)
-            features_fit.append(fit_stats.features[:, list(units)])
-            features_eval.append(eval_stats.features[:, list(units)])
-        fit_labels = self.stats(item.model, fit_key, next(iter(resolved))).labels
-        eval_labels = self.stats(item.model, item.stimuli, next(iter(resolved))).labels
-        same = fit_key == item.stimuli
-        value = probe_accuracy(np.concatenate(features_fit, axis=1), fit_labels,
-                               None if same else np.concatenate(features_eval, axis=1),
-                               None if same else eval_labels, target, self.plan.seed)
-        names = self.stimuli(item.stimuli).class_names
-        return ResultRow(measure=item.label, value=float(value), n=len(eval_labels),
-                         cls=names[target], **common)
+    def probe_values(self) -> dict[MeasureItem, float]:
+        """Every probe's balanced accuracy. Probes that share their features (the cells of one
+        class and layer's grid: same model, fit and evaluation stimuli, target class and layers)
+        are fitted together in one batched solve."""
+        from .probes import probe_accuracies
+
+        groups: dict[tuple, list[tuple[MeasureItem, list[int]]]] = defaultdict(list)
+        for item in self.plan.measures:
+            if item.metric != "probe accuracy":
+                continue
+            selection = item.of_units
+            target = item.where_class if item.where_class is not None else selection.leaves()[0].target_class
+            if target is None:
+                raise RunError("a probe needs the class it decodes",
+                               help="select the units `for class C`, or add `where class == C`")
+            fit_key = item.fit_on or selection.leaves()[0].stimuli
+            resolved = self.resolve(selection)
+            layers = tuple(sorted(resolved))
+            widths = [self.stats(item.model, fit_key, layer).unit_count() for layer in layers]
+            offsets = dict(zip(layers, np.cumsum([0] + widths[:-1])))
+            columns = [int(offsets[layer]) + u for layer, units in resolved.items() for u in units]
+            groups[(item.model, fit_key, item.stimuli, target, layers)].append((item, columns))
+        values: dict[MeasureItem, float] = {}
+        for (model, fit_key, stimuli, target, layers), members in groups.items():
+            fit = np.concatenate([self.stats(model, fit_key, layer).features for layer in layers], axis=1)
+            fit_labels = self.stats(model, fit_key, layers[0]).labels
+            same = fit_key == stimuli
+            evaluated = None if same else \
+                np.concatenate([self.stats(model, stimuli, layer).features for layer in layers], axis=1)
+            eval_labels = None if same else self.stats(model, stimuli, layers[0]).labels
+            with self.progress.task(f"{len(members)} probes of {model} for class {target}", 1) as task:
+                scores = probe_accuracies(fit, fit_labels, evaluated, eval_labels, target,
+                                          [columns for _, columns in members], self.plan.seed)
+                task.advance()
+            values.update({item: score for (item, _), score in zip(members, scores)})
+        return values
 
     # ---- expectations ----------------------------------------------------------------------------
     def decide(self, table: ResultsTable) -> list[Verdict]:

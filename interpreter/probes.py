@@ -1,7 +1,9 @@
 """Linear probes (Alain & Bengio), the sound version: class-vs-rest logistic regression on a unit
 group's activations, standardised features, balanced class weights, scored by balanced accuracy
 on held-out images (or by stratified 5-fold cross-validation when no held-out set is given).
-Chance is 0.5 whatever the class balance. Deterministic for a given seed.
+Chance is 0.5 whatever the class balance. Deterministic for a given seed. The probes of many
+column subsets (a grid's cells) are solved together by probe_solver.py's batched Newton method;
+subsets wider than its limit are fitted by scikit-learn, the reference both are tested against.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from typing import Sequence
 import numpy as np
 
 from .errors import RunError
+from .probe_solver import (MAX_BATCHED_COLUMNS, balanced_accuracy, fit_logistic, predict,
+                           standardise)
 
 MAX_ITER = 1000
 FOLDS = 5
@@ -85,10 +89,12 @@ def probe_accuracy(train_features, train_labels, eval_features, eval_labels, tar
 
 
 def probe_accuracies(train_features, train_labels, eval_features, eval_labels, target_class: int,
-                     subsets: Sequence[Sequence[int]] | None = None, seed: int = 0) -> list[float]:
+                     subsets: Sequence[Sequence[int]] | None = None, seed: int = 0,
+                     solver: str = "batched") -> list[float]:
     """`probe_accuracy` for many column subsets (e.g. grid cells) of one feature matrix.
 
     The labels, folds and checks are prepared once; `subsets=None` means all columns.
+    `solver="sklearn"` fits every subset alone with scikit-learn (the reference).
     """
     y_fit = _binary(train_labels, target_class, "probe's training")
     x_fit = _features(train_features, len(y_fit), "training")
@@ -101,14 +107,23 @@ def probe_accuracies(train_features, train_labels, eval_features, eval_labels, t
         if x_eval.shape[1] != x_fit.shape[1]:
             raise ValueError("training and evaluation features have different units")
     columns = [list(range(x_fit.shape[1]))] if subsets is None else [list(s) for s in subsets]
-    scores = []
-    for cols in columns:
-        if not cols:
-            raise RunError("a probe needs at least one unit", help="select a non-empty unit set")
-        xf = x_fit[:, cols]
-        if x_eval is not None:
-            scores.append(_fit_score(xf, y_fit, x_eval[:, cols], y_eval))
-        else:
-            scores.append(float(np.mean([_fit_score(xf[tr], y_fit[tr], xf[te], y_fit[te])
-                                         for tr, te in folds])))
-    return scores
+    if any(not cols for cols in columns):
+        raise RunError("a probe needs at least one unit", help="select a non-empty unit set")
+    splits = [(x_fit, y_fit, x_eval, y_eval)] if x_eval is not None else \
+        [(x_fit[tr], y_fit[tr], x_fit[te], y_fit[te]) for tr, te in folds]
+    scores = np.zeros((len(splits), len(columns)))
+    batched = [i for i, cols in enumerate(columns)
+               if solver == "batched" and len(cols) <= MAX_BATCHED_COLUMNS]
+    alone = [i for i in range(len(columns)) if i not in set(batched)]
+    for j, (xf, yf, xe, ye) in enumerate(splits):
+        if batched:
+            # the scaler is per column, so standardising all columns once serves every subset
+            xf_std, xe_std = standardise(xf, xe)
+            subset_columns = [columns[i] for i in batched]
+            parameters = fit_logistic(xf_std, yf, subset_columns)
+            for i, predicted in zip(batched, predict(xe_std, subset_columns, parameters)):
+                scores[j, i] = balanced_accuracy(ye, predicted)
+        for i in alone:
+            scores[j, i] = _fit_score(xf[:, columns[i]], yf, xe[:, columns[i]], ye)
+    return [float(np.mean(scores[:, i])) for i in range(len(columns))]
+

@@ -71,7 +71,6 @@ class RunFolder:
     def manifest(self, result, wall_seconds: float, device: str) -> dict:
         import numpy
         import torch
-        import torchvision
 
         from .cli import _version
 
@@ -88,7 +87,7 @@ class RunFolder:
             "wall_seconds": round(wall_seconds, 3),
             "forward_passes": result.forward_passes,
             "versions": {"abl": _version(), "python": platform.python_version(),
-                         "torch": torch.__version__, "torchvision": torchvision.__version__,
+                         "torch": torch.__version__, "torchvision": _torchvision_version(),
                          "numpy": numpy.__version__, "platform": platform.platform()},
             "stimuli": {key: {"sha256": s.fingerprint, "n": int(s.n),
                               "classes": [s.class_names[i] for i in s.present_classes]}
@@ -104,6 +103,27 @@ class RunFolder:
                           no_color=True, force_terminal=False)
         console.print(renderable)
         console.file.close()
+
+
+def _torchvision_version() -> str:
+    """torchvision's full version (with its build tag, e.g. `+cu130`), read from its generated
+    version.py: importing torchvision only to ask costs about 2 s of every run on the digits."""
+    import importlib.util
+    import re
+    import sys as _sys
+
+    if "torchvision" in _sys.modules:
+        return _sys.modules["torchvision"].__version__
+    spec = importlib.util.find_spec("torchvision")
+    if spec is None or not spec.submodule_search_locations:
+        return "not installed"
+    text = (Path(spec.submodule_search_locations[0]) / "version.py").read_text(encoding="utf-8")
+    match = re.search(r"^__version__ = ['\"]([^'\"]+)['\"]", text, re.MULTILINE)
+    if match is None:
+        from importlib import metadata
+
+        return metadata.version("torchvision")
+    return match.group(1)
 
 
 def _write_json(path: Path, data) -> None:

@@ -26,6 +26,10 @@ from abl.interpreter.api import Experiment
 
 ROOT = Path(__file__).resolve().parent.parent
 TOL = 1e-6
+# Probes: abl solves a grid's probes together by Newton's method to the exact optimum, while this
+# oracle uses scikit-learn's lbfgs (stopped at tol 1e-4); images on the decision boundary can
+# fall either way, so probe scores agree to 0.01 balanced accuracy (issue 8's bound), not 1e-6.
+PROBE_TOL = 0.01
 
 HEADER = """experiment "differential"
 seed 3
@@ -319,7 +323,8 @@ def check_unique_keys(table):
 
 
 def expect_close(row, expected):
-    assert math.isclose(row.value, expected, rel_tol=TOL, abs_tol=TOL), (row.as_record(), expected)
+    tolerance = PROBE_TOL if row.measure == "probe accuracy" else TOL
+    assert math.isclose(row.value, expected, rel_tol=0, abs_tol=tolerance), (row.as_record(), expected)
 
 
 # ---- generated specs: every measure under every intervention -------------------------------------

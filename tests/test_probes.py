@@ -50,3 +50,39 @@ def test_probe_errors():
     labels[0] = 1
     with pytest.raises(RunError):
         probe_accuracy(features, labels, None, None, 1, seed=0)      # one positive: no CV possible
+
+
+def test_batched_probes_agree_with_scikit_learn_on_every_example_cell(tmp_path):
+    """The Hayne grid example: each of its probe cells, batched Newton vs scikit-learn alone."""
+    from pathlib import Path
+
+    from abl.interpreter.api import Experiment
+
+    spec = Path(__file__).resolve().parent.parent / "examples" / "hayne_grid.abl"
+    experiment = Experiment.from_file(spec, cache_dir=tmp_path)
+    result = experiment.run()
+    executor = experiment.executor
+    rows = {(r.cls, r.layer, r.cell): r.value for r in result.table if r.measure == "probe accuracy"}
+    checked = 0
+    for item in experiment.plan.measures:
+        if item.metric != "probe accuracy":
+            continue
+        (layer, units), = executor.resolve(item.of_units).items()
+        target = item.of_units.target_class
+        fit = executor.stats(item.model, item.fit_on, layer)
+        evaluated = executor.stats(item.model, item.stimuli, layer)
+        reference = probe_accuracies(fit.features, fit.labels, evaluated.features, evaluated.labels,
+                                     target, [list(units)], 0, solver="sklearn")[0]
+        names = executor.stimuli(item.stimuli).class_names
+        assert abs(rows[(names[target], item.layer_label, item.cell_label)] - reference) <= 0.01
+        checked += 1
+    assert checked == 10 * 3 * 16
+
+
+def test_batched_probes_cross_validated_and_wide_cells_match_scikit_learn():
+    features, labels = dataset(n=600, units=40, seed=3)
+    features[:, :6] += (labels == 4)[:, None] * 0.8
+    subsets = [list(range(i, i + 5)) for i in range(0, 40, 5)]
+    batched = probe_accuracies(features, labels, None, None, 4, subsets, seed=1)
+    alone = probe_accuracies(features, labels, None, None, 4, subsets, seed=1, solver="sklearn")
+    assert np.max(np.abs(np.array(batched) - alone)) <= 0.01
