@@ -235,6 +235,15 @@ def cmd_run(args) -> int:
     from .runfolder import RunFolder
 
     out, err = _consoles(args.no_color)
+    budget = None
+    if args.memory_budget:
+        from .backend.budget import parse_size
+
+        try:
+            budget = parse_size(args.memory_budget)
+        except ValueError as error:
+            err.print(f"error: --memory-budget: {error}", markup=False)
+            return ExitCode.ERROR
     compiled = _compile_for_run(args, err)
     if compiled is None:
         return ExitCode.ERROR
@@ -247,7 +256,7 @@ def cmd_run(args) -> int:
     err.print(f"[bold]{plan.experiment}[/]: {_plan_line(plan)}")
     use_bars = err.is_terminal and not os.environ.get("CI")
     progress = RichProgress(err) if use_bars else SilentProgress()
-    executor = Executor(plan, progress, args.cache_dir, args.device)
+    executor = Executor(plan, progress, args.cache_dir, args.device, memory_budget=budget)
     if use_bars:
         with progress:
             result = executor.run()
@@ -309,6 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--cache-dir", metavar="DIR",
                            help="trained-model cache (default $ABL_CACHE_DIR or ~/.cache/abl)")
             p.add_argument("--no-figures", action="store_true", help="skip PNG/SVG figures")
+            p.add_argument("--memory-budget", metavar="SIZE",
+                           help="memory for ablation conditions in flight, e.g. 2GB (default: a quarter "
+                                "of the available memory, at most 4GB)")
         p.set_defaults(handler=handler)
 
     explain = sub.add_parser("explain", help="explain a diagnostic code")

@@ -78,12 +78,13 @@ def resolve_device(name: str) -> torch.device:
 
 class Executor:
     def __init__(self, plan: Plan, progress: Progress | None = None, cache_dir: Path | None = None,
-                 device: str | None = None, batch_size: int = 256):
+                 device: str | None = None, batch_size: int = 256, memory_budget: int | None = None):
         self.plan = plan
         self.progress = progress or SilentProgress()
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         self.device = resolve_device(device or plan.device)
         self.batch_size = batch_size
+        self._memory_budget = memory_budget        # bytes for conditions in flight (None: default)
         self._stimuli: dict = {}
         self._models: dict = {}
         self._stats: dict[tuple[str, str, tuple], dict] = {}
@@ -288,13 +289,17 @@ class Executor:
         """Every condition over only the images its measurements read (the union of their `where
         class` subsets; the baseline over the union of all), conditions with the same images
         batched together; outputs reduced to per-image values as the batches come."""
+        from .backend.budget import bytes_per_row, default_budget, plan_rows
         from .backend.run import run_conditions
         from .measures import per_image
 
+        budget = self._memory_budget or default_budget(self.device)
         for (model_key, stimuli_key), runs in condition_runs(self.plan).items():
             model = self.model(model_key)
             stimuli = self.stimuli(stimuli_key)
             labels = stimuli.labels.numpy()
+            batch_size, rows = plan_rows(budget, bytes_per_row(model.module, stimuli.images[:1].to(self.device)),
+                                         self.batch_size)
             by_images: dict = defaultdict(list)
             for key, run in runs.items():
                 by_images[run.classes].append(key)
@@ -313,16 +318,16 @@ class Executor:
                                        help="check the stimuli for NaN/inf pixels and the model for NaN weights")
                     return per_image(logits, batch_labels, quantities)
 
-                batches = stimuli.batches(self.batch_size) if classes is None else \
-                    _subset_batches(stimuli, positions, self.batch_size)
-                total = math.ceil(len(positions) / self.batch_size)
+                batches = stimuli.batches(batch_size) if classes is None else \
+                    _subset_batches(stimuli, positions, batch_size)
+                total = math.ceil(len(positions) / batch_size)
                 what = f"{len(built)} conditions of {model_key} on {stimuli_key}"
                 if classes is not None:
                     what += f" ({len(positions)} images of class{'es' if len(classes) > 1 else ''} " \
                             f"{', '.join(stimuli.class_names[c] for c in sorted(classes))})"
                 with self.progress.task(what, total) as task:
                     values = run_conditions(model.module, _advancing(batches, task), built,
-                                            device=self.device, reduce=reduce)
+                                            device=self.device, reduce=reduce, max_batch_images=rows)
                 for key, per_condition in zip(keys, values):
                     outputs[key] = (positions, per_condition)
             self.forward_passes += 1

@@ -1,0 +1,87 @@
+"""The memory budget for batched conditions: activation bytes, not image counts.
+
+Conditions run K at a time over B images, i.e. K*B rows through the network after the ablated
+layer. What a row costs is measured, not guessed from the image count: one forward pass of one
+image with a hook on every leaf module finds its largest output; a row is charged three times
+that (the module's input and output alive together, plus a residual branch or the edit's copy)
+plus the image itself. The budget then fixes how many rows run at once:
+
+    rows = budget // bytes_per_row,   B = min(batch size, rows) (at least 1),
+    conditions per chunk = rows // B (at least 1)
+
+so a network abl has never seen cannot take the machine down by image counts alone. The default
+budget is a quarter of the memory available when the run starts (on a GPU: of its free memory),
+at most 4 GiB; `abl run --memory-budget 2GB` overrides it.
+"""
+
+from __future__ import annotations
+
+import re
+
+import torch
+from torch import nn
+
+from .hooks import eval_mode
+
+DEFAULT_CAP = 4 * 1024 ** 3
+_UNITS = {"": 1, "B": 1, "K": 1024, "KB": 1024, "KIB": 1024, "M": 1024 ** 2, "MB": 1024 ** 2,
+          "MIB": 1024 ** 2, "G": 1024 ** 3, "GB": 1024 ** 3, "GIB": 1024 ** 3}
+
+
+def parse_size(text: str) -> int:
+    """"2GB", "512MiB", "1.5G", "1000000" -> bytes (binary units); ValueError otherwise."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", text)
+    if not match or match.group(2).upper() not in _UNITS:
+        raise ValueError(f"not a size: {text!r} (e.g. 2GB, 512MB)")
+    size = int(float(match.group(1)) * _UNITS[match.group(2).upper()])
+    if size <= 0:
+        raise ValueError(f"a memory budget must be positive, not {text!r}")
+    return size
+
+
+def available_bytes(device: torch.device) -> int:
+    """Free GPU memory, or MemAvailable from /proc/meminfo (elsewhere: physical pages free)."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free)
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import os
+
+    return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+
+
+def default_budget(device: torch.device) -> int:
+    return max(64 * 1024 ** 2, min(DEFAULT_CAP, available_bytes(device) // 4))
+
+
+def bytes_per_row(model: nn.Module, one_image: torch.Tensor) -> int:
+    """What one image costs in flight: 3x the largest leaf-module output, plus the image."""
+    largest = [0]
+
+    def hook(module, inputs, output):
+        if isinstance(output, torch.Tensor):
+            largest[0] = max(largest[0], output.numel() * output.element_size())
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if not list(m.children())]
+    try:
+        with eval_mode(model), torch.inference_mode():
+            model(one_image)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return 3 * largest[0] + one_image.numel() * one_image.element_size()
+
+
+def plan_rows(budget: int, per_row: int, batch_size: int) -> tuple[int, int]:
+    """(image batch size, rows per forward) within `budget` bytes: the usual batch of images
+    while one condition's batch fits, fewer images when it does not; conditions per chunk follow
+    as rows // batch (at least one)."""
+    rows = max(1, budget // max(per_row, 1))
+    batch = max(1, min(batch_size, rows))
+    return batch, max(batch, rows)
