@@ -13,21 +13,14 @@ from abl.spec.codes import CODES
 from abl.spec.diagnostics import Diagnostic, SpecError
 from abl.spec.source import SourceReadError
 
+from .version import abl_version
+
 
 class ExitCode(enum.IntEnum):
     OK = 0            # clean lint; every expectation holds; nothing to reformat
     FAILED = 1        # lint found problems; an expectation was falsified; fmt --check would reformat
     ERROR = 2         # usage, I/O, a spec that does not compile (for run/plan), a run-time error
     INTERRUPTED = 130
-
-
-def _version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("abl")
-    except Exception:
-        return "0+unknown"
 
 
 def _consoles(no_color: bool = False):
@@ -71,7 +64,7 @@ def _print_diagnostics(diagnostics: list[Diagnostic], err, fmt: str = "text") ->
 
     if not diagnostics:
         return
-    text = emit(diagnostics, fmt, color=err.is_terminal and not err.no_color, tool_version=_version())
+    text = emit(diagnostics, fmt, color=err.is_terminal and not err.no_color, tool_version=abl_version())
     if fmt == "text":
         err.file.write(text if text.endswith("\n") else text + "\n")
     else:
@@ -109,11 +102,11 @@ def cmd_lint(args) -> int:
     color = err.is_terminal and not err.no_color
     if args.format == "text":
         if diagnostics:
-            sys.stderr.write(emit(diagnostics, "text", color=color, tool_version=_version()))
+            sys.stderr.write(emit(diagnostics, "text", color=color, tool_version=abl_version()))
             sys.stderr.write("\n")
         err.print(summary_line(diagnostics, len(files)))
     else:
-        sys.stdout.write(emit(diagnostics, args.format, color=False, tool_version=_version()))
+        sys.stdout.write(emit(diagnostics, args.format, color=False, tool_version=abl_version()))
         sys.stdout.write("\n")
     if unreadable:
         return ExitCode.ERROR
@@ -285,7 +278,7 @@ def _plan_line(plan) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="abl", description="Declarative neuron-ablation experiments.")
-    parser.add_argument("--version", action="version", version=f"abl {_version()}")
+    parser.add_argument("--version", action="version", version=f"abl {abl_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def common(p):

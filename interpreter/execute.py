@@ -1,12 +1,12 @@
-"""Plan -> results: load stimuli and models, record once, select, run batched conditions, measure,
-decide expectations. Shared work is done once: one recording pass per (model, stimuli) for all the
-layers the plan needs, one batched run per (model, stimuli) for all its conditions."""
+"""Plan -> results, phase by phase: load stimuli and models, record once, select units
+(selections.py), run the conditions (condition_runs.py says which images each needs), measure,
+decide expectations (decide.py). Shared work is done once: one recording pass per (model,
+stimuli) for all the layers the plan needs, one batched run per (model, stimuli, image subset)
+for all its conditions."""
 
 from __future__ import annotations
 
-import dataclasses
 import math
-import operator
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,41 +14,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .cache import default_cache_dir
+from .condition_runs import condition_runs, subset_batches
 from .conditions import ActivationEdit, Condition, EditMode, WeightEdit, WeightTarget
+from .decide import Verdict, decide
 from .errors import RunError
-from abl.spec.vocabulary import MEASURES_OF_OUTPUTS
-
-from .plan import (ExpectItem, InterventionPlan, MeasureItem, Plan, ResultQuery, Selection,
-                   condition_groups)
-from .planner import selection_seed
+from .plan import InterventionPlan, MeasureItem, Plan, Selection
 from .progress import Progress, SilentProgress
 from .results import ResultRow, ResultsTable
-
-COMPARE = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
-           "==": lambda a, b: math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12),
-           "!=": lambda a, b: not math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)}
-
-
-@dataclass(frozen=True)
-class Verdict:
-    text: str
-    passed: bool
-    detail: str
-    observed: float
-    reference: float
-    p_value: float | None = None
-    line: int = 0
-    claim: int = 0                # the expectation's number; its own random draws carry it
-
-    def as_record(self) -> dict:
-        return {"expectation": self.text, "line": self.line, "claim": self.claim,
-                "verdict": "PASS" if self.passed else "FAIL", "detail": self.detail,
-                "observed": _finite(self.observed), "reference": _finite(self.reference),
-                "p_value": self.p_value}
-
-
-def _finite(value: float):
-    return value if isinstance(value, float) and math.isfinite(value) else None
+from .selections import Selector
 
 
 @dataclass
@@ -88,8 +62,7 @@ class Executor:
         self._stimuli: dict = {}
         self._models: dict = {}
         self._stats: dict[tuple[str, str, tuple], dict] = {}
-        self._selections: dict[Selection, dict[str, tuple[int, ...]]] = {}
-        self._grids: dict = {}
+        self._selector = Selector(self.stats)
         self._outputs: dict[tuple[str, str], dict] = {}
         self.forward_passes = 0
 
@@ -181,67 +154,7 @@ class Executor:
     # ---- selections -------------------------------------------------------------------------
     def resolve(self, selection: Selection) -> dict[str, tuple[int, ...]]:
         """A selection -> {layer as written: sorted unit indices}."""
-        if selection in self._selections:
-            return self._selections[selection]
-        if selection.children:
-            left = self.resolve(selection.children[0])
-            right = self.resolve(selection.children[1])
-            result: dict[str, tuple[int, ...]] = {}
-            for layer in dict.fromkeys(list(left) + list(right)):
-                a, b = set(left.get(layer, ())), set(right.get(layer, ()))
-                units = {"union": a | b, "intersection": a & b, "difference": a - b}[selection.kind]
-                if units:
-                    result[layer] = tuple(sorted(units))
-            if not result:
-                raise RunError(f"unit set `{selection.name}` is empty",
-                               help="the set algebra leaves no unit; check the operands")
-            self._selections[selection] = result
-            return result
-        result = {selection.layer: tuple(sorted(self._leaf_units(selection)))}
-        self._selections[selection] = result
-        return result
-
-    def _leaf_units(self, selection: Selection) -> tuple[int, ...]:
-        from . import unit_metrics
-        from .grid import equal_count_grid
-
-        stats = self.stats(selection.model, selection.stimuli, selection.layer)
-        n_units = stats.unit_count()
-        where = f"unit set `{selection.name}` in {selection.layer}"
-        if selection.kind in ("ranked", "random") and selection.count > n_units:
-            raise RunError(f"{where} asks for {selection.count} units, but the layer has {n_units}",
-                           help=f"choose at most {n_units}", code="E403")
-        if selection.kind == "ranked":
-            scores = unit_metrics.unit_scores(stats, selection.metric, selection.target_class)
-            return unit_metrics.top_k(scores, selection.count, bottom=selection.bottom)
-        if selection.kind == "random":
-            rng = np.random.default_rng(selection_seed(selection))
-            return unit_metrics.random_units(n_units, selection.count, rng)
-        if selection.kind == "explicit":
-            bad = [i for i in selection.indices if i >= n_units]
-            if bad:
-                raise RunError(f"{where}: unit {bad[0]} does not exist (the layer has {n_units} units)",
-                               help=f"indices run from 0 to {n_units - 1}", code="E403")
-            return selection.indices
-        if selection.kind == "all":
-            return tuple(range(n_units))
-        if selection.kind == "threshold":
-            scores = unit_metrics.unit_scores(stats, selection.metric, selection.target_class)
-            units = unit_metrics.threshold(scores, selection.op, selection.threshold)
-            if not units:
-                raise RunError(f"{where}: no unit has {selection.metric} {selection.op} {selection.threshold:g}",
-                               help=f"{selection.metric} ranges from {np.nanmin(scores):.3g} to {np.nanmax(scores):.3g} here")
-            return units
-        if selection.kind == "grid-cell":
-            key = (selection.model, selection.stimuli, selection.layer, selection.metric,
-                   selection.column_metric, selection.target_class, selection.rows, selection.cols)
-            if key not in self._grids:
-                rows = unit_metrics.unit_scores(stats, selection.metric, selection.target_class)
-                cols = unit_metrics.unit_scores(stats, selection.column_metric, selection.target_class)
-                self._grids[key] = equal_count_grid(rows, cols, selection.rows, selection.cols)
-            row, col = selection.cell
-            return tuple(self._grids[key][row][col])
-        raise AssertionError(selection.kind)
+        return self._selector.resolve(selection)
 
     # ---- conditions ---------------------------------------------------------------------------
     def condition(self, item: MeasureItem) -> Condition:
@@ -319,7 +232,7 @@ class Executor:
                     return per_image(logits, batch_labels, quantities)
 
                 batches = stimuli.batches(batch_size) if classes is None else \
-                    _subset_batches(stimuli, positions, batch_size)
+                    subset_batches(stimuli, positions, batch_size)
                 total = math.ceil(len(positions) / batch_size)
                 what = f"{len(built)} conditions of {model_key} on {stimuli_key}"
                 if classes is not None:
@@ -440,76 +353,7 @@ class Executor:
 
     # ---- expectations ----------------------------------------------------------------------------
     def decide(self, table: ResultsTable) -> list[Verdict]:
-        return [dataclasses.replace(self._decide(expectation, table), claim=number)
-                for number, expectation in enumerate(self.plan.expectations, start=1)]
-
-    def _values(self, query: ResultQuery, table: ResultsTable, intervention: str | None = None) -> dict[int, float]:
-        """{draw: value} of the rows the query reads: `intervention="none"` reads its baseline."""
-        wanted = query.intervention if intervention is None else intervention
-        claim = query.claim if intervention is None else query.baseline_claim
-        cls_label = ""
-        if query.cls is not None:
-            cls_label = self.stimuli(query.stimuli).class_names[query.cls]
-        stimuli = query.stimuli_label or query.stimuli
-        rows = [r for r in table if r.measure == query.measure and r.stimuli == stimuli
-                and r.intervention == wanted and r.cls == cls_label and r.claim == claim
-                and (query.model is None or r.model == query.model)
-                and (query.layer is None or r.layer == query.layer)
-                and all(_same(r.dim(k), v) for k, v in query.dims)]
-        if not rows:
-            raise RunError(f"no measured value matches `{query.text}`",
-                           help="measure it with a `measure` statement (check the selectors and stimuli)")
-        by_repeat: dict[int, list[float]] = defaultdict(list)
-        for row in rows:
-            by_repeat[row.repeat].append(row.value)
-        groups = {len(v) for v in by_repeat.values()}
-        if groups != {1}:
-            raise RunError(f"`{query.text}` matches several measured values",
-                           help="narrow it with selectors, e.g. `[alpha = 0]`, or `where class == C`")
-        return {repeat: values[0] for repeat, values in sorted(by_repeat.items())}
-
-    def _value(self, query: ResultQuery, table: ResultsTable) -> float:
-        values = self._values(query, table)
-        value = float(np.mean(list(values.values())))
-        if query.drop:
-            base = float(np.mean(list(self._values(query, table, intervention="none").values())))
-            return base - value
-        return value
-
-    def _decide(self, item: ExpectItem, table: ResultsTable) -> Verdict:
-        line = item.span.line
-        if item.kind == "change":
-            base = float(np.mean(list(self._values(item.lhs, table, intervention="none").values())))
-            after = float(np.mean(list(self._values(item.lhs, table).values())))
-            change = base - after if item.direction == "drops" else after - base
-            ok = change >= item.number if item.bound == "at least" else change <= item.number
-            detail = (f"{item.lhs.measure} {base:.4g} -> {after:.4g}: {item.direction[:-1]} of "
-                      f"{change:.4g} (needs {item.bound} {item.number:.4g})")
-            return Verdict(item.text, ok, detail, change, item.number, line=line)
-        if item.kind == "compare-number":
-            value = self._value(item.lhs, table)
-            ok = COMPARE[item.op](value, item.number)
-            return Verdict(item.text, ok, f"{value:.4g} {item.op} {item.number:.4g}", value, item.number, line=line)
-        if item.kind == "compare-quantity":
-            left = self._value(item.lhs, table)
-            right = self._value(item.rhs, table) + item.number
-            ok = COMPARE[item.op](left, right)
-            offset = f" (incl. offset {item.number:+.4g})" if item.number else ""
-            return Verdict(item.text, ok, f"{left:.4g} {item.op} {right:.4g}{offset}", left, right, line=line)
-        observed = self._value(item.lhs, table)
-        control_values = self._values(item.rhs, table)
-        base = float(np.mean(list(self._values(item.rhs, table, intervention="none").values())))
-        controls = np.array([base - v if item.rhs.drop else v for v in control_values.values()])
-        if item.op in (">", ">="):
-            extreme = int(np.sum(controls >= observed))
-        else:
-            extreme = int(np.sum(controls <= observed))
-        p_value = (1 + extreme) / (len(controls) + 1)
-        ok = p_value <= item.significance and COMPARE[item.op](observed, float(np.mean(controls)))
-        detail = (f"observed {observed:.4g} vs control mean {np.mean(controls):.4g} "
-                  f"(sd {np.std(controls):.3g}, {len(controls)} draws); p = {p_value:.3g}, "
-                  f"needs p <= {item.significance:g}")
-        return Verdict(item.text, ok, detail, observed, float(np.mean(controls)), p_value, line=line)
+        return decide(self.plan.expectations, table, lambda key: self.stimuli(key).class_names)
 
     # ---- whole run ------------------------------------------------------------------------------
     def run(self) -> RunResult:
@@ -546,69 +390,7 @@ class Executor:
         return images
 
 
-def _same(a: str, b: str) -> bool:
-    if a == b:
-        return True
-    try:
-        return math.isclose(float(a), float(b))
-    except ValueError:
-        return False
-
-
-def _subset_batches(stimuli, positions: np.ndarray, batch_size: int):
-    for start in range(0, len(positions), batch_size):
-        index = torch.as_tensor(positions[start:start + batch_size])
-        yield stimuli.images[index], stimuli.labels[index]
-
-
-@dataclass(frozen=True)
-class ConditionRun:
-    """One condition of a (model, stimuli) group: the images it must see and what to keep of them."""
-
-    first: MeasureItem | None           # a measurement that uses it (None: the baseline)
-    classes: frozenset | None           # only these classes' images; None: every image
-    quantities: frozenset               # per-image quantities (see measures.per_image)
-
-
-def condition_runs(plan: Plan) -> dict[tuple[str, str], dict[tuple, ConditionRun]]:
-    """(model, stimuli) -> {interventions: ConditionRun}, refining `plan.condition_groups` with the
-    images each condition needs: the union of its measurements' `where class` subsets (every image
-    when one of them has none or is per class). The baseline sees the images its own measurements
-    read, plus those of every rank deficit or change, which compare with it image by image."""
-    from .measures import quantities_for
-
-    runs: dict[tuple[str, str], dict[tuple, ConditionRun]] = {}
-    for group_key, group in condition_groups(plan).items():
-        classes: dict[tuple, set | None] = {key: set() for key in group}
-        quantities: dict[tuple, set] = {key: set() for key in group}
-
-        def need(key: tuple, wanted: set | None, needed) -> None:
-            quantities[key] |= set(needed)
-            classes[key] = None if classes[key] is None or wanted is None else classes[key] | wanted
-
-        for item in plan.measures:
-            if (item.model, item.stimuli) != group_key or item.metric not in MEASURES_OF_OUTPUTS:
-                continue
-            wanted = None if (item.where_class is None or item.per_class) else {item.where_class}
-            need(item.interventions, wanted, quantities_for(item.metric, item.top, item.of_class))
-            if item.interventions and item.metric in ("rank deficit", "rank change"):
-                need((), wanted, [("rank",)])
-        runs[group_key] = {key: ConditionRun(group[key], None if classes[key] is None else frozenset(classes[key]),
-                                             frozenset(quantities[key]))
-                           for key in group if quantities[key]}
-    return runs
-
-
 def _advancing(batches, task):
     for batch in batches:
         yield batch
         task.advance()
-
-
-def default_cache_dir() -> Path:
-    import os
-
-    root = os.environ.get("ABL_CACHE_DIR")
-    if root:
-        return Path(root)
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "abl"

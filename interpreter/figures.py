@@ -64,6 +64,8 @@ def _save(figure: Figure, out_dir: Path | str, stem: str, svg: bool = False) -> 
     try:
         for path in paths:
             figure.savefig(path, dpi=DPI)
+            # the layout is solved on the first save; the SVG copy keeps it instead of solving again
+            figure.set_layout_engine("none")
     finally:
         figure.clear()
     return paths

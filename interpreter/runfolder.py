@@ -72,7 +72,7 @@ class RunFolder:
         import numpy
         import torch
 
-        from .cli import _version
+        from .version import abl_version
 
         plan = self.plan
         return {
@@ -86,7 +86,7 @@ class RunFolder:
             "started": _dt.datetime.now().isoformat(timespec="seconds"),
             "wall_seconds": round(wall_seconds, 3),
             "forward_passes": result.forward_passes,
-            "versions": {"abl": _version(), "python": platform.python_version(),
+            "versions": {"abl": abl_version(), "python": platform.python_version(),
                          "torch": torch.__version__, "torchvision": _torchvision_version(),
                          "numpy": numpy.__version__, "platform": platform.platform()},
             "stimuli": {key: {"sha256": s.fingerprint, "n": int(s.n),

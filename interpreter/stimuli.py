@@ -387,24 +387,30 @@ def _imagefolder(path: str) -> _Catalog:
 
         steps = [transforms.Resize(256), transforms.CenterCrop(224)] if preprocess == "imagenet" else []
         transform = transforms.Compose(steps + [transforms.ToTensor()])
-        out = []
+        if len(positions) == 0:
+            return torch.zeros(0, 3, 224, 224)
+        # decoded straight into one preallocated tensor: no list of images plus a stacked copy
+        out: torch.Tensor | None = None
+        shapes: set[tuple[int, ...]] = set()
         with progress.task(f"loading images from {root.name}", len(positions)) as task:
-            for position in positions:
+            for index, position in enumerate(positions):
                 try:
                     with Image.open(files[position]) as image:
-                        out.append(transform(image.convert("RGB")))
+                        tensor = transform(image.convert("RGB"))
                 except OSError as error:
                     raise RunError(f"cannot read image {files[position]}: {error}",
                                    help="remove or replace the file") from None
+                if out is None:
+                    out = torch.empty((len(positions),) + tuple(tensor.shape), dtype=tensor.dtype)
+                shapes.add(tuple(tensor.shape))
+                if tuple(tensor.shape) == tuple(out.shape[1:]):
+                    out[index] = tensor
                 task.advance()
-        shapes = {tuple(t.shape) for t in out}
         if len(shapes) > 1:
             raise RunError(f"images in {root} have different sizes ({len(shapes)} sizes, e.g. "
                            f"{', '.join(str(s[1:]) for s in list(shapes)[:3])})",
                            help="use `preprocess imagenet` (resize and crop to 224x224)")
-        if not out:
-            return torch.zeros(0, 3, 224, 224)
-        return torch.stack(out)
+        return out
 
     return _Catalog(class_names, labels, None, load)
 
@@ -509,9 +515,11 @@ def _imagenet_resize(images01: torch.Tensor, chunk: int = 256) -> torch.Tensor:
 
 
 def _normalise(images01: torch.Tensor) -> torch.Tensor:
+    """In place: every caller hands over a tensor it just made (a decoded, resized or corrupted
+    set), and a copy of an ImageNet-sized set costs as much memory as the set."""
     mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-    return (images01 - mean) / std
+    return images01.sub_(mean).div_(std)
 
 
 # ---- entry points --------------------------------------------------------------------------------

@@ -138,7 +138,7 @@ def train_model(spec: ModelSpec, stimuli, progress: Progress | None = None,
     Returns (module in eval() mode, whether the weights came from the cache). With `cache_dir`
     None nothing is cached.
     """
-    from .models import builtin_for_stimuli
+    from .networks import builtin_for_stimuli
 
     progress = progress or SilentProgress()
     if spec.epochs < 1 or spec.batch_size < 1 or not spec.lr > 0:

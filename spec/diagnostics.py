@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import difflib
-import enum
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
+from .severity import Severity  # noqa: F401 (re-exported: diagnostics carry it)
 from .source import SourceFile, Span
-
-
-class Severity(enum.Enum):
-    ERROR = "error"
-    WARNING = "warning"
 
 
 @dataclass(frozen=True)

@@ -107,3 +107,43 @@ def test_relative_imports_resolve_inside_subpackages():
     assert _package_of(ROOT / "spec" / "emit" / "json.py") == "abl.spec.emit"
     assert _package_of(ROOT / "spec" / "emit" / "__init__.py") == "abl.spec.emit"
     assert _package_of(ROOT / "spec" / "check.py") == "abl.spec"
+
+
+def _module_name(path: Path) -> str:
+    relative = path.relative_to(ROOT).with_suffix("")
+    parts = list(relative.parts)
+    parts[0] = PACKAGES[parts[0]]
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def test_no_import_cycles_between_modules():
+    """Imports anywhere in a module (also inside functions) form no cycle: phases import one way."""
+    graph: dict[str, set[str]] = {}
+    for folder in PACKAGES:
+        for path in modules(folder):
+            graph[_module_name(path)] = set()
+    for folder in PACKAGES:
+        for path in modules(folder):
+            name = _module_name(path)
+            found = imports_of(path.read_text(encoding="utf-8"), _package_of(path))
+            graph[name] = {module for module in found if module in graph and module != name}
+    state: dict[str, int] = {}
+    cycle: list[str] = []
+
+    def visit(node: str, trail: list[str]) -> bool:
+        state[node] = 1
+        for target in sorted(graph[node]):
+            if state.get(target) == 1:
+                cycle.extend(trail[trail.index(target):] + [node, target] if target in trail else [node, target])
+                return True
+            if target not in state and visit(target, trail + [node]):
+                return True
+        state[node] = 2
+        return False
+
+    for node in sorted(graph):
+        if node not in state and visit(node, []):
+            break
+    assert not cycle, " -> ".join(cycle)

@@ -88,7 +88,7 @@ def checked_output(output, layer: str) -> torch.Tensor:
     return output
 
 
-def replicating_hook(edits: _SliceEdits):
+def replicating_hook(edits: SliceEdits):
     """Prefix mode: (B, U, ...) -> (K*B, U, ...), slice k edited by condition k."""
     def hook(module, inputs, output):
         output = checked_output(output, edits.layer)
@@ -98,7 +98,7 @@ def replicating_hook(edits: _SliceEdits):
     return hook
 
 
-def slicewise_hook(edits: _SliceEdits, k: int):
+def slicewise_hook(edits: SliceEdits, k: int):
     """Input mode: the output already has K*B rows; slice k edited by condition k."""
     def hook(module, inputs, output):
         output = checked_output(output, edits.layer)

@@ -1,0 +1,85 @@
+"""Unit selections -> unit indices, from the plain network's recorded statistics: ranked,
+random (the documented seed recipe), explicit, all, threshold, grid cells and set algebra."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from .errors import RunError
+from .plan import Selection
+from .planner import selection_seed
+
+
+class Selector:
+    """Resolves selections (memoised) with `stats(model, stimuli, layer)` -> LayerStats."""
+
+    def __init__(self, stats: Callable):
+        self.stats = stats
+        self._selections: dict[Selection, dict[str, tuple[int, ...]]] = {}
+        self._grids: dict = {}
+
+    def resolve(self, selection: Selection) -> dict[str, tuple[int, ...]]:
+        """A selection -> {layer as written: sorted unit indices}."""
+        if selection in self._selections:
+            return self._selections[selection]
+        if selection.children:
+            left = self.resolve(selection.children[0])
+            right = self.resolve(selection.children[1])
+            result: dict[str, tuple[int, ...]] = {}
+            for layer in dict.fromkeys(list(left) + list(right)):
+                a, b = set(left.get(layer, ())), set(right.get(layer, ()))
+                units = {"union": a | b, "intersection": a & b, "difference": a - b}[selection.kind]
+                if units:
+                    result[layer] = tuple(sorted(units))
+            if not result:
+                raise RunError(f"unit set `{selection.name}` is empty",
+                               help="the set algebra leaves no unit; check the operands")
+            self._selections[selection] = result
+            return result
+        result = {selection.layer: tuple(sorted(self._leaf_units(selection)))}
+        self._selections[selection] = result
+        return result
+
+    def _leaf_units(self, selection: Selection) -> tuple[int, ...]:
+        from . import unit_metrics
+        from .grid import equal_count_grid
+
+        stats = self.stats(selection.model, selection.stimuli, selection.layer)
+        n_units = stats.unit_count()
+        where = f"unit set `{selection.name}` in {selection.layer}"
+        if selection.kind in ("ranked", "random") and selection.count > n_units:
+            raise RunError(f"{where} asks for {selection.count} units, but the layer has {n_units}",
+                           help=f"choose at most {n_units}", code="E403")
+        if selection.kind == "ranked":
+            scores = unit_metrics.unit_scores(stats, selection.metric, selection.target_class)
+            return unit_metrics.top_k(scores, selection.count, bottom=selection.bottom)
+        if selection.kind == "random":
+            rng = np.random.default_rng(selection_seed(selection))
+            return unit_metrics.random_units(n_units, selection.count, rng)
+        if selection.kind == "explicit":
+            bad = [i for i in selection.indices if i >= n_units]
+            if bad:
+                raise RunError(f"{where}: unit {bad[0]} does not exist (the layer has {n_units} units)",
+                               help=f"indices run from 0 to {n_units - 1}", code="E403")
+            return selection.indices
+        if selection.kind == "all":
+            return tuple(range(n_units))
+        if selection.kind == "threshold":
+            scores = unit_metrics.unit_scores(stats, selection.metric, selection.target_class)
+            units = unit_metrics.threshold(scores, selection.op, selection.threshold)
+            if not units:
+                raise RunError(f"{where}: no unit has {selection.metric} {selection.op} {selection.threshold:g}",
+                               help=f"{selection.metric} ranges from {np.nanmin(scores):.3g} to {np.nanmax(scores):.3g} here")
+            return units
+        if selection.kind == "grid-cell":
+            key = (selection.model, selection.stimuli, selection.layer, selection.metric,
+                   selection.column_metric, selection.target_class, selection.rows, selection.cols)
+            if key not in self._grids:
+                rows = unit_metrics.unit_scores(stats, selection.metric, selection.target_class)
+                cols = unit_metrics.unit_scores(stats, selection.column_metric, selection.target_class)
+                self._grids[key] = equal_count_grid(rows, cols, selection.rows, selection.cols)
+            row, col = selection.cell
+            return tuple(self._grids[key][row][col])
+        raise AssertionError(selection.kind)
