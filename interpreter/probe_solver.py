@@ -53,21 +53,16 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, subsets: Sequence[Sequence[int]])
     features = torch.as_tensor(x, dtype=torch.float64)
     if any(len(s) > MAX_BATCHED_COLUMNS for s in subsets):
         raise ValueError(f"batched probes take at most {MAX_BATCHED_COLUMNS} columns a subset")
-    results: list[np.ndarray | None] = [None] * len(subsets)
-    for batch in [list(range(len(subsets)))]:
-        width = max(len(subsets[i]) for i in batch)
-        design = torch.zeros(len(batch), n, width + 1, dtype=torch.float64)
-        for row, index in enumerate(batch):
-            columns = list(subsets[index])
-            design[row, :, :len(columns)] = features[:, columns]
-        design[:, :, width] = 1.0
-        penalty = torch.ones(width + 1, dtype=torch.float64)
-        penalty[width] = 0.0
-        theta = _newton(design, labels, weights, penalty)
-        for row, index in enumerate(batch):
-            k = len(subsets[index])
-            results[index] = np.concatenate([theta[row, :k].numpy(), theta[row, width:].numpy()])
-    return results  # type: ignore[return-value]
+    width = max(len(columns) for columns in subsets)
+    design = torch.zeros(len(subsets), n, width + 1, dtype=torch.float64)
+    for row, columns in enumerate(subsets):
+        design[row, :, :len(columns)] = features[:, list(columns)]
+    design[:, :, width] = 1.0                  # the intercept's column, unpenalised
+    penalty = torch.ones(width + 1, dtype=torch.float64)
+    penalty[width] = 0.0
+    theta = _newton(design, labels, weights, penalty)
+    return [np.concatenate([theta[row, :len(columns)].numpy(), theta[row, width:].numpy()])
+            for row, columns in enumerate(subsets)]
 
 
 def _newton(design, y, weights, penalty) -> torch.Tensor:

@@ -19,15 +19,19 @@ def modules(folder: str) -> list[Path]:
     return sorted((ROOT / folder).rglob("*.py"))
 
 
-def _package_of(path: Path) -> str:
+def _module_name(path: Path) -> str:
     relative = path.relative_to(ROOT).with_suffix("")
     parts = list(relative.parts)
     parts[0] = PACKAGES[parts[0]]
     if parts[-1] == "__init__":
         parts.pop()
-    else:
-        parts.pop()                          # the module itself: its package is what is left
     return ".".join(parts)
+
+
+def _package_of(path: Path) -> str:
+    """The package a module's relative imports start from."""
+    module = _module_name(path)
+    return module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
 
 
 def imports_of(source: str, package: str) -> set[str]:
@@ -107,15 +111,6 @@ def test_relative_imports_resolve_inside_subpackages():
     assert _package_of(ROOT / "spec" / "emit" / "json.py") == "abl.spec.emit"
     assert _package_of(ROOT / "spec" / "emit" / "__init__.py") == "abl.spec.emit"
     assert _package_of(ROOT / "spec" / "check.py") == "abl.spec"
-
-
-def _module_name(path: Path) -> str:
-    relative = path.relative_to(ROOT).with_suffix("")
-    parts = list(relative.parts)
-    parts[0] = PACKAGES[parts[0]]
-    if parts[-1] == "__init__":
-        parts.pop()
-    return ".".join(parts)
 
 
 def test_no_import_cycles_between_modules():
