@@ -26,6 +26,7 @@ class ActivationEdit:
     mode: EditMode
     value: float = 0.0
     means: tuple[float, ...] = ()
+    elementwise: bool = False     # units index the flattened (C, H, W) elements, not channels
 
 
 class WeightTarget(enum.Enum):

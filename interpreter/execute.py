@@ -19,7 +19,7 @@ from .condition_runs import condition_runs, subset_batches
 from .conditions import ActivationEdit, Condition, EditMode, WeightEdit, WeightTarget
 from .decide import Verdict, decide
 from .errors import RunError
-from .plan import InterventionPlan, MeasureItem, Plan, Selection
+from .plan import InterventionPlan, MeasureItem, Plan, Selection, recorded_layer, split_recorded
 from .progress import Progress, SilentProgress
 from .results import ResultRow, ResultsTable
 from .selections import Selector
@@ -90,30 +90,31 @@ class Executor:
     # ---- recording -------------------------------------------------------------------------
     def _requirements(self) -> dict[tuple[str, str, tuple], tuple[set[str], set[str]]]:
         """(model, stimuli, interventions) -> (layers to record, layers whose per-image features
-        to keep). Interventions `()` is the plain network; a unit measurement under interventions
+        to keep), as recorded-layer keys (plan.recorded_layer: `conv1`, or `conv1 per element`).
+        Interventions `()` is the plain network; a unit measurement under interventions
         (`activation of U ... ablating V`) gets a recording pass of its own with them applied."""
         needs: dict[tuple[str, str, tuple], tuple[set[str], set[str]]] = defaultdict(lambda: (set(), set()))
 
         def add_selection(selection: Selection, features_on: tuple[str, ...] = ()) -> None:
             for leaf in selection.leaves():
-                needs[(leaf.model, leaf.stimuli, ())][0].add(leaf.layer)
+                needs[(leaf.model, leaf.stimuli, ())][0].add(leaf.recorded_layer)
                 for stimuli in features_on:
-                    needs[(leaf.model, stimuli, ())][0].add(leaf.layer)
-                    needs[(leaf.model, stimuli, ())][1].add(leaf.layer)
+                    needs[(leaf.model, stimuli, ())][0].add(leaf.recorded_layer)
+                    needs[(leaf.model, stimuli, ())][1].add(leaf.recorded_layer)
 
         for item in self.plan.measures:
             for intervention in item.interventions:
                 if intervention.units is not None:
                     add_selection(intervention.units)
                     if intervention.kind == "mean":
-                        for layer in intervention.units.layers():
+                        for layer in intervention.units.recorded_layers():
                             needs[(item.model, item.stimuli, ())][0].add(layer)
             if item.of_units is not None:
                 if item.metric == "probe accuracy":
                     add_selection(item.of_units, (item.fit_on or item.of_units.stimuli, item.stimuli))
                 else:
                     add_selection(item.of_units)
-                    for layer in item.of_units.layers():
+                    for layer in item.of_units.recorded_layers():
                         needs[(item.model, item.stimuli, item.interventions)][0].add(layer)
             if item.in_layer:
                 needs[(item.model, item.stimuli, item.interventions)][0].add(item.in_layer)
@@ -133,17 +134,22 @@ class Executor:
             model = self.model(model_key)
             stimuli = self.stimuli(stimuli_key)
             condition = self._condition(model_key, stimuli_key, interventions, "") if interventions else None
-            paths = {layer: model.resolve_layer(layer) for layer in sorted(layers)}
-            keep_paths = {paths[layer] for layer in keep}
             num_classes = max(len(stimuli.class_names), int(stimuli.labels.max()) + 1)
             total = math.ceil(stimuli.n / self.batch_size)
-            what = f"recording {model_key} on {stimuli_key}" + (" under interventions" if interventions else "")
-            with self.progress.task(what, total) as task:
-                stats = record_layers(model.module, _advancing(stimuli.batches(self.batch_size), task),
-                                      sorted(set(paths.values())), num_classes,
-                                      keep_features=keep_paths, device=self.device, condition=condition)
-            self.forward_passes += 1
-            self._stats[key] = {layer: stats[path] for layer, path in paths.items()}
+            self._stats[key] = {}
+            # channel units and element units of a layer are two reductions: one pass each
+            for per_element in sorted({split_recorded(layer)[1] for layer in layers}):
+                chosen = sorted(layer for layer in layers if split_recorded(layer)[1] == per_element)
+                paths = {layer: model.resolve_layer(split_recorded(layer)[0]) for layer in chosen}
+                keep_paths = {paths[layer] for layer in keep if layer in paths}
+                what = f"recording {model_key} on {stimuli_key}" + \
+                    (" per element" if per_element else "") + (" under interventions" if interventions else "")
+                with self.progress.task(what, total) as task:
+                    stats = record_layers(model.module, _advancing(stimuli.batches(self.batch_size), task),
+                                          sorted(set(paths.values())), num_classes, keep_features=keep_paths,
+                                          device=self.device, condition=condition, per_element=per_element)
+                self.forward_passes += 1
+                self._stats[key].update({layer: stats[path] for layer, path in paths.items()})
 
     def stats(self, model: str, stimuli: str, layer: str, interventions: tuple = ()):
         try:
@@ -171,14 +177,16 @@ class Executor:
             if intervention.kind == "weights":
                 weight_edits.extend(self._weight_edits(intervention, model))
                 continue
+            elementwise = {leaf.layer: leaf.per_element for leaf in intervention.units.leaves()}
             for layer, units in self.resolve(intervention.units).items():
                 path = model.resolve_layer(layer)
                 means: tuple[float, ...] = ()
                 if intervention.kind == "mean":
-                    layer_means = self.stats(model_key, stimuli_key, layer).mean()
+                    layer_means = self.stats(model_key, stimuli_key,
+                                             recorded_layer(layer, elementwise[layer])).mean()
                     means = tuple(float(layer_means[u]) for u in units)
                 edits.append(ActivationEdit(path, units, EditMode(intervention.kind),
-                                            intervention.value, means))
+                                            intervention.value, means, elementwise[layer]))
         return Condition(label, tuple(edits), tuple(weight_edits))
 
     def _weight_edits(self, intervention: InterventionPlan, model) -> list[WeightEdit]:
@@ -190,6 +198,9 @@ class Executor:
             out_unit, in_unit = intervention.connection
             return [WeightEdit(module, WeightTarget.INCOMING, (out_unit,), intervention.value,
                                connection=(out_unit, in_unit))]
+        if any(leaf.per_element for leaf in intervention.units.leaves()):
+            raise RunError(f"weight edits act on whole units, not on elements: `{intervention.units.name}` "
+                           "is selected per element", help="select the units without `per element`")
         edits = []
         for layer, units in self.resolve(intervention.units).items():
             path = model.resolve_layer(layer)
@@ -283,8 +294,10 @@ class Executor:
                 continue
             if item.metric == "activation":
                 selection = self.resolve(item.of_units)
+                elementwise = {leaf.layer: leaf.per_element for leaf in item.of_units.leaves()}
                 for layer, units in selection.items():
-                    stats = self.stats(item.model, item.stimuli, layer, item.interventions)
+                    stats = self.stats(item.model, item.stimuli, recorded_layer(layer, elementwise[layer]),
+                                       item.interventions)
                     if item.where_class is not None:
                         row = stats.class_sums[item.where_class] / max(stats.class_counts[item.where_class], 1)
                         n = int(stats.class_counts[item.where_class])
@@ -292,7 +305,7 @@ class Executor:
                         row, n = stats.mean(), stats.n
                     table.add(ResultRow(measure=item.label, value=float(np.mean(row[list(units)])), n=n,
                                         cls=names[item.where_class] if item.where_class is not None else "",
-                                        **{**common, "layer": layer}))
+                                        **{**common, "layer": recorded_layer(layer, elementwise[layer])}))
                 continue
             positions, values = self.outputs(item)
             base_positions, base_values = self.outputs(item, baseline=True) \
@@ -330,7 +343,9 @@ class Executor:
                 raise RunError("a probe needs the class it decodes",
                                help="select the units `for class C`, or add `where class == C`")
             fit_key = item.fit_on or selection.leaves()[0].stimuli
-            resolved = self.resolve(selection)
+            elementwise = {leaf.layer: leaf.per_element for leaf in selection.leaves()}
+            resolved = {recorded_layer(layer, elementwise[layer]): units
+                        for layer, units in self.resolve(selection).items()}
             layers = tuple(sorted(resolved))
             widths = [self.stats(item.model, fit_key, layer).unit_count() for layer in layers]
             offsets = dict(zip(layers, np.cumsum([0] + widths[:-1])))

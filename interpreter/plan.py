@@ -14,6 +14,20 @@ from abl.spec.vocabulary import MEASURES_OF_OUTPUTS
 from .specs import ModelSpec, StimuliSpec
 
 
+ELEMENTS = " per element"
+
+
+def recorded_layer(layer: str, per_element: bool) -> str:
+    """The key of a layer's recording: the layer as written for channel units, `LAYER per element`
+    for element units (a space never occurs in a module path, so the two never collide)."""
+    return layer + ELEMENTS if per_element else layer
+
+
+def split_recorded(key: str) -> tuple[str, bool]:
+    """`recorded_layer`'s inverse: (layer as written, per element)."""
+    return (key[:-len(ELEMENTS)], True) if key.endswith(ELEMENTS) else (key, False)
+
+
 @dataclass(frozen=True)
 class Selection:
     """A unit selection bound to one model. `kind` is one of:
@@ -36,6 +50,7 @@ class Selection:
     cell: tuple[int, int] | None = None
     draw: int = 0                     # random: which draw (fresh per repeat)
     stream: int = 0                   # random: 0 for `measure` statements, j for expectation j's own draws
+    per_element: bool = False         # units are the elements of the output (C, H, W), not channels
     seed: int = 0
     children: tuple["Selection", ...] = ()
     name: str = ""                    # the unit set's name in the spec, for labels
@@ -50,6 +65,14 @@ class Selection:
                         seen.append(layer)
             return tuple(seen)
         return (self.layer,)
+
+    @property
+    def recorded_layer(self) -> str:
+        """The recording this leaf's statistics come from: see `recorded_layer`."""
+        return recorded_layer(self.layer, self.per_element)
+
+    def recorded_layers(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(leaf.recorded_layer for leaf in self.leaves()))
 
     def leaves(self) -> tuple["Selection", ...]:
         if self.children:

@@ -358,7 +358,8 @@ class Planner:
         if getattr(expr, "target_class", None) is not None:
             target = self._class_index(expr.target_class, env, stats_stimuli)
         base = dict(model=model, layer=layer, stimuli=stats_stimuli, target_class=target,
-                    name=label, span=expr.span, seed=self.program.seed)
+                    name=label, span=expr.span, seed=self.program.seed,
+                    per_element=getattr(expr, "per_element", False))
         if isinstance(expr, ast.RankedSelection):
             return [("", Selection("ranked", metric=expr.metric.text, count=int(self._number(expr.count, env)),
                                    bottom=expr.bottom, **base))]
@@ -452,7 +453,7 @@ class Planner:
                     units = of_units[cell_index][1] if len(of_units) > 1 else of_units[0][1]
                     units = self._with_draw(units, draw, stream)
                 first_units = units or next((p.units for p in plans if p.units is not None), None)
-                layer_label = in_layer or ("+".join(first_units.layers()) if first_units is not None else "")
+                layer_label = in_layer or ("+".join(first_units.recorded_layers()) if first_units is not None else "")
                 if metric == "probe accuracy" and units is not None and not fit_label:
                     fit_label = units.leaves()[0].stimuli
                 if not units_label and first_units is not None:

@@ -46,7 +46,7 @@ class Selector:
         from . import unit_metrics
         from .grid import equal_count_grid
 
-        stats = self.stats(selection.model, selection.stimuli, selection.layer)
+        stats = self.stats(selection.model, selection.stimuli, selection.recorded_layer)
         n_units = stats.unit_count()
         where = f"unit set `{selection.name}` in {selection.layer}"
         if selection.kind in ("ranked", "random") and selection.count > n_units:

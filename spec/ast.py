@@ -91,6 +91,7 @@ class RankedSelection:
     layer: Value
     stimuli: Name | None
     span: Span
+    per_element: bool = False      # units are the elements (C, H, W) of the output, not its channels
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,7 @@ class RandomSelection:
     count: Value
     layer: Value
     span: Span
+    per_element: bool = False      # units are the elements (C, H, W) of the output, not its channels
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,7 @@ class ExplicitSelection:
 class AllSelection:
     layer: Value
     span: Span
+    per_element: bool = False      # units are the elements (C, H, W) of the output, not its channels
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,7 @@ class GridSelection:
     layer: Value
     stimuli: Name | None
     span: Span
+    per_element: bool = False      # units are the elements (C, H, W) of the output, not its channels
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,8 @@ def _selection_tail(expr) -> list[str]:
     if expr.target_class is not None:
         parts += ["for class", value_text(expr.target_class)]
     parts += ["in", value_text(expr.layer)]
+    if getattr(expr, "per_element", False):
+        parts.append("per element")
     if expr.stimuli is not None:
         parts += ["on", expr.stimuli.value]
     return parts
@@ -102,11 +104,12 @@ def unit_expr_text(expr) -> str:
         parts = ["bottom" if expr.bottom else "top", value_text(expr.count), "by",
                  expr.metric.text] + _selection_tail(expr)
     elif isinstance(expr, ast.RandomSelection):
-        parts = ["random", value_text(expr.count), "in", value_text(expr.layer)]
+        parts = ["random", value_text(expr.count), "in", value_text(expr.layer)] + \
+            (["per element"] if expr.per_element else [])
     elif isinstance(expr, ast.ExplicitSelection):
         parts = [value_text(expr.indices), "in", value_text(expr.layer)]
     elif isinstance(expr, ast.AllSelection):
-        parts = ["all", "in", value_text(expr.layer)]
+        parts = ["all", "in", value_text(expr.layer)] + (["per element"] if expr.per_element else [])
     elif isinstance(expr, ast.ThresholdSelection):
         parts = ["where", expr.metric.text, expr.op, value_text(expr.threshold)] + \
             _selection_tail(expr)

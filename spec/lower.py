@@ -188,15 +188,24 @@ class _Lower(Transformer):
                 target_class = item[1]
             elif isinstance(item, tuple) and item and item[0] == "on":
                 stimuli = item[1]
+            elif isinstance(item, tuple) and item and item[0] == "per_element":
+                continue
             else:
                 plain.append(item)
         return plain, target_class, stimuli
+
+    @staticmethod
+    def _per_element(items) -> bool:
+        return any(isinstance(item, tuple) and item and item[0] == "per_element" for item in items)
+
+    def per_element(self, meta, token):
+        return ("per_element",)
 
     def _ranked(self, meta, items, bottom):
         plain, target_class, stimuli = self._trailing(items)
         count, metric, layer = plain
         return ast.RankedSelection(bottom, count, metric, target_class, layer, stimuli,
-                                   self._span(meta))
+                                   self._span(meta), self._per_element(items))
 
     def top(self, meta, *items):
         return self._ranked(meta, items, bottom=False)
@@ -204,14 +213,14 @@ class _Lower(Transformer):
     def bottom(self, meta, *items):
         return self._ranked(meta, items, bottom=True)
 
-    def random(self, meta, count, layer):
-        return ast.RandomSelection(count, layer, self._span(meta))
+    def random(self, meta, count, layer, *per_element):
+        return ast.RandomSelection(count, layer, self._span(meta), self._per_element(per_element))
 
     def explicit(self, meta, indices, layer):
         return ast.ExplicitSelection(indices, layer, self._span(meta))
 
-    def all_units(self, meta, layer):
-        return ast.AllSelection(layer, self._span(meta))
+    def all_units(self, meta, layer, *per_element):
+        return ast.AllSelection(layer, self._span(meta), self._per_element(per_element))
 
     def threshold(self, meta, *items):
         plain, target_class, stimuli = self._trailing(items)
@@ -225,7 +234,7 @@ class _Lower(Transformer):
         text = str(size).replace("×", "x").replace("X", "x")
         rows, cols = (int(part.strip()) for part in text.split("x"))
         return ast.GridSelection(rows, cols, self._tspan(size), row_metric, col_metric,
-                                 target_class, layer, stimuli, self._span(meta))
+                                 target_class, layer, stimuli, self._span(meta), self._per_element(items))
 
     def unit_ref(self, meta, name):
         return ast.UnitRef(name, self._span(meta))

@@ -75,3 +75,77 @@ def test_other_paper_networks_run_one_layer(image_folder, tmp_path, arch, layer)
     rows = list(csv.DictReader(open(out / "results.csv")))
     assert {r["layer"] for r in rows} == {layer}
     assert len([r for r in rows if r["measure"] == "rank deficit"]) == 3 * 16
+
+
+def test_alexnet_conv1_grid_per_element_matches_direct_computation(image_folder, tmp_path):
+    """Units as elements (the authors' AlexNet code): every output of conv1 (torchvision's AlexNet:
+    64 x 55 x 55 = 193,600) is a unit, a 4x4 grid over them per class, each cell's elements
+    zeroed; rank deficits vs plain torch."""
+    import torch
+
+    from abl.interpreter.api import Experiment
+
+    text = f'''experiment "elements"
+seed 0
+stimuli probe = "{image_folder}" split train holdout 0.5
+stimuli eval = "{image_folder}" split test holdout 0.5
+model net = torchvision alexnet weights none
+for each class c:
+    units cells = grid 4x4 over selectivity, magnitude for class c in conv1 per element on probe
+    measure rank deficit on eval where class == c ablating cells
+'''
+    experiment = Experiment.from_text(text, cache_dir=tmp_path)
+    result = experiment.run()
+    model = experiment.model("net").eval()
+    probe, evaluated = experiment.stimuli("probe"), experiment.stimuli("eval")
+    conv1 = dict(model.named_modules())["features.1"]
+
+    def forward(images, edit=None):
+        captured = {}
+
+        def hook(module, inputs, output):
+            captured["x"] = output.flatten(1).double().clone()
+            if edit is not None:
+                flat = output.clone().flatten(1)
+                flat[:, edit] = 0
+                return flat.reshape(output.shape)
+            return None
+
+        handle = conv1.register_forward_hook(hook)
+        try:
+            with torch.no_grad():
+                logits = model(images)
+        finally:
+            handle.remove()
+        return logits, captured["x"].numpy()
+
+    def ranks(logits, labels):
+        true = logits.gather(1, labels[:, None])
+        return (logits > true).sum(1) + 1
+
+    _, elements = forward(probe.images)
+    labels = probe.labels.numpy()
+    classes = sorted(set(labels.tolist()))
+    means = np.stack([elements[labels == c].mean(0) for c in classes])
+    magnitude = elements.mean(0)
+    rows = [r for r in result.table if r.measure == "rank deficit"]
+    assert rows and all(r.layer == "conv1 per element" for r in rows)
+    assert len(rows) == 16 * len(set(evaluated.labels.tolist()))
+    base, _ = forward(evaluated.images)
+    checked = 0
+    for row in rows:
+        cls = probe.class_names.index(row.cls)
+        selectivity = means[classes.index(cls)] - (means.sum(0) - means[classes.index(cls)]) / (len(classes) - 1)
+        units = np.arange(elements.shape[1])
+        strips = np.array_split(units[np.lexsort((units, selectivity))], 4)
+        r, c = (int(x) for x in row.cell.split(","))
+        strip = strips[r]
+        cell = np.sort(np.array_split(strip[np.lexsort((strip, magnitude[strip]))], 4)[c])
+        assert elements.shape[1] == 64 * 55 * 55 and len(cell) in (193600 // 16, 193600 // 16 + 1)
+        mask = evaluated.labels == cls
+        after, _ = forward(evaluated.images[mask], edit=torch.as_tensor(cell))
+        expected = float((ranks(after, evaluated.labels[mask]) - ranks(base[mask], evaluated.labels[mask]))
+                         .clamp(min=0).double().mean())
+        assert row.value == pytest.approx(expected, abs=1e-9), row.cell
+        checked += 1
+    assert checked == len(rows)

@@ -4,6 +4,7 @@ Shared by the batched condition runs and by recording passes under interventions
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Sequence
 
 import numpy as np
@@ -68,6 +69,8 @@ class SliceEdits:
         self._cache: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def tensors(self, output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if any(e.elementwise for edits in self.per_condition for e in edits):
+            return self._element_tensors(output)
         n_units = output.shape[1]
         key = (n_units, output.dim(), output.dtype, output.device)
         if key not in self._cache:
@@ -78,6 +81,33 @@ class SliceEdits:
             shape = (len(pairs), 1, n_units) + (1,) * (output.dim() - 2)
             self._cache[key] = (alpha.reshape(shape), beta.reshape(shape))
         return self._cache[key]
+
+
+    def _element_tensors(self, output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-element edits: (K, 1, C, H, W) alpha/beta over the flattened elements of a row;
+        channel edits in the same condition are spread over their channel's elements."""
+        shape = tuple(output.shape[1:])
+        key = ("elements", shape, output.dtype, output.device)
+        if key not in self._cache:
+            n_elements = int(np.prod(shape))
+            spatial = n_elements // shape[0]
+            pairs = [edit_affine([as_elements(e, spatial) for e in edits], n_elements, self.layer)
+                     for edits in self.per_condition]
+            alpha = torch.as_tensor(np.stack([p[0] for p in pairs]), dtype=output.dtype, device=output.device)
+            beta = torch.as_tensor(np.stack([p[1] for p in pairs]), dtype=output.dtype, device=output.device)
+            full = (len(pairs), 1) + shape
+            self._cache[key] = (alpha.reshape(full), beta.reshape(full))
+        return self._cache[key]
+
+
+def as_elements(edit: ActivationEdit, spatial: int) -> ActivationEdit:
+    """A channel edit as the same edit of every element of its channels (channel u holds the
+    elements u * spatial ... (u + 1) * spatial - 1 of a flattened (C, H, W) row)."""
+    if edit.elementwise:
+        return edit
+    units = tuple(u * spatial + s for u in edit.units for s in range(spatial))
+    means = tuple(m for m in edit.means for _ in range(spatial))
+    return dataclasses.replace(edit, units=units, means=means, elementwise=True)
 
 
 def checked_output(output, layer: str) -> torch.Tensor:

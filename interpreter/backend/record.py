@@ -53,9 +53,12 @@ class LayerStats:
         return int(self.total_sum.shape[0])
 
 
-def reduce_units(output, layer: str) -> torch.Tensor:
-    """(B, U, ...) -> (B, U) float32, averaging every dimension after the unit dimension."""
+def reduce_units(output, layer: str, per_element: bool = False) -> torch.Tensor:
+    """(B, U, ...) -> (B, U) float32, averaging every dimension after the unit dimension; per
+    element: (B, C * H * W), every element of the output its own unit."""
     value = unit_output(output, layer).detach()
+    if per_element:
+        return value.flatten(1).float()
     if value.dim() > 2:
         value = value.flatten(2).mean(2, dtype=torch.float32) if value.is_floating_point() \
             else value.flatten(2).float().mean(2)
@@ -101,7 +104,8 @@ class _Accumulator:
 def record_layers(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
                   layers: Sequence[str], num_classes: int, keep_features: Collection[str] = (),
                   device: torch.device = torch.device("cpu"), progress=None,
-                  total_batches: int | None = None, condition: Condition | None = None) -> dict[str, LayerStats]:
+                  total_batches: int | None = None, condition: Condition | None = None,
+                  per_element: bool = False) -> dict[str, LayerStats]:
     """Record every layer in `layers` in ONE pass over `batches` of (images, labels).
 
     Streams per-class sums (float64); per-image features are kept only for `keep_features`.
@@ -111,6 +115,7 @@ def record_layers(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.
     With a `condition`, the pass runs under its interventions: weight edits applied for the pass
     (and restored bit-identically), activation edits hooked BEFORE the recording hooks, so a
     recorded layer that is itself edited records the edited values.
+    With `per_element`, every element of a layer's output is a unit (no spatial averaging).
     """
     layers = list(dict.fromkeys(layers))
     keep = set(keep_features)
@@ -122,7 +127,7 @@ def record_layers(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.
 
     def make_hook(layer: str):
         def hook(module, inputs, output):
-            reduced = reduce_units(output, layer)
+            reduced = reduce_units(output, layer, per_element)
             if not bool(torch.isfinite(reduced).all()):
                 raise _non_finite(layer)
             current[layer] = reduced
