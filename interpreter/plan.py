@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from abl.spec.check import Program
 from abl.spec.source import SourceFile, Span
 from abl.spec.vocabulary import MEASURES_OF_OUTPUTS
 
@@ -175,17 +176,36 @@ class ReportItem:
 
 @dataclass(frozen=True)
 class Plan:
-    source: SourceFile
-    experiment: str
-    seed: int
-    device: str
-    repeats: int
-    params: tuple[tuple[str, object], ...]
+    program: Program                  # the checked program: its header is the plan's
     stimuli: tuple[tuple[str, StimuliSpec], ...]
     models: tuple[tuple[str, ModelSpec], ...]
     measures: tuple[MeasureItem, ...]
     expectations: tuple[ExpectItem, ...]
     reports: tuple[ReportItem, ...]
+
+    @property
+    def source(self) -> SourceFile:
+        return self.program.source
+
+    @property
+    def experiment(self) -> str:
+        return self.program.experiment
+
+    @property
+    def seed(self) -> int:
+        return self.program.seed
+
+    @property
+    def device(self) -> str:
+        return self.program.device
+
+    @property
+    def repeats(self) -> int:
+        return self.program.repeats
+
+    @property
+    def params(self) -> tuple[tuple[str, object], ...]:
+        return self.program.params
 
     def stimuli_spec(self, key: str) -> StimuliSpec:
         return dict(self.stimuli)[key]

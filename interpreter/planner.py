@@ -83,7 +83,7 @@ class Planner:
             raise PlanError(self.sink.diagnostics)
         p = self.program
         models, stimuli = self._used()
-        return Plan(p.source, p.experiment, p.seed, p.device, p.repeats, p.params,
+        return Plan(p,
                     tuple((k, v) for k, v in self.stimuli.items() if k in stimuli),
                     tuple((k, v) for k, v in self.models.items() if k in models),
                     tuple(self.measures), tuple(self.expectations), tuple(self.reports))
