@@ -15,7 +15,7 @@ from .plan import MeasureItem, Plan, condition_groups
 def subset_batches(stimuli, positions: np.ndarray, batch_size: int):
     for start in range(0, len(positions), batch_size):
         index = torch.as_tensor(positions[start:start + batch_size])
-        yield stimuli.images[index], stimuli.labels[index]
+        yield stimuli.take(index), stimuli.labels[index]
 
 
 @dataclass(frozen=True)

@@ -222,7 +222,7 @@ class Executor:
             model = self.model(model_key)
             stimuli = self.stimuli(stimuli_key)
             labels = stimuli.labels.numpy()
-            batch_size, rows = plan_rows(budget, bytes_per_row(model.module, stimuli.images[:1].to(self.device)),
+            batch_size, rows = plan_rows(budget, bytes_per_row(model.module, stimuli.take([0]).to(self.device)),
                                          self.batch_size)
             by_images: dict = defaultdict(list)
             for key, run in runs.items():
@@ -392,7 +392,7 @@ class Executor:
                 continue
             for selection in report.units:
                 model = self.model(selection.model)
-                shape = model.input_shape or tuple(self.stimuli(selection.stimuli).images.shape[1:])
+                shape = model.input_shape or tuple(self.stimuli(selection.stimuli).shape)
                 for layer, units in self.resolve(selection).items():
                     path = model.resolve_layer(layer)
                     with self.progress.task(f"feature visualisation of {selection.name}", len(units)) as task:

@@ -136,7 +136,7 @@ def build_model(spec: ModelSpec, stimuli_by_name: Mapping[str, object], progress
 
             cache_dir = default_cache_dir()
         module, cached = train_model(spec, stimuli, progress, Path(cache_dir))
-        return _finish(spec, module, module.aliases(), tuple(int(s) for s in stimuli.images.shape[1:]),
+        return _finish(spec, module, module.aliases(), tuple(int(s) for s in stimuli.shape),
                        int(module.logits.out_features), True, cached)
     if spec.kind == "torchvision":
         return _torchvision(spec, progress)
@@ -354,13 +354,13 @@ def describe_model(spec: ModelSpec) -> tuple[dict[str, str], list[str]] | None:
 def check_fits(model: LoadedModel, stimuli, device: torch.device | str | None = None) -> None:
     """RunError when `model` cannot read `stimuli` (a trial forward pass on two images) or when a
     label lies outside its outputs."""
-    images = stimuli.images[:2]
+    images = stimuli.take(range(min(2, stimuli.n)))
     if device is None:
         try:
             device = next(model.module.parameters()).device
         except StopIteration:
             device = torch.device("cpu")
-    shape = tuple(int(s) for s in stimuli.images.shape[1:])
+    shape = tuple(int(s) for s in stimuli.shape)
     expected = f"; it expects {' x '.join(map(str, model.input_shape))}" if model.input_shape else ""
     try:
         with torch.inference_mode():

@@ -80,7 +80,7 @@ class DigitsCNN(nn.Module):
 
 def builtin_for_stimuli(spec: ModelSpec, stimuli) -> nn.Module:
     """The untrained built-in network for `spec`, checked against the training stimuli's shape."""
-    shape = tuple(int(s) for s in stimuli.images.shape[1:])
+    shape = tuple(int(s) for s in stimuli.shape)
     num_classes = len(stimuli.class_names)
     if int(stimuli.labels.max()) >= num_classes:
         num_classes = int(stimuli.labels.max()) + 1

@@ -55,14 +55,13 @@ import numpy as np
 import torch
 
 from .errors import RunError
+from .folder_stimuli import IMAGENET_MEAN, IMAGENET_STD, FolderImages, FolderStimuli
 from .progress import Progress, SilentProgress
 from .specs import StimuliSpec
 
 __all__ = ["StimuliSpec", "Stimuli", "StimuliInfo", "describe", "load_stimuli", "resolve_class",
            "IMAGENET_MEAN", "IMAGENET_STD", "SOURCES"]
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 SOURCES = ("digits", "mnist", "fashion_mnist", "cifar10", "imagefolder")
 FASHION_MNIST_DEFAULT = "/usr/share/datasets/fashion-mnist"
 FASHION_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
@@ -93,6 +92,15 @@ class Stimuli:
     @property
     def present_classes(self) -> tuple[int, ...]:
         return tuple(int(c) for c in torch.unique(self.labels).tolist())
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """One image's shape (C, H, W)."""
+        return tuple(self.images.shape[1:])
+
+    def take(self, positions) -> torch.Tensor:
+        """The images at `positions`."""
+        return self.images[torch.as_tensor(np.asarray(positions), dtype=torch.long).reshape(-1)]
 
     def batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """(images, labels) in the stored order."""
@@ -227,6 +235,8 @@ class _Catalog:
     part: np.ndarray | None                     # (M,) 0 train / 1 test, for sources with their own split
     load: Callable[[np.ndarray, str, Progress], torch.Tensor]   # positions, preprocess -> [0,1] (n,C,H,W)
     note: list[str] = field(default_factory=list)
+    files: list[str] | None = None              # image folders: streamed from these (folder_stimuli.py)
+    root: str = ""
 
 
 def _tensor_loader(images01: torch.Tensor) -> Callable[[np.ndarray, str, Progress], torch.Tensor]:
@@ -412,7 +422,7 @@ def _imagefolder(path: str) -> _Catalog:
                            help="use `preprocess imagenet` (resize and crop to 224x224)")
         return out
 
-    return _Catalog(class_names, labels, None, load)
+    return _Catalog(class_names, labels, None, load, files=files, root=str(root))
 
 
 def _catalog(spec: StimuliSpec, source: str) -> _Catalog:
@@ -557,6 +567,11 @@ def load_stimuli(spec: StimuliSpec, progress: Progress | None = None) -> Stimuli
     positions = _select(spec, catalog, progress)
     if len(positions) == 0:
         raise RunError(f"stimuli `{spec.name}` hold no images", help="check the classes and the split")
+    if catalog.files is not None:
+        dataset = FolderImages([catalog.files[p] for p in positions], catalog.labels[positions],
+                               preprocess, spec.corruptions)
+        return FolderStimuli(spec, dataset, torch.as_tensor(catalog.labels[positions], dtype=torch.int64),
+                             tuple(catalog.class_names), root=catalog.root)
     images = catalog.load(positions, preprocess, progress).to(torch.float32)
     if spec.corruptions:
         from .corruptions import apply_corruption

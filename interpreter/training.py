@@ -62,7 +62,7 @@ def cache_key(spec: ModelSpec, stimuli, module: nn.Module | None = None) -> str:
         "regularize_layers": list(spec.regularize_layers),
         "seed": int(spec.seed),
         "stimuli": stimuli.fingerprint,
-        "input_shape": [int(s) for s in stimuli.images.shape[1:]],
+        "input_shape": [int(s) for s in stimuli.shape],
         "classes": len(stimuli.class_names),
         "torch": torch.__version__,
         "regularizer_eps": REGULARIZER_EPS,
