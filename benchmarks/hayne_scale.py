@@ -5,8 +5,10 @@ ablated (zeroed) and the rank deficit of the true class measured over that class
 Recording, unit selection and model loading are done once beforehand and not timed; what is
 timed is the ablation phase, the part the three contenders do differently:
 
-* abl       the executor's run_all_conditions + rank-deficit measurement (class-aware, batched)
+* abl       the executor's run_all_conditions + rank-deficit measurement (class-aware, batched;
+            it decodes the streamed photos it needs as it goes)
 * plain     one hooked forward per (class, layer, cell) over that class's images, as the seeds do
+            (the photos decoded once, inside the timed phase)
 * captum    captum.attr.LayerFeatureAblation, the cells as `layer_mask` groups,
             perturbations_per_eval = 16, forward_func returning the true class's rank
 
@@ -133,11 +135,12 @@ def plain_loop(experiment, batch_size: int = 64) -> dict:
     model = executor.model("net").module.eval()
     stimuli = executor.stimuli("eval")
     modules = dict(model.named_modules())
+    all_images = stimuli.images          # decoded once (an image folder is streamed by abl)
     results, base = {}, {}
     with torch.inference_mode():
         for name, cls, layer, path, cell, units in _cells(experiment):
             mask = stimuli.labels == cls
-            images, labels = stimuli.images[mask], stimuli.labels[mask]
+            images, labels = all_images[mask], stimuli.labels[mask]
             if cls not in base:
                 base[cls] = torch.cat([_ranks(model(images[i:i + batch_size]), labels[i:i + batch_size])
                                        for i in range(0, len(labels), batch_size)])
@@ -172,10 +175,12 @@ def captum_phase(experiment) -> dict:
     def rank(x, labels):
         return _ranks(model(x), labels).double()
 
+    all_images = stimuli.images          # decoded once (an image folder is streamed by abl)
+
     results = {}
     for (name, cls, layer, path), cells in groups.items():
         mask_images = stimuli.labels == cls
-        images, labels = stimuli.images[mask_images], stimuli.labels[mask_images]
+        images, labels = all_images[mask_images], stimuli.labels[mask_images]
         with torch.no_grad():
             probe = {}
             handle = modules[path].register_forward_hook(lambda m, i, o: probe.update(shape=o.shape))
