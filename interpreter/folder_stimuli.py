@@ -80,8 +80,22 @@ def _stack(images: list[torch.Tensor], root: str) -> torch.Tensor:
     return torch.stack(images)
 
 
+class LabelledSet:
+    """What every stimuli set derives from its labels (in memory or streamed)."""
+
+    labels: torch.Tensor
+
+    @property
+    def n(self) -> int:
+        return int(self.labels.shape[0])
+
+    @property
+    def present_classes(self) -> tuple[int, ...]:
+        return tuple(int(c) for c in torch.unique(self.labels).tolist())
+
+
 @dataclass
-class FolderStimuli:
+class FolderStimuli(LabelledSet):
     """The interface of `Stimuli` (labels, class names, batches, take, shape) without the pixels."""
 
     spec: StimuliSpec
@@ -102,14 +116,6 @@ class FolderStimuli:
                     digest.update(hashlib.sha256(handle.read()).digest())
             digest.update(self.labels.numpy().tobytes())
             self.fingerprint = digest.hexdigest()
-
-    @property
-    def n(self) -> int:
-        return int(self.labels.shape[0])
-
-    @property
-    def present_classes(self) -> tuple[int, ...]:
-        return tuple(int(c) for c in torch.unique(self.labels).tolist())
 
     @property
     def shape(self) -> tuple[int, ...]:

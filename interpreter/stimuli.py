@@ -55,7 +55,7 @@ import numpy as np
 import torch
 
 from .errors import RunError
-from .folder_stimuli import IMAGENET_MEAN, IMAGENET_STD, FolderImages, FolderStimuli
+from .folder_stimuli import IMAGENET_MEAN, IMAGENET_STD, FolderImages, FolderStimuli, LabelledSet
 from .progress import Progress, SilentProgress
 from .specs import StimuliSpec
 
@@ -74,7 +74,7 @@ _WNID = re.compile(r"^n\d{8}$")
 
 # ---- public types ------------------------------------------------------------------------------
 @dataclass
-class Stimuli:
+class Stimuli(LabelledSet):
     spec: StimuliSpec
     images: torch.Tensor            # (N, C, H, W) float32, preprocessed
     labels: torch.Tensor            # (N,) int64 in the model's label space
@@ -84,14 +84,6 @@ class Stimuli:
     def __post_init__(self) -> None:
         if not self.fingerprint:
             self.fingerprint = tensor_fingerprint(self.images, self.labels)
-
-    @property
-    def n(self) -> int:
-        return int(self.labels.shape[0])
-
-    @property
-    def present_classes(self) -> tuple[int, ...]:
-        return tuple(int(c) for c in torch.unique(self.labels).tolist())
 
     @property
     def shape(self) -> tuple[int, ...]:
