@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -91,10 +92,17 @@ def write_figures(result, out_dir: Path) -> list[Path]:
     if not parallel:
         return [path for job in jobs for path in _draw(job)]
     written: list[list[Path]] = [[] for _ in jobs]
-    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+    try:
+        pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
         future = pool.submit(_draw, jobs[heaviest])
+    except OSError:                   # no second process to be had: draw everything here
+        return [path for job in jobs for path in _draw(job)]
+    with pool:
         for index, job in enumerate(jobs):
             if index != heaviest:
                 written[index] = _draw(job)
-        written[heaviest] = future.result()
+        try:
+            written[heaviest] = future.result()
+        except BrokenProcessPool:     # the worker died (killed, out of memory): draw it here
+            written[heaviest] = _draw(jobs[heaviest])
     return [path for paths in written for path in paths]
