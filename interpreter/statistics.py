@@ -1,0 +1,195 @@
+"""Uncertainty and tests, from scipy.stats: seeded bootstrap intervals over images, paired
+sign-flip permutation tests, one-sided bootstrap p-values, tests across replicate models, and
+Holm's family-wise correction.
+
+Every random draw comes from a generator seeded by `stream_seed(seed, *identity)`, so a value's
+interval and a claim's p-value are the same on every run of the same spec.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+from scipy import stats
+
+DEFAULT_CONFIDENCE = 0.95
+DEFAULT_RESAMPLES = 1000
+_ELEMENTS_PER_BATCH = 4_000_000     # bootstrap resamples are drawn in batches of this many values
+
+
+def stream_seed(seed: int, *identity: object) -> np.random.Generator:
+    """A generator for one value or claim: the spec's seed and the first 8 bytes of SHA-256 of
+    the identity's text."""
+    text = "|".join(str(part) for part in identity)
+    digest = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+    return np.random.default_rng(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, digest]))
+
+
+def _mean(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.mean(x, axis=axis, dtype=np.float64)
+
+
+def _batch(n: int, resamples: int) -> int:
+    return max(1, min(resamples, _ELEMENTS_PER_BATCH // max(n, 1)))
+
+
+@dataclass(frozen=True)
+class Interval:
+    low: float
+    high: float
+
+    @staticmethod
+    def none() -> "Interval":
+        return Interval(math.nan, math.nan)
+
+
+def bootstrap_mean_ci(values: np.ndarray, level: float, resamples: int,
+                      rng: np.random.Generator) -> Interval:
+    """Percentile bootstrap interval of the mean over images (`scipy.stats.bootstrap`). A constant
+    sample (every image correct, say) has the zero-width interval at its value."""
+    x = np.asarray(values, dtype=np.float64).reshape(-1)
+    if x.size == 0:
+        return Interval.none()
+    if np.ptp(x) == 0:
+        return Interval(float(x[0]), float(x[0]))
+    result = stats.bootstrap((x,), _mean, n_resamples=resamples, confidence_level=level,
+                             method="percentile", vectorized=True, random_state=rng,
+                             batch=_batch(x.size, resamples))
+    return Interval(float(result.confidence_interval.low), float(result.confidence_interval.high))
+
+
+def t_interval(values: Sequence[float], level: float) -> Interval:
+    """Student-t interval of the mean of a few values (replicate models); one value: none."""
+    x = np.asarray(values, dtype=np.float64)
+    if x.size < 2:
+        return Interval.none()
+    mean = float(np.mean(x))
+    sem = float(stats.sem(x))
+    if sem == 0:
+        return Interval(mean, mean)
+    low, high = stats.t.interval(level, x.size - 1, loc=mean, scale=sem)
+    return Interval(float(low), float(high))
+
+
+# ---- tests ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TestResult:
+    """A one-sided test of a claim `effect OP margin`: p is the chance of an effect at least this
+    far on the claim's side if the claim's boundary were true."""
+
+    method: str              # "paired permutation" | "bootstrap" | "welch t" | "paired t"
+    p_value: float
+    effect: float            # the observed difference (left minus right, or the change)
+    effect_size: float       # standardised: mean difference over its standard deviation
+    interval: Interval       # of the effect
+    n: int                   # images, or replicate models
+
+
+def _alternative(op: str) -> str | None:
+    return {">": "greater", ">=": "greater", "<": "less", "<=": "less"}.get(op)
+
+
+def paired_test(differences: np.ndarray, op: str, margin: float, level: float, resamples: int,
+                rng: np.random.Generator) -> TestResult | None:
+    """Per-image differences d (left minus right, on the same images): is mean(d) OP margin?
+    A sign-flip permutation test of d - margin (`scipy.stats.permutation_test`, paired samples),
+    with a bootstrap interval of mean(d). None for `==`/`!=`, which no one-sided test decides."""
+    alternative = _alternative(op)
+    if alternative is None:
+        return None
+    d = np.asarray(differences, dtype=np.float64).reshape(-1)
+    shifted = d - margin
+    if np.all(shifted == 0):
+        p = 1.0
+    else:
+        result = stats.permutation_test((shifted,), _mean, permutation_type="samples",
+                                        alternative=alternative, n_resamples=resamples,
+                                        vectorized=True, random_state=rng,
+                                        batch=_batch(d.size, resamples))
+        p = float(result.pvalue)
+    sd = float(np.std(d, ddof=1)) if d.size > 1 else 0.0
+    effect = float(np.mean(d))
+    return TestResult("paired permutation", p, effect, effect / sd if sd > 0 else math.nan,
+                      bootstrap_mean_ci(d, level, resamples, rng), int(d.size))
+
+
+def bootstrap_test(values: np.ndarray, op: str, margin: float, level: float, resamples: int,
+                   rng: np.random.Generator) -> TestResult | None:
+    """One sample against a number: p = (1 + #{bootstrap means on the wrong side of the number})
+    / (resamples + 1), the bootstrap's one-sided p for `mean OP number`."""
+    alternative = _alternative(op)
+    if alternative is None:
+        return None
+    x = np.asarray(values, dtype=np.float64).reshape(-1)
+    means = np.empty(0)
+    if np.ptp(x) > 0:
+        batch = _batch(x.size, resamples)
+        chunks = []
+        for start in range(0, resamples, batch):
+            size = min(batch, resamples - start)
+            chunks.append(_mean(x[rng.integers(0, x.size, size=(size, x.size))]))
+        means = np.concatenate(chunks)
+    else:
+        means = np.full(resamples, x[0])
+    wrong = means <= margin if alternative == "greater" else means >= margin
+    p = float((1 + np.sum(wrong)) / (resamples + 1))
+    sd = float(np.std(x, ddof=1)) if x.size > 1 else 0.0
+    effect = float(np.mean(x)) - margin
+    low, high = (np.quantile(means, [(1 - level) / 2, (1 + level) / 2]) if means.size else (math.nan, math.nan))
+    return TestResult("bootstrap", p, effect, effect / sd if sd > 0 else math.nan,
+                      Interval(float(low) - margin, float(high) - margin), int(x.size))
+
+
+def replicate_test(left: Sequence[float], right: Sequence[float] | None, op: str, margin: float,
+                   level: float, paired: bool) -> TestResult | None:
+    """Across replicate models (each value one trained model): is mean(left) - mean(right) OP
+    margin? Welch's t-test for independent models, a paired t-test when both sides are the same
+    models (by seed), a one-sample t-test against a number (`right` None)."""
+    alternative = _alternative(op)
+    a = np.asarray(left, dtype=np.float64)
+    if alternative is None or a.size < 2:
+        return None
+    if right is None:
+        result = stats.ttest_1samp(a - margin, 0.0, alternative=alternative)
+        differences, method = a - margin, "one-sample t"
+    else:
+        b = np.asarray(right, dtype=np.float64)
+        if paired:
+            differences = a - b
+            result = stats.ttest_1samp(differences - margin, 0.0, alternative=alternative)
+            method = "paired t"
+        else:
+            if b.size < 2:
+                return None
+            result = stats.ttest_ind(a - margin, b, equal_var=False, alternative=alternative)
+            differences, method = None, "welch t"
+    p = float(result.pvalue) if np.isfinite(result.pvalue) else 1.0
+    if differences is not None:
+        effect = float(np.mean(differences))
+        sd = float(np.std(differences, ddof=1))
+        interval = t_interval(differences, level)
+    else:
+        effect = float(np.mean(a) - np.mean(b))
+        sd = float(np.sqrt((np.var(a, ddof=1) + np.var(b, ddof=1)) / 2))
+        ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(level)
+        interval = Interval(float(ci.low), float(ci.high))
+    return TestResult(method, p, effect, effect / sd if sd > 0 else math.nan, interval, int(a.size))
+
+
+def holm(p_values: Sequence[float | None]) -> list[float | None]:
+    """Holm's step-down adjustment: sort the m p-values ascending, multiply the i-th (from 0) by
+    m - i, carry the running maximum, cap at 1. None (an untested claim) stays None and does not
+    count in m."""
+    tested = [(p, i) for i, p in enumerate(p_values) if p is not None]
+    m = len(tested)
+    adjusted: list[float | None] = [None] * len(p_values)
+    running = 0.0
+    for rank, (p, i) in enumerate(sorted(tested)):
+        running = max(running, min(1.0, (m - rank) * p))
+        adjusted[i] = running
+    return adjusted
