@@ -1,8 +1,13 @@
-"""Expectations -> verdicts, read off the tidy results table.
+"""Expectations -> verdicts, read off the tidy results table (and the per-image values behind it).
 
-A change test compares a quantity with its own baseline; a comparison compares two quantities
-or a quantity and a number; a random control ranks the observed drop among the drops of the
-claim's own random draws: p = (1 + #{control drops at least as extreme}) / (draws + 1).
+A side of a claim reads the rows its query matches: a family when they differ in some dimensions
+(`row_dims`). Dimensions named by `averaged over`, `[KEY in [..]]` and replicate seeds are
+averaged; `in every`/`in at least P% of` compare member by member; `is largest at` compares one
+member with the others. A single claim is decided by its point value and, where the data allow
+it, a one-sided test: paired over the same images (sign-flip permutation), one sample against a
+number (bootstrap), or across replicate models (t-tests); a random control ranks the observed drop
+among its own draws. The p-values of all tested claims are Holm-adjusted together, and a tested
+claim passes when its value says so and its adjusted p is at most its significance level.
 """
 
 from __future__ import annotations
@@ -11,14 +16,18 @@ import dataclasses
 import math
 import operator
 from collections import defaultdict
-from dataclasses import dataclass
-from typing import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
+from abl.spec.vocabulary import MEASURES_NEEDING_INTERVENTION
+
 from .errors import RunError
 from .plan import ExpectItem, ResultQuery
-from .results import ResultsTable
+from .results import ResultRow, ResultsTable
+from .statistics import (DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, TestResult, bootstrap_test, holm,
+                         paired_test, replicate_test, stream_seed)
 
 ClassNames = Callable[[str], Sequence[str]]     # stimuli key -> its class names
 
@@ -26,6 +35,14 @@ ClassNames = Callable[[str], Sequence[str]]     # stimuli key -> its class names
 COMPARE = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
            "==": lambda a, b: math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12),
            "!=": lambda a, b: not math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)}
+
+
+@dataclass(frozen=True)
+class ImageValues:
+    """A row's per-image values: their mean is the row's value."""
+    stimuli: str
+    positions: np.ndarray
+    values: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -38,98 +55,81 @@ class Verdict:
     p_value: float | None = None
     line: int = 0
     claim: int = 0                # the expectation's number; its own random draws carry it
+    p_adjusted: float | None = None     # Holm over every tested claim of the spec
+    test: str = ""                      # how p was computed
+    effect: float | None = None         # the tested difference (left minus right, or the change)
+    effect_size: float | None = None    # standardised effect (mean difference / sd)
+    ci_low: float | None = None         # interval of the effect
+    ci_high: float | None = None
+    n: int | None = None                # images, or replicate models, the test used
+    significance: float = 0.05
 
     def as_record(self) -> dict:
         return {"expectation": self.text, "line": self.line, "claim": self.claim,
                 "verdict": "PASS" if self.passed else "FAIL", "detail": self.detail,
                 "observed": _finite(self.observed), "reference": _finite(self.reference),
-                "p_value": self.p_value}
+                "p_value": self.p_value, "p_adjusted": self.p_adjusted, "test": self.test or None,
+                "effect": _finite(self.effect), "effect_size": _finite(self.effect_size),
+                "ci_low": _finite(self.ci_low), "ci_high": _finite(self.ci_high), "n": self.n,
+                "significance": self.significance}
 
 
-def _finite(value: float):
+def _finite(value):
     return value if isinstance(value, float) and math.isfinite(value) else None
+
+
+def row_dims(row: ResultRow) -> dict[str, str]:
+    """The dimensions a claim can select, average or quantify over."""
+    dims = {"class": row.cls, "layer": row.layer, "model": row.model, "units": row.units,
+            "fit_on": row.fit_on, "intervention": row.intervention}
+    if row.cell:
+        dims["row"], dims["col"] = row.cell.split(",")
+    dims.update(row.dims)
+    return dims
+
+
+@dataclass
+class _Member:
+    """One value of a side after averaging: with its images' values when they share images, and
+    its per-seed values when it averages replicate models."""
+    value: float
+    images: ImageValues | None = None
+    seeds: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class _Reader:
     table: ResultsTable
     class_names: ClassNames
+    per_image: Mapping[tuple, ImageValues]
+    confidence: float
+    resamples: int
+    seed: int
 
 
-def decide(expectations: Sequence[ExpectItem], table: ResultsTable, class_names: ClassNames) -> list[Verdict]:
+def decide(expectations: Sequence[ExpectItem], table: ResultsTable, class_names: ClassNames,
+           per_image: Mapping[tuple, ImageValues] | None = None, confidence: float = DEFAULT_CONFIDENCE,
+           resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> list[Verdict]:
     """A verdict per expectation (numbered from 1: its claim), from the results table."""
-    reader = _Reader(table, class_names)
-    return [dataclasses.replace(_decide(expectation, reader), claim=number)
-            for number, expectation in enumerate(expectations, start=1)]
+    reader = _Reader(table, class_names, per_image or {}, confidence, resamples, seed)
+    drafts = [dataclasses.replace(_decide(expectation, reader, number), claim=number)
+              for number, expectation in enumerate(expectations, start=1)]
+    adjusted = holm([v.p_value for v in drafts])
+    verdicts = []
+    for verdict, p_adjusted in zip(drafts, adjusted):
+        if p_adjusted is None:
+            verdicts.append(verdict)
+            continue
+        significant = p_adjusted <= verdict.significance
+        detail = verdict.detail + f"; Holm-adjusted p = {p_adjusted:.3g}"
+        if verdict.passed and not significant:
+            detail += f" > {verdict.significance:g}: not significant"
+        verdicts.append(dataclasses.replace(verdict, p_adjusted=p_adjusted, detail=detail,
+                                            passed=verdict.passed and significant))
+    return verdicts
 
-def _values(query: ResultQuery, reader: "_Reader", intervention: str | None = None) -> dict[int, float]:
-    """{draw: value} of the rows the query reads: `intervention="none"` reads its baseline."""
-    wanted = query.intervention if intervention is None else intervention
-    claim = query.claim if intervention is None else query.baseline_claim
-    cls_label = ""
-    if query.cls is not None:
-        cls_label = reader.class_names(query.stimuli)[query.cls]
-    stimuli = query.stimuli_label or query.stimuli
-    rows = [r for r in reader.table if r.measure == query.measure and r.stimuli == stimuli
-            and r.intervention == wanted and r.cls == cls_label and r.claim == claim
-            and (query.model is None or r.model == query.model)
-            and (query.layer is None or r.layer == query.layer)
-            and all(_same(r.dim(k), v) for k, v in query.dims)]
-    if not rows:
-        raise RunError(f"no measured value matches `{query.text}`",
-                       help="measure it with a `measure` statement (check the selectors and stimuli)")
-    by_repeat: dict[int, list[float]] = defaultdict(list)
-    for row in rows:
-        by_repeat[row.repeat].append(row.value)
-    groups = {len(v) for v in by_repeat.values()}
-    if groups != {1}:
-        raise RunError(f"`{query.text}` matches several measured values",
-                       help="narrow it with selectors, e.g. `[alpha = 0]`, or `where class == C`")
-    return {repeat: values[0] for repeat, values in sorted(by_repeat.items())}
 
-def _value(query: ResultQuery, reader: "_Reader") -> float:
-    values = _values(query, reader)
-    value = float(np.mean(list(values.values())))
-    if query.drop:
-        base = float(np.mean(list(_values(query, reader, intervention="none").values())))
-        return base - value
-    return value
-
-def _decide(item: ExpectItem, reader: "_Reader") -> Verdict:
-    line = item.span.line
-    if item.kind == "change":
-        base = float(np.mean(list(_values(item.lhs, reader, intervention="none").values())))
-        after = float(np.mean(list(_values(item.lhs, reader).values())))
-        change = base - after if item.direction == "drops" else after - base
-        ok = change >= item.number if item.bound == "at least" else change <= item.number
-        detail = (f"{item.lhs.measure} {base:.4g} -> {after:.4g}: {item.direction[:-1]} of "
-                  f"{change:.4g} (needs {item.bound} {item.number:.4g})")
-        return Verdict(item.text, ok, detail, change, item.number, line=line)
-    if item.kind == "compare-number":
-        value = _value(item.lhs, reader)
-        ok = COMPARE[item.op](value, item.number)
-        return Verdict(item.text, ok, f"{value:.4g} {item.op} {item.number:.4g}", value, item.number, line=line)
-    if item.kind == "compare-quantity":
-        left = _value(item.lhs, reader)
-        right = _value(item.rhs, reader) + item.number
-        ok = COMPARE[item.op](left, right)
-        offset = f" (incl. offset {item.number:+.4g})" if item.number else ""
-        return Verdict(item.text, ok, f"{left:.4g} {item.op} {right:.4g}{offset}", left, right, line=line)
-    observed = _value(item.lhs, reader)
-    control_values = _values(item.rhs, reader)
-    base = float(np.mean(list(_values(item.rhs, reader, intervention="none").values())))
-    controls = np.array([base - v if item.rhs.drop else v for v in control_values.values()])
-    if item.op in (">", ">="):
-        extreme = int(np.sum(controls >= observed))
-    else:
-        extreme = int(np.sum(controls <= observed))
-    p_value = (1 + extreme) / (len(controls) + 1)
-    ok = p_value <= item.significance and COMPARE[item.op](observed, float(np.mean(controls)))
-    detail = (f"observed {observed:.4g} vs control mean {np.mean(controls):.4g} "
-              f"(sd {np.std(controls):.3g}, {len(controls)} draws); p = {p_value:.3g}, "
-              f"needs p <= {item.significance:g}")
-    return Verdict(item.text, ok, detail, observed, float(np.mean(controls)), p_value, line=line)
-
+# ---- reading a side ---------------------------------------------------------------------------
 
 def _same(a: str, b: str) -> bool:
     if a == b:
@@ -138,3 +138,305 @@ def _same(a: str, b: str) -> bool:
         return math.isclose(float(a), float(b))
     except ValueError:
         return False
+
+
+def _rows(query: ResultQuery, reader: _Reader, baseline: bool, family: set[str]) -> list[ResultRow]:
+    wanted = "none" if baseline else query.intervention
+    claim = query.baseline_claim if baseline else query.claim
+    stimuli = query.stimuli_label or query.stimuli
+    among = dict(query.among)
+    # `expect rank deficit on eval ...` reads the family of `measure rank deficit ... ablating
+    # cells`: a measure that only exists under interventions matches them when none is written
+    any_intervention = wanted == "none" and query.measure in MEASURES_NEEDING_INTERVENTION
+    rows = [r for r in reader.table if r.measure == query.measure and r.stimuli == stimuli
+            and (r.intervention == wanted or any_intervention) and r.claim == claim
+            and (query.model is None or r.model == query.model)
+            and (not query.models or r.model in query.models)
+            and (query.layer is None or r.layer == query.layer)]
+    rows = [r for r in rows if all(_same(row_dims(r).get(k, ""), v) for k, v in query.dims)]
+    rows = [r for r in rows if all(any(_same(row_dims(r).get(k, ""), v) for v in values)
+                                   for k, values in among.items())]
+    context = dict(query.context)
+    if query.cls is not None:
+        label = reader.class_names(query.stimuli)[query.cls]
+        rows = [r for r in rows if r.cls == label]
+    elif "class" in family or "class" in among:
+        rows = [r for r in rows if r.cls != ""]
+    elif "class" in context and any(r.cls == context["class"] for r in rows):
+        rows = [r for r in rows if r.cls == context["class"]]
+    else:
+        rows = [r for r in rows if r.cls == ""]
+    if "layer" in context and query.layer is None and any(r.layer == context["layer"] for r in rows):
+        rows = [r for r in rows if r.layer == context["layer"]]
+    if not rows:
+        raise RunError(f"no measured value matches `{query.text}`",
+                       help="measure it with a `measure` statement (check the selectors and stimuli)")
+    return rows
+
+
+def _side(query: ResultQuery, reader: _Reader, item: ExpectItem, baseline: bool = False,
+          by_repeat: bool = False) -> dict[tuple, dict[int, _Member]]:
+    """{member key (the kept dimensions' values): {draw: member}} of one side of a claim."""
+    family = item.family
+    kept = tuple(family.quantify) + tuple(k for k, _ in family.at)
+    averaged = set(family.average) | {k for k, _ in query.among}
+    rows = _rows(query, reader, baseline, set(kept) | averaged)
+    values = defaultdict(set)
+    for row in rows:
+        for key, value in row_dims(row).items():
+            values[key].add(value)
+    varying = {k for k, v in values.items() if len(v) > 1}
+    if "seed" in varying:
+        averaged |= {"seed", "model"}
+    unexplained = sorted(varying - averaged - set(kept))
+    if unexplained:
+        shown = "; ".join(f"{k} ({', '.join(sorted(values[k])[:4])}{', ...' if len(values[k]) > 4 else ''})"
+                          for k in unexplained)
+        first = unexplained[0]
+        raise RunError(f"`{query.text}` matches several measured values: they differ in {shown}",
+                       help=f"select one (`[{first} = ...]`), average them (`averaged over {first}`) "
+                            f"or quantify (`in every {first}`)")
+    groups: dict[tuple, dict[int, list[ResultRow]]] = defaultdict(lambda: defaultdict(list))
+    for row in rows:
+        dims = row_dims(row)
+        groups[tuple((k, dims.get(k, "")) for k in kept)][row.repeat if by_repeat else 0].append(row)
+    out: dict[tuple, dict[int, _Member]] = {}
+    for key, draws in groups.items():
+        out[key] = {draw: _average(members, reader) for draw, members in draws.items()}
+    return out
+
+
+def _average(rows: list[ResultRow], reader: _Reader) -> _Member:
+    value = float(np.mean([r.value for r in rows]))
+    images = [reader.per_image.get(r.key) for r in rows]
+    shared = None
+    if all(i is not None for i in images) and \
+            all(i.stimuli == images[0].stimuli and np.array_equal(i.positions, images[0].positions)
+                for i in images):
+        shared = ImageValues(images[0].stimuli, images[0].positions,
+                             np.mean([i.values for i in images], axis=0))
+    seeds: dict[str, list[float]] = defaultdict(list)
+    for row in rows:
+        seed = row.dim("seed")
+        if seed:
+            seeds[seed].append(row.value)
+    return _Member(value, shared, {s: float(np.mean(v)) for s, v in sorted(seeds.items())}
+                   if len(seeds) > 1 else {})
+
+
+def _single(side: dict[tuple, dict[int, _Member]]) -> _Member:
+    (draws,) = side.values()
+    if len(draws) == 1:
+        return next(iter(draws.values()))
+    return _Member(float(np.mean([m.value for m in draws.values()])))
+
+
+def _drop(after: _Member, base: _Member) -> _Member:
+    images = None
+    if after.images is not None and base.images is not None and \
+            np.array_equal(after.images.positions, base.images.positions):
+        images = ImageValues(after.images.stimuli, after.images.positions,
+                             base.images.values - after.images.values)
+    seeds = {s: base.seeds[s] - v for s, v in after.seeds.items() if s in base.seeds}
+    return _Member(base.value - after.value, images, seeds if len(seeds) > 1 else {})
+
+
+def _resolve(query: ResultQuery, reader: _Reader, item: ExpectItem, by_repeat: bool = False):
+    side = _side(query, reader, item, by_repeat=by_repeat)
+    if not query.drop:
+        return side
+    base = _side(query, reader, item, baseline=True)
+    out = {}
+    for key, draws in side.items():
+        base_member = _single({key: base[key]}) if key in base else _single(base)
+        out[key] = {draw: _drop(member, base_member) for draw, member in draws.items()}
+    return out
+
+
+# ---- tests -----------------------------------------------------------------------------------
+
+def _test_pair(left: _Member, right: _Member | None, op: str, margin: float, reader: _Reader,
+               item: ExpectItem, number: int, paired_models: bool) -> TestResult | None:
+    rng = stream_seed(reader.seed, "claim", number)
+    if right is None:
+        if len(left.seeds) > 1:
+            return replicate_test(list(left.seeds.values()), None, op, margin, reader.confidence, False)
+        if left.images is not None:
+            return bootstrap_test(left.images.values, op, margin, reader.confidence, reader.resamples, rng)
+        return None
+    if len(left.seeds) > 1 and len(right.seeds) > 1:
+        paired = paired_models and left.seeds.keys() == right.seeds.keys()
+        a = list(left.seeds.values())
+        b = [right.seeds[s] for s in left.seeds] if paired else list(right.seeds.values())
+        return replicate_test(a, b, op, margin, reader.confidence, paired)
+    if left.images is not None and right.images is not None and \
+            left.images.stimuli == right.images.stimuli and \
+            np.array_equal(left.images.positions, right.images.positions):
+        return paired_test(left.images.values - right.images.values, op, margin, reader.confidence,
+                           reader.resamples, rng)
+    return None
+
+
+def _with_test(verdict: Verdict, test: TestResult | None, significance: float) -> Verdict:
+    if test is None:
+        return dataclasses.replace(verdict, significance=significance)
+    interval = f"[{test.interval.low:.4g}, {test.interval.high:.4g}]"
+    size = f", d = {test.effect_size:.2f}" if math.isfinite(test.effect_size) else ""
+    detail = (f"{verdict.detail}; {test.method} test: effect {test.effect:.4g} {interval}{size}, "
+              f"n = {test.n}, p = {test.p_value:.3g}")
+    return dataclasses.replace(verdict, detail=detail, p_value=test.p_value, test=test.method,
+                               effect=test.effect, effect_size=test.effect_size,
+                               ci_low=test.interval.low, ci_high=test.interval.high, n=test.n,
+                               significance=significance)
+
+
+def _key_text(key: tuple) -> str:
+    dims = dict(key)
+    if "row" in dims and "col" in dims:
+        rest = ", ".join(f"{k} {v}" for k, v in key if k not in ("row", "col"))
+        cell = f"cell {dims['row']},{dims['col']}"
+        return f"{rest}, {cell}" if rest else cell
+    return ", ".join(f"{k} {v}" for k, v in key) or "all"
+
+
+def _decide(item: ExpectItem, reader: _Reader, number: int) -> Verdict:
+    line = item.span.line
+    family = item.family
+    if item.kind == "control":
+        return _control(item, reader, line)
+    if item.kind == "extreme":
+        return _extreme(item, reader, line)
+    lhs = _resolve(item.lhs, reader, item)
+    if item.kind == "change":
+        base = _side(item.lhs, reader, item, baseline=True)
+        pairs = {}
+        for key, draws in lhs.items():
+            after = _single({key: draws})
+            before = _single({key: base[key]}) if key in base else _single(base)
+            change = _drop(after, before)
+            if item.direction == "rises":
+                change = _Member(-change.value,
+                                 None if change.images is None else dataclasses.replace(
+                                     change.images, values=-change.images.values),
+                                 {s: -v for s, v in change.seeds.items()})
+            pairs[key] = (before, after, change)
+        op = ">=" if item.bound == "at least" else "<="
+        if family.quantify:
+            return _quantified(item, {k: (c.value, item.number) for k, (_, _, c) in pairs.items()}, op, line)
+        before, after, change = pairs[next(iter(pairs))]
+        ok = COMPARE[op](change.value, item.number)
+        detail = (f"{item.lhs.measure} {before.value:.4g} -> {after.value:.4g}: {item.direction[:-1]} of "
+                  f"{change.value:.4g} (needs {item.bound} {item.number:.4g})")
+        verdict = Verdict(item.text, ok, detail, change.value, item.number, line=line)
+        return _with_test(verdict, _test_pair(change, None, op, item.number, reader, item, number, True),
+                          item.significance)
+    if item.kind == "compare-number":
+        if family.quantify:
+            return _quantified(item, {k: (_single({k: d}).value, item.number) for k, d in lhs.items()},
+                               item.op, line)
+        left = _single(lhs)
+        ok = COMPARE[item.op](left.value, item.number)
+        verdict = Verdict(item.text, ok, f"{left.value:.4g} {item.op} {item.number:.4g}", left.value,
+                          item.number, line=line)
+        return _with_test(verdict, _test_pair(left, None, item.op, item.number, reader, item, number, False),
+                          item.significance)
+    rhs = _resolve(item.rhs, reader, item)
+    if family.quantify:
+        keys = [k for k in lhs if k in rhs] if len(rhs) > 1 else list(lhs)
+        members = {k: (_single({k: lhs[k]}).value,
+                       _single({k: rhs[k] if k in rhs else next(iter(rhs.values()))}).value + item.number)
+                   for k in keys}
+        return _quantified(item, members, item.op, line)
+    left, right = _single(lhs), _single(rhs)
+    reference = right.value + item.number
+    ok = COMPARE[item.op](left.value, reference)
+    offset = f" (incl. offset {item.number:+.4g})" if item.number else ""
+    verdict = Verdict(item.text, ok, f"{left.value:.4g} {item.op} {reference:.4g}{offset}", left.value,
+                      reference, line=line)
+    same_models = (item.lhs.models or (item.lhs.model,)) == (item.rhs.models or (item.rhs.model,))
+    return _with_test(verdict, _test_pair(left, right, item.op, item.number, reader, item, number, same_models),
+                      item.significance)
+
+
+def _quantified(item: ExpectItem, members: dict[tuple, tuple[float, float]], op: str, line: int) -> Verdict:
+    """`in every ...` / `in at least P% of ...`: the claim member by member, and the share that holds."""
+    family = item.family
+    if not members:
+        raise RunError(f"`{item.text}` has no members to quantify over",
+                       help="check that both sides are measured over the same family")
+    holds = {k: COMPARE[op](a, b) for k, (a, b) in members.items()}
+    count = sum(holds.values())
+    share = count / len(holds)
+    ok = share >= family.share - 1e-12
+    over = " x ".join(family.quantify)
+    failing = [k for k, v in holds.items() if not v]
+    needs = "every one" if family.share >= 1 else f"at least {family.share:.0%}"
+    detail = f"holds in {count} of {len(holds)} {over} ({share:.0%}; needs {needs})"
+    if failing:
+        shown = "; ".join(f"{_key_text(k)}: {members[k][0]:.4g} vs {members[k][1]:.4g}" for k in failing[:3])
+        detail += f"; fails at {shown}" + (" ..." if len(failing) > 3 else "")
+    return Verdict(item.text, ok, detail, share, family.share, line=line, significance=item.significance)
+
+
+def _extreme(item: ExpectItem, reader: _Reader, line: int) -> Verdict:
+    """`is largest at [cell = 3,3]`: within each quantified member (or once, averaged), the value at
+    the named member against every other member of the dimension it names."""
+    family = item.family
+    side = _resolve(item.lhs, reader, item)
+    at_keys = tuple(k for k, _ in family.at)
+    groups: dict[tuple, dict[tuple, float]] = defaultdict(dict)
+    for key, draws in side.items():
+        dims = dict(key)
+        outer = tuple((k, dims[k]) for k in family.quantify)
+        inner = tuple((k, dims[k]) for k in at_keys)
+        groups[outer][inner] = _single({key: draws}).value
+    largest = family.extreme == "largest"
+    results = {}
+    for outer, values in groups.items():
+        target = next((k for k in values if all(_same(dict(k)[name], v) for name, v in family.at)), None)
+        if target is None:
+            raise RunError(f"`{item.text}`: no measured value at {_key_text(family.at)}",
+                           help=f"the members are {', '.join(_key_text(k) for k in list(values)[:6])}")
+        others = {k: v for k, v in values.items() if k != target}
+        if not others:
+            raise RunError(f"`{item.text}` compares {_key_text(family.at)} with nothing",
+                           help="the values must range over the dimension `at` names")
+        best = max(others, key=others.get) if largest else min(others, key=others.get)
+        holds = values[target] > others[best] if largest else values[target] < others[best]
+        results[outer] = (holds, values[target], best, others[best])
+    word = "largest" if largest else "smallest"
+    at_text = _key_text(family.at)
+    if family.quantify:
+        count = sum(r[0] for r in results.values())
+        share = count / len(results)
+        ok = share >= family.share - 1e-12
+        needs = "every one" if family.share >= 1 else f"at least {family.share:.0%}"
+        detail = (f"{at_text} is the {word} in {count} of {len(results)} {' x '.join(family.quantify)} "
+                  f"({share:.0%}; needs {needs})")
+        return Verdict(item.text, ok, detail, share, family.share, line=line, significance=item.significance)
+    holds, value, best, other = results[()]
+    averaged = f" (mean over {', '.join(family.average)})" if family.average else ""
+    detail = f"{at_text}: {value:.4g}{averaged}; {'next' if holds else word} elsewhere {_key_text(best)}: {other:.4g}"
+    return Verdict(item.text, holds, detail, value, other, line=line, significance=item.significance)
+
+
+def _control(item: ExpectItem, reader: _Reader, line: int) -> Verdict:
+    observed = _single(_resolve(item.lhs, reader, item)).value
+    draws = _side(item.rhs, reader, item, by_repeat=True)
+    base = _single(_side(item.rhs, reader, item, baseline=True))
+    if len(draws) != 1:
+        raise RunError(f"`{item.rhs.text}` matches several random controls",
+                       help="narrow it with selectors, e.g. `[class 7]`")
+    control_values = next(iter(draws.values()))
+    controls = np.array([base.value - m.value if item.rhs.drop else m.value for _, m in sorted(control_values.items())])
+    if item.op in (">", ">="):
+        extreme = int(np.sum(controls >= observed))
+    else:
+        extreme = int(np.sum(controls <= observed))
+    p_value = (1 + extreme) / (len(controls) + 1)
+    ok = COMPARE[item.op](observed, float(np.mean(controls)))
+    detail = (f"observed {observed:.4g} vs control mean {np.mean(controls):.4g} "
+              f"(sd {np.std(controls):.3g}, {len(controls)} draws); p = {p_value:.3g}, "
+              f"needs p <= {item.significance:g}")
+    return Verdict(item.text, ok, detail, observed, float(np.mean(controls)), p_value, line=line,
+                   test="random control", significance=item.significance, n=len(controls))

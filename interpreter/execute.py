@@ -6,6 +6,7 @@ for all its conditions."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ import torch
 from .cache import default_cache_dir
 from .condition_runs import condition_runs, subset_batches
 from .conditions import ActivationEdit, Condition, EditMode, WeightEdit, WeightTarget
-from .decide import Verdict, decide
+from .decide import ImageValues, Verdict, decide
 from .errors import RunError
 from .plan import InterventionPlan, MeasureItem, Plan, Selection, recorded_layer, split_recorded
 from .progress import Progress, SilentProgress
@@ -35,6 +36,7 @@ class RunResult:
     notes: list[str] = field(default_factory=list)
     feature_images: dict[str, np.ndarray] = field(default_factory=dict)
     forward_passes: int = 0
+    per_image: dict = field(default_factory=dict)    # row key -> ImageValues (measures of outputs)
 
     @property
     def all_passed(self) -> bool:
@@ -64,6 +66,7 @@ class Executor:
         self._stats: dict[tuple[str, str, tuple], dict] = {}
         self._selector = Selector(self.stats)
         self._outputs: dict[tuple[str, str], dict] = {}
+        self.per_image: dict[tuple, ImageValues] = {}
         self.forward_passes = 0
 
     # ---- loading ----------------------------------------------------------------------
@@ -266,9 +269,10 @@ class Executor:
     def measure_all(self) -> ResultsTable:
         from . import measures
         from .selectivity import class_selectivity_index
+        from .statistics import bootstrap_mean_ci, stream_seed
 
         probes = self.probe_values()
-        table = ResultsTable()
+        table = ResultsTable(confidence=self.plan.confidence)
         for item in self.plan.measures:
             stimuli = self.stimuli(item.stimuli)
             names = stimuli.class_names
@@ -320,11 +324,17 @@ class Executor:
                 n = int(mask.sum())
                 if n == 0:
                     continue
-                value = measures.from_per_image(
-                    item.metric, item.top, item.of_class, {k: v[mask] for k, v in values.items()},
-                    {k: v[at[mask]] for k, v in base_values.items()})
-                table.add(ResultRow(measure=item.label, value=value, n=n,
-                                    cls="" if cls is None else names[cls], **common))
+                chosen = {k: v[mask] for k, v in values.items()}
+                chosen_base = {k: v[at[mask]] for k, v in base_values.items()}
+                value = measures.from_per_image(item.metric, item.top, item.of_class, chosen, chosen_base)
+                images = measures.image_values(item.metric, item.top, item.of_class, chosen, chosen_base)
+                row = ResultRow(measure=item.label, value=value, n=n, cls="" if cls is None else names[cls],
+                                **common)
+                interval = bootstrap_mean_ci(images, self.plan.confidence, self.plan.resamples,
+                                             stream_seed(self.plan.seed, *row.key))
+                row = dataclasses.replace(row, ci_low=interval.low, ci_high=interval.high)
+                table.add(row)
+                self.per_image[row.key] = ImageValues(item.stimuli, positions[mask], images)
         return table
 
     def probe_values(self) -> dict[MeasureItem, float]:
@@ -368,7 +378,8 @@ class Executor:
 
     # ---- expectations ----------------------------------------------------------------------------
     def decide(self, table: ResultsTable) -> list[Verdict]:
-        return decide(self.plan.expectations, table, lambda key: self.stimuli(key).class_names)
+        return decide(self.plan.expectations, table, lambda key: self.stimuli(key).class_names,
+                      self.per_image, self.plan.confidence, self.plan.resamples, self.plan.seed)
 
     # ---- whole run ------------------------------------------------------------------------------
     def run(self) -> RunResult:
@@ -381,7 +392,8 @@ class Executor:
         verdicts = self.decide(table)
         images = self.feature_visualisations()
         return RunResult(self.plan, table, verdicts, dict(self._stimuli), dict(self._models),
-                         list(getattr(self.progress, "notes", [])), images, self.forward_passes)
+                         list(getattr(self.progress, "notes", [])), images, self.forward_passes,
+                         self.per_image)
 
     def feature_visualisations(self) -> dict[str, np.ndarray]:
         from .featurevis import visualize_unit

@@ -5,19 +5,25 @@ A *condition* is everything that tells values apart besides the axes: the stimul
 without its loop bindings), the intervention, the unit set, layer, class, grid cell, the claim
 whose draws these are, and every other sweep variable. Values of different conditions are never
 pooled into one line or point; the only thing averaged is the random draws (`repeat`) of one
-condition, and the legend says so ("mean of 100 draws"). The scatter's x axis may average over
-several conditions (e.g. the selectivity index of two layers); its label then says which.
+condition, and the legend says so ("mean of 100 draws"), and replicate models (`seed`), whose
+spread gives the error bars (a t-interval across seeds); a single value's error bar is its
+bootstrap interval over images. The scatter's x axis may average over several conditions (e.g.
+the selectivity index of two layers); its label then says which.
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from .figures import (_finite_mean, _new_figure, _number, _rows_for, _save, _slug, _sort_values,
                       _sweep_colours)
 from .results import ResultRow, ResultsTable
+from .statistics import t_interval
 
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
 LINESTYLES = ("-", "--", ":", "-.")
@@ -57,18 +63,46 @@ class Series:
     condition: Condition
     group: str                                   # value of the `over` variable ("" without one)
     values: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    rows: dict[str, list[ResultRow]] = field(default_factory=lambda: defaultdict(list))
 
     def points(self, keys: list[str]) -> list[tuple[str, float]]:
         return [(k, _finite_mean(self.values[k])) for k in keys if k in self.values]
 
+    def interval(self, key: str, level: float) -> tuple[float, float]:
+        """Error bar at `key`: across replicate seeds a t-interval of their means; one value, its
+        bootstrap interval; else none (NaN)."""
+        rows = self.rows.get(key, [])
+        seeds: dict[str, list[float]] = defaultdict(list)
+        for row in rows:
+            seeds[row.dim("seed")].append(row.value)
+        if len(seeds) > 1:
+            interval = t_interval([_finite_mean(v) for v in seeds.values()], level)
+            return interval.low, interval.high
+        if len(rows) == 1:
+            return rows[0].ci_low, rows[0].ci_high
+        return math.nan, math.nan
+
+    @property
+    def seeds(self) -> int:
+        return max((len({r.dim("seed") for r in rows}) for rows in self.rows.values()), default=0)
+
     @property
     def draws(self) -> int:
-        return max((len(v) for v in self.values.values()), default=0)
+        return max((len(v) for v in self.values.values()), default=0) // max(self.seeds, 1)
+
+
+def _yerr(values: list[float], intervals: list[tuple[float, float]]):
+    """matplotlib's asymmetric error bars; None when no point has an interval."""
+    if not any(math.isfinite(low) for low, _ in intervals):
+        return None
+    lower = [v - low if math.isfinite(low) else 0.0 for v, (low, _) in zip(values, intervals)]
+    upper = [high - v if math.isfinite(high) else 0.0 for v, (_, high) in zip(values, intervals)]
+    return np.clip(np.array([lower, upper]), 0.0, None)
 
 
 def _condition(row: ResultRow, axes: tuple[str, ...]) -> Condition:
     return Condition(row.stimuli.split("[")[0], row.intervention, row.units, row.layer, row.cls,
-                     row.cell, row.claim, tuple((k, v) for k, v in row.dims if k not in axes))
+                     row.cell, row.claim, tuple((k, v) for k, v in row.dims if k not in axes + ("seed",)))
 
 
 def sweep_series(table: ResultsTable, measure: str, x_dim: str, group_dim: str = "") -> list[Series]:
@@ -91,6 +125,7 @@ def sweep_series(table: ResultsTable, measure: str, x_dim: str, group_dim: str =
         group = row.dim(group_dim) if group_dim else ""
         entry = series.setdefault((condition, group), Series(condition, group))
         entry.values[row.dim(x_dim)].append(row.value)
+        entry.rows[row.dim(x_dim)].append(row)
     return list(series.values())
 
 
@@ -102,6 +137,8 @@ def _legend(series: Series, group_dim: str, single_condition: bool) -> str:
         parts.append(series.condition.label())
     if series.draws > 1:
         parts.append(f"mean of {series.draws} draws")
+    if series.seeds > 1:
+        parts.append(f"mean of {series.seeds} seeds")
     return "; ".join(parts)
 
 
@@ -129,9 +166,11 @@ def curves(table: ResultsTable, measure: str, x_dim: str, group_dim: str, out_di
         colour = colour_of[s.group] if colour_of else palette[index]
         points = s.points(x_values)
         px = [_number(x) if numeric_x else x_values.index(x) for x, _ in points]
-        ax.plot(px, [y for _, y in points], marker=MARKERS[index % len(MARKERS)], markersize=4,
-                linestyle=LINESTYLES[index % len(LINESTYLES)], color=colour,
-                label=_legend(s, group_dim, len(conditions) == 1))
+        py = [y for _, y in points]
+        ax.errorbar(px, py, yerr=_yerr(py, [s.interval(x, table.confidence) for x, _ in points]),
+                    marker=MARKERS[index % len(MARKERS)], markersize=4, capsize=2, elinewidth=0.8,
+                    linestyle=LINESTYLES[index % len(LINESTYLES)], color=colour,
+                    label=_legend(s, group_dim, len(conditions) == 1))
     if not numeric_x:
         ax.set_xticks(range(len(x_values)))
         ax.set_xticklabels(x_values)
@@ -168,6 +207,14 @@ def sweep_values(table: ResultsTable, measure: str, dim: str) -> tuple[dict[str,
     return {k: _finite_mean(v) for k, v in grouped.items()}, context
 
 
+def sweep_intervals(table: ResultsTable, measure: str, dim: str) -> dict[str, tuple[float, float]]:
+    """The x axis's error bars: the one condition's intervals, or none when several are averaged."""
+    series = _clean(sweep_series(table, measure, dim))
+    if len(series) != 1:
+        return {}
+    return {k: series[0].interval(k, table.confidence) for k in series[0].values}
+
+
 def sweep_scatter(table: ResultsTable, x_measure: str, y_measure: str, sweep_dim: str,
                   out_dir: Path | str, title: str) -> Path:
     """One point per value of `sweep_dim` and condition of `y_measure`: x is `x_measure` (averaged
@@ -176,6 +223,7 @@ def sweep_scatter(table: ResultsTable, x_measure: str, y_measure: str, sweep_dim
     if not sweep_dim:
         raise ValueError("a scatter over a sweep needs the sweep variable (`over NAME`)")
     xs, x_context = sweep_values(table, x_measure, sweep_dim)
+    x_intervals = sweep_intervals(table, x_measure, sweep_dim)
     y_series = _clean(sweep_series(table, y_measure, sweep_dim))
     keys = [k for k in _sort_values(list(xs) + [k for s in y_series for k in s.values])
             if k in xs and any(k in s.values for s in y_series)]
@@ -190,6 +238,10 @@ def sweep_scatter(table: ResultsTable, x_measure: str, y_measure: str, sweep_dim
         px, py = [xs[k] for k, _ in points], [y for _, y in points]
         marker = MARKERS[index % len(MARKERS)]
         ax.plot(px, py, color="#bbbbbb", linewidth=0.8, zorder=1)
+        nan = (math.nan, math.nan)
+        ax.errorbar(px, py, yerr=_yerr(py, [s.interval(k, table.confidence) for k, _ in points]),
+                    xerr=_yerr(px, [x_intervals.get(k, nan) for k, _ in points]), fmt="none",
+                    ecolor="#555555", elinewidth=0.8, capsize=2, zorder=1.5)
         ax.scatter(px, py, s=55, c=[colour_of[k] for k, _ in points], marker=marker,
                    edgecolors="black", linewidths=0.5, zorder=2,
                    label=_legend(s, "", False) if len(y_series) > 1 else None)

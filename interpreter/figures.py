@@ -397,11 +397,22 @@ def per_class_bars(table: ResultsTable, measure: str, out_dir: Path | str, title
     if any(not r.cls for r in rows):
         classes.append("")
     values: dict[tuple[str, str], list[float]] = defaultdict(list)
+    single: dict[tuple[str, str], ResultRow] = {}
     for row in rows:
         values[(row.cls, condition(row))].append(row.value)
+        single[(row.cls, condition(row))] = row
     means = np.array([[_finite_mean(values.get((c, i), [])) for i in interventions] for c in classes])
     spread = np.array([[float(np.std(values[(c, i)])) if len(values.get((c, i), [])) > 1 else 0.0
                         for i in interventions] for c in classes])
+    # a single measured value: its bootstrap interval over images (asymmetric)
+    lower, upper = spread.copy(), spread.copy()
+    for a, c in enumerate(classes):
+        for b, i in enumerate(interventions):
+            row = single.get((c, i))
+            if len(values.get((c, i), [])) == 1 and math.isfinite(row.ci_low):
+                lower[a, b] = max(row.value - row.ci_low, 0.0)
+                upper[a, b] = max(row.ci_high - row.value, 0.0)
+    has_intervals = bool(np.any(upper > 0))
     fmt = _value_format(means[np.isfinite(means)].tolist())
 
     n_groups, n_bars = len(classes), len(interventions)
@@ -418,9 +429,9 @@ def per_class_bars(table: ResultsTable, measure: str, out_dir: Path | str, title
         if draws > 1:
             label += f" (mean ± sd of {draws} draws)"
         heights = np.nan_to_num(means[:, j], nan=0.0)
+        errors = np.array([lower[:, j], upper[:, j]]) if (draws > 1 or has_intervals) else None
         bars = ax.bar(x - 0.4 + bar_width * (j + 0.5), heights, bar_width * 0.92, label=label,
-                      color=colours[j % len(colours)],
-                      yerr=spread[:, j] if draws > 1 else None, capsize=2 if draws > 1 else 0,
+                      color=colours[j % len(colours)], yerr=errors, capsize=2 if errors is not None else 0,
                       error_kw={"elinewidth": 0.8})
         labels = ["n/a" if not math.isfinite(v) else fmt.format(v) for v in means[:, j]]
         ax.bar_label(bars, labels=labels, fontsize=6 if rotate else 7, rotation=90 if rotate else 0,
@@ -428,10 +439,10 @@ def per_class_bars(table: ResultsTable, measure: str, out_dir: Path | str, title
     ax.set_xticks(x)
     ax.set_xticklabels([c if c else "all" for c in classes], fontsize=8)
     ax.set_xlabel("class")
-    ax.set_ylabel(measure)
+    ax.set_ylabel(measure + (f" ({table.confidence:.0%} bootstrap intervals)" if has_intervals else ""))
     finite = means[np.isfinite(means)]
     if finite.size and finite.min() >= 0:
-        top = float((finite + spread[np.isfinite(means)]).max())
+        top = float((finite + upper[np.isfinite(means)]).max())
         ax.set_ylim(0, (1.0 if top <= 1.0 else top) * (1.22 if rotate else 1.12))
     ax.spines[["top", "right"]].set_visible(False)
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=min(n_bars, 3),

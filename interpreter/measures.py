@@ -189,3 +189,19 @@ def from_per_image(metric: str, top: int | None, of_class: int | None, values: d
     if metric == "probability":
         return float(np.mean(values[("probability", of_class)]))
     raise AssertionError(metric)
+
+
+def image_values(metric: str, top: int | None, of_class: int | None, values: dict[tuple, np.ndarray],
+                 base: dict[tuple, np.ndarray] | None) -> np.ndarray:
+    """The per-image values (float64) whose mean is `from_per_image`'s value: what intervals
+    resample and paired tests compare image by image."""
+    if metric == "accuracy":
+        return np.asarray(values[("top", top) if top else ("correct",)], dtype=np.float64)
+    if metric in ("rank deficit", "rank change"):
+        change = values[("rank",)] - base[("rank",)]
+        if metric == "rank deficit":
+            change = np.maximum(0, change)
+        return np.asarray(change, dtype=np.float64)
+    key = {"loss": ("nll",), "rank": ("rank",), "logit": ("logit", of_class),
+           "probability": ("probability", of_class)}[metric]
+    return np.asarray(values[key], dtype=np.float64)

@@ -127,25 +127,42 @@ class MeasureItem:
 
 @dataclass(frozen=True)
 class ResultQuery:
-    """Which rows of the results table a side of an expectation reads."""
+    """Which rows of the results table a side of an expectation reads. Dimension names are those
+    of `decide.row_dims`: class, layer, row, col, model, units, fit_on, seed and loop variables."""
 
     measure: str
     stimuli: str                      # the stimuli set's key, for its class names
     model: str | None
     cls: int | None
     intervention: str                 # intervention label, "none" for the baseline
-    dims: tuple[tuple[str, str], ...] = ()
+    dims: tuple[tuple[str, str], ...] = ()       # selected: one value each
     drop: bool = False                # baseline minus this value
     text: str = ""
     layer: str | None = None          # `selectivity index in LAYER`
     stimuli_label: str = ""           # the rows' `stimuli` (the name as bound in this scope)
     claim: int = 0                    # which claim's random draws the rows are (0: not a claim's own)
     baseline_claim: int = 0           # the same for the quantity without its interventions
+    models: tuple[str, ...] = ()      # a replicated model's members (rows of any of them)
+    among: tuple[tuple[str, tuple[str, ...]], ...] = ()   # `row in [0, 3]`: averaged over these
+    context: tuple[tuple[str, str], ...] = ()  # the enclosing `for each class c, each layer L`:
+                                               # applied where the rows have the dimension
+
+
+@dataclass(frozen=True)
+class Family:
+    """What a claim does with a family of values: average some dimensions, compare members of
+    one (`is largest at`), quantify over others. Replicate seeds are averaged unless named."""
+
+    average: tuple[str, ...] = ()
+    quantify: tuple[str, ...] = ()
+    share: float = 1.0                # `in every`: 1.0; `in at least 80% of`: 0.8
+    extreme: str = ""                 # "largest" | "smallest" | ""
+    at: tuple[tuple[str, str], ...] = ()   # the member that should be extreme: (("row","3"),("col","3"))
 
 
 @dataclass(frozen=True)
 class ExpectItem:
-    """kind: change | compare-number | compare-quantity | control."""
+    """kind: change | compare-number | compare-quantity | control | extreme."""
 
     kind: str
     text: str
@@ -157,6 +174,7 @@ class ExpectItem:
     bound: str = ""                   # at least | at most
     repeats: int = 0
     significance: float = 0.05
+    family: Family = field(default_factory=Family)
     span: Span = field(default_factory=Span.unknown, compare=False, hash=False)
 
 
@@ -206,6 +224,14 @@ class Plan:
     @property
     def params(self) -> tuple[tuple[str, object], ...]:
         return self.program.params
+
+    @property
+    def confidence(self) -> float:
+        return self.program.confidence
+
+    @property
+    def resamples(self) -> int:
+        return self.program.resamples
 
     def stimuli_spec(self, key: str) -> StimuliSpec:
         return dict(self.stimuli)[key]

@@ -18,7 +18,7 @@ from abl.spec.check import Program
 from abl.spec.diagnostics import Diagnostic, DiagnosticSink, did_you_mean, listing
 from abl.spec.fmt import intervention_text, unit_expr_text, value_text
 
-from .plan import (ExpectItem, InterventionPlan, MeasureItem, Plan, ReportItem, ResultQuery,
+from .plan import (ExpectItem, Family, InterventionPlan, MeasureItem, Plan, ReportItem, ResultQuery,
                    Selection)
 from .specs import Corruption, ModelSpec, StimuliSpec
 
@@ -70,6 +70,7 @@ class Planner:
         self.expectations: list[ExpectItem] = []
         self.reports: list[ReportItem] = []
         self._class_cache: dict[str, object] = {}
+        self.replicas: dict[str, tuple[tuple[str, int], ...]] = {}   # group -> ((member key, seed), ...)
 
     # ---- entry ------------------------------------------------------------------------
     def plan(self) -> Plan:
@@ -247,6 +248,7 @@ class Planner:
         seed = self.program.seed
         if isinstance(expr, ast.TrainModel):
             fields: dict = {}
+            replicates = 0
             for option in expr.options:
                 if option.key == "epochs":
                     fields["epochs"] = int(self._number(option.value, env))
@@ -256,6 +258,8 @@ class Planner:
                     fields["batch_size"] = int(self._number(option.value, env))
                 elif option.key == "seed":
                     fields["seed"] = int(self._number(option.value, env))
+                elif option.key == "replicates":
+                    replicates = int(self._number(option.value, env))
                 elif option.key == "regularize selectivity":
                     fields["regularize"] = float(self._number(option.value, env))
                     if option.extra is not None:
@@ -265,6 +269,19 @@ class Planner:
             spec = ModelSpec(key, "train", arch=expr.arch.value, widths=widths,
                              train_on=env.stimuli[expr.train_on.value], seed=fields.pop("seed", seed),
                              **fields)
+            if replicates:
+                # `replicates N`: N models trained with seeds s, s+1, ...; measurements of the
+                # name range over them (the `seed` dimension)
+                members = []
+                for offset in range(replicates):
+                    member_seed = spec.seed + offset
+                    member = (key[:-1] + f",seed={member_seed}]") if key.endswith("]") else \
+                        f"{key}[seed={member_seed}]"
+                    self.models[member] = dataclasses.replace(spec, name=member, seed=member_seed)
+                    members.append((member, member_seed))
+                self.replicas[key] = tuple(members)
+                env.models[decl.name.value] = key
+                return
         elif isinstance(expr, ast.TorchvisionModel):
             weights = "auto" if expr.weights is None else expr.weights.value
             spec = ModelSpec(key, "torchvision", arch=expr.arch.value, weights=weights, seed=seed)
@@ -403,7 +420,17 @@ class Planner:
     # ---- measurements ----------------------------------------------------------------------
     def _measure(self, quantity: ast.Quantity, env: _Env, hidden: bool, repeats: int | None = None,
                  claim: int = 0) -> list[MeasureItem]:
-        """`claim` (an expectation's number) gives random draws a stream of their own."""
+        """`claim` (an expectation's number) gives random draws a stream of their own. A replicated
+        model's measurement is one per member, each with its `seed`."""
+        group = env.models[quantity.model.value]
+        if group in self.replicas:
+            items = []
+            for member, member_seed in self.replicas[group]:
+                inner = env.child()
+                inner.models = {name: (member if key == group else key) for name, key in env.models.items()}
+                inner.bindings["seed"] = ("var", member_seed, str(member_seed))
+                items += self._measure(quantity, inner, hidden, repeats, claim)
+            return items
         metric = quantity.metric.text
         model = env.models[quantity.model.value]
         stimuli = env.stimuli[quantity.stimuli.value]
@@ -509,18 +536,49 @@ class Planner:
         if quantity.where_class is not None:
             cls = self._class_index(quantity.where_class, env, stimuli)
         dims = list(env.dims())
+        among = []
         for selector in quantity.selectors:
             if selector.key == "class":
                 cls = self._class_index(selector.value, env, stimuli)
+            elif selector.among:
+                among += self._among(selector, env, stimuli)
             else:
-                dims.append((selector.key, value_text(selector.value)))
+                dims += self._selected(selector, env, stimuli)
+        context = []
+        for name, (kind, value, text) in env.bindings.items():
+            if kind == "class" and cls is None:
+                context.append(("class", self._info(stimuli).class_names[value]))
+            elif kind == "layer":
+                context.append(("layer", text))
         model = env.models.get(quantity.model.value) if quantity.model is not None else None
+        models = tuple(member for member, _ in self.replicas.get(model, ()))
         intervention = " and ".join(intervention_text(i) for i in quantity.interventions) or "none"
         from abl.spec.fmt import quantity_text
         layer = self._layer(quantity.metric.in_layer, env) if quantity.metric.in_layer is not None else None
-        return ResultQuery(label, stimuli, model, cls, intervention, tuple(dims), quantity.drop,
-                           quantity_text(quantity), layer, env.stimuli_label(quantity.stimuli.value),
-                           *claims)
+        return ResultQuery(label, stimuli, None if models else model, cls, intervention, tuple(dims),
+                           quantity.drop, quantity_text(quantity), layer,
+                           env.stimuli_label(quantity.stimuli.value), *claims, models=models,
+                           among=tuple(among), context=tuple(context))
+
+    def _member_text(self, key: str, value, env: _Env, stimuli: str) -> list[tuple[str, str]]:
+        """One selected member as (dimension, value) pairs: a cell is its row and its column."""
+        if key == "cell":
+            row, col = (value_text(v) for v in value.items)
+            return [("row", row), ("col", col)]
+        if key == "class":
+            return [("class", self._info(stimuli).class_names[self._class_index(value, env, stimuli)])]
+        if key == "layer":
+            return [("layer", self._layer(value, env))]
+        if isinstance(value, ast.Name) and value.value in env.bindings:
+            return [(key, env.bindings[value.value][2])]
+        return [(key, value_text(value))]
+
+    def _selected(self, selector: ast.Selector, env: _Env, stimuli: str) -> list[tuple[str, str]]:
+        return self._member_text(selector.key, selector.value, env, stimuli)
+
+    def _among(self, selector: ast.Selector, env: _Env, stimuli: str) -> list[tuple[str, tuple[str, ...]]]:
+        values = [self._member_text(selector.key, item, env, stimuli)[0][1] for item in selector.value.items]
+        return [(selector.key, tuple(values))]
 
     def _is_random(self, quantity: ast.Quantity, env: _Env) -> bool:
         """Whether the quantity's interventions or units draw random units."""
@@ -557,13 +615,16 @@ class Planner:
         text = self.program.source.line_text(decl.span.line).strip()
         claim = len(self.expectations) + 1
         lhs = self._query(decl.quantity, env, self._ensure_measured(decl.quantity, env, repeats, claim))
+        family = self._family(decl, env, lhs.stimuli)
         test = decl.test
+        common = dict(significance=significance, family=family, span=decl.span)
         if isinstance(test, ast.ChangeTest):
             item = ExpectItem("change", text, lhs, number=float(test.amount.value),
-                              direction=test.direction, bound=test.bound, span=decl.span)
+                              direction=test.direction, bound=test.bound, **common)
         elif isinstance(test, ast.CompareNumber):
-            item = ExpectItem("compare-number", text, lhs, op=test.op, number=float(test.value.value),
-                              span=decl.span)
+            item = ExpectItem("compare-number", text, lhs, op=test.op, number=float(test.value.value), **common)
+        elif isinstance(test, ast.ExtremeTest):
+            item = ExpectItem("extreme", text, lhs, **common)
         else:
             rhs_quantity = test.rhs
             rhs = self._query(rhs_quantity, env, self._ensure_measured(rhs_quantity, env, repeats, claim))
@@ -572,9 +633,31 @@ class Planner:
             if test.offset is not None:
                 offset = float(test.offset.value) * (-1.0 if test.offset_sign == "-" else 1.0)
             item = ExpectItem("control" if random_rhs else "compare-quantity", text, lhs, rhs,
-                              op=test.op, number=offset, repeats=repeats if random_rhs else 0,
-                              significance=significance, span=decl.span)
+                              op=test.op, number=offset, repeats=repeats if random_rhs else 0, **common)
         self.expectations.append(item)
+
+    def _family(self, decl: ast.ExpectDecl, env: _Env, stimuli: str) -> Family:
+        def expand(names) -> tuple[str, ...]:
+            out: list[str] = []
+            for name in names:
+                out += ["row", "col"] if name == "cell" else [name]
+            return tuple(out)
+
+        average: tuple[str, ...] = ()
+        quantify: tuple[str, ...] = ()
+        share = 1.0
+        for clause in decl.families:
+            if clause.averaging:
+                average += expand(clause.dims)
+            else:
+                quantify += expand(clause.dims)
+                share = 1.0 if clause.every else float(clause.share.value)
+        extreme, at = "", ()
+        if isinstance(decl.test, ast.ExtremeTest):
+            extreme = "largest" if decl.test.largest else "smallest"
+            selector = decl.test.at[0]
+            at = tuple(self._member_text(selector.key, selector.value, env, stimuli))
+        return Family(average, quantify, share, extreme, at)
 
     # ---- reports --------------------------------------------------------------------------
     def _report(self, decl: ast.ReportDecl, env: _Env) -> None:

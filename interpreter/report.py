@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from collections import defaultdict
 from pathlib import Path
 
@@ -169,6 +171,13 @@ def _report_view(item, table, plan_reports):
     return None
 
 
+def _interval(rows) -> str:
+    """` [low, high]` of a single measured value (its bootstrap interval over images)."""
+    if len(rows) != 1 or not (math.isfinite(rows[0].ci_low) and math.isfinite(rows[0].ci_high)):
+        return ""
+    return f" [{rows[0].ci_low:.3f}, {rows[0].ci_high:.3f}]"
+
+
 def per_class_table(table, measure: str) -> Table:
     # a claim's own random draws are summarised by its verdict, not pooled with the measured ones
     rows = [r for r in table if r.measure == measure and not r.claim]
@@ -186,20 +195,21 @@ def per_class_table(table, measure: str) -> Table:
             cells = []
             base = None
             for intervention in interventions:
-                values = [r.value for r in rows if r.cls == cls and r.intervention == intervention
-                          and (r.stimuli, r.model, r.dims) == (stimuli, model, dims)]
+                matching = [r for r in rows if r.cls == cls and r.intervention == intervention
+                            and (r.stimuli, r.model, r.dims) == (stimuli, model, dims)]
+                values = [r.value for r in matching]
                 if not values:
                     cells.append("")
                     continue
                 value = float(np.mean(values))
                 if intervention == "none":
                     base = value
-                    cells.append(f"{value:.4f}")
+                    cells.append(f"{value:.4f}{_interval(matching)}")
                 else:
                     delta = "" if base is None else f" ({value - base:+.4f})"
                     spread = f" ±{np.std(values):.3f}" if len(values) > 1 else ""
                     style = "red" if base is not None and value - base < -1e-9 else ""
-                    cells.append(Text(f"{value:.4f}{spread}{delta}", style=style))
+                    cells.append(Text(f"{value:.4f}{_interval(matching)}{spread}{delta}", style=style))
             label = cls if cls else "all"
             if len(groups) > 1:
                 label = f"{label} ({stimuli}{''.join(f', {k}={v}' for k, v in dims)})"
@@ -294,6 +304,8 @@ def _summary_table(table) -> Table:
     view = Table(title="results (means over repeats)", expand=False)
     for column in ("measure", "stimuli", "class", "layer", "cell", "intervention", "value", "n"):
         view.add_column(column, justify="right" if column in ("value", "n") else "left")
+    if any(math.isfinite(r.ci_low) for r in table):
+        view.columns[6].header = "value [interval]"
     groups = defaultdict(list)
     for r in table:
         if r.measure == "selectivity index unit":
@@ -304,7 +316,7 @@ def _summary_table(table) -> Table:
             intervention += f" (claim {claim}'s {len(rows)} draws)"
         view.add_row(*[Text(x) for x in (measure, stimuli + "".join(f" {k}={v}" for k, v in dims), cls,
                                          layer, cell, intervention)],
-                     f"{np.mean([r.value for r in rows]):.4g}", str(rows[0].n))
+                     f"{np.mean([r.value for r in rows]):.4g}{_interval(rows)}", str(rows[0].n))
     if len(groups) > 60:
         view.caption = f"{len(groups) - 60} more groups in results.csv"
     return view

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 COLUMNS = ("measure", "stimuli", "model", "class", "layer", "units", "cell",
-           "intervention", "repeat", "value", "n", "fit_on", "claim")
-KEY_COLUMNS = tuple(c for c in COLUMNS if c not in ("value", "n"))
+           "intervention", "repeat", "value", "ci_low", "ci_high", "n", "fit_on", "claim")
+KEY_COLUMNS = tuple(c for c in COLUMNS if c not in ("value", "ci_low", "ci_high", "n"))
 
 
 class DuplicateResultError(RuntimeError):
@@ -34,13 +34,15 @@ class ResultRow:
     dims: tuple[tuple[str, str], ...] = ()   # sweep variables: (("alpha", "-1.0"),)
     fit_on: str = ""             # probes: the stimuli the probe was fitted on
     claim: int = 0               # a claim's own random draws: the expectation's number (1-based)
+    ci_low: float = math.nan     # bootstrap interval over images (measures of the outputs; else NaN)
+    ci_high: float = math.nan
 
     def as_record(self) -> dict[str, object]:
         record: dict[str, object] = {
             "measure": self.measure, "stimuli": self.stimuli, "model": self.model,
             "class": self.cls, "layer": self.layer, "units": self.units, "cell": self.cell,
             "intervention": self.intervention, "repeat": self.repeat,
-            "value": self.value, "n": self.n, "fit_on": self.fit_on, "claim": self.claim,
+            "value": self.value, "ci_low": self.ci_low, "ci_high": self.ci_high, "n": self.n, "fit_on": self.fit_on, "claim": self.claim,
         }
         for key, value in self.dims:
             record[key] = value
@@ -60,6 +62,7 @@ class ResultRow:
 class ResultsTable:
     rows: list[ResultRow] = field(default_factory=list)
     _keys: dict = field(default_factory=dict, repr=False, compare=False)
+    confidence: float = field(default=0.95, compare=False)   # the level of the rows' intervals
 
     def __post_init__(self) -> None:
         rows, self.rows = self.rows, []
@@ -90,7 +93,7 @@ class ResultsTable:
         return len(self.rows)
 
     def where(self, predicate: Callable[[ResultRow], bool]) -> "ResultsTable":
-        return ResultsTable([row for row in self.rows if predicate(row)])
+        return ResultsTable([row for row in self.rows if predicate(row)], confidence=self.confidence)
 
     def dim_names(self) -> list[str]:
         names: list[str] = []
@@ -114,8 +117,9 @@ class ResultsTable:
         with open(path, "w", encoding="utf-8") as handle:
             for row in self.rows:
                 record = row.as_record()
-                if isinstance(record["value"], float) and not math.isfinite(record["value"]):
-                    record["value"] = None
+                for column in ("value", "ci_low", "ci_high"):
+                    if isinstance(record[column], float) and not math.isfinite(record[column]):
+                        record[column] = None
                 handle.write(json.dumps(record) + "\n")
 
 

@@ -207,10 +207,12 @@ class MetricPhrase:
 
 @dataclass(frozen=True)
 class Selector:
-    """`[class 7]` or `[alpha = -1]` after a metric in an expectation."""
-    key: str              # "class" or a loop variable's name
+    """`[class 7]`, `[alpha = -1]`, `[cell = 3,3]` (value: a list of two numbers) or
+    `[row in [0, 3]]` (`among`: the mean over those values) after a metric in an expectation."""
+    key: str              # "class", "layer", "cell", "row", "col", "seed" or a loop variable's name
     value: Value
     span: Span
+    among: bool = False   # `KEY in [..]`: the values are averaged
 
 
 @dataclass(frozen=True)
@@ -255,7 +257,31 @@ class CompareQuantity:
     span: Span
 
 
-ExpectTest = Union[ChangeTest, CompareNumber, CompareQuantity]
+@dataclass(frozen=True)
+class ExtremeTest:
+    """`is largest at [cell = 3,3]`: the quantity at the selected member exceeds every other
+    member of the family the selector ranges over."""
+    largest: bool
+    at: tuple[Selector, ...]
+    span: Span
+
+
+ExpectTest = Union[ChangeTest, CompareNumber, CompareQuantity, ExtremeTest]
+
+
+@dataclass(frozen=True)
+class FamilyClause:
+    """`averaged over class, layer` (share None), `in every class x layer` (share 1.0) or
+    `in at least 80% of class x layer` (share 0.8): what a claim does with a family of values."""
+    dims: tuple[str, ...]
+    share: Value | None        # None: averaging; a Percent/Number: the share of members
+    every: bool
+    span: Span
+    dim_spans: tuple[Span, ...] = ()
+
+    @property
+    def averaging(self) -> bool:
+        return self.share is None and not self.every
 
 
 # ---- statements -------------------------------------------------------------
@@ -274,6 +300,20 @@ class Seed:
 
 @dataclass(frozen=True)
 class Device:
+    value: Value
+    span: Span
+
+
+@dataclass(frozen=True)
+class Confidence:
+    """`confidence 95%`: the level of every interval."""
+    value: Value
+    span: Span
+
+
+@dataclass(frozen=True)
+class Resamples:
+    """`resamples 1000`: bootstrap and permutation resamples for intervals and tests."""
     value: Value
     span: Span
 
@@ -367,6 +407,7 @@ class ExpectDecl:
     test: ExpectTest
     options: tuple[Option, ...]
     span: Span
+    families: tuple[FamilyClause, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -404,7 +445,7 @@ class ForBlock:
     span: Span
 
 
-Statement = Union[Experiment, Seed, Device, Repeats, Param, StimuliDecl, ModelDecl, UnitsDecl,
+Statement = Union[Experiment, Seed, Device, Repeats, Confidence, Resamples, Param, StimuliDecl, ModelDecl, UnitsDecl,
                   MeasureDecl, ExpectDecl, ReportDecl, ForBlock]
 
 

@@ -105,6 +105,15 @@ _code("E309", "invalid-combination", "parts of a statement that cannot go togeth
       "`activation of UNITS ... ablating ...` (recorded with the edits applied) instead.",
       "measure probe accuracy of cells on eval ablating hot",
       "measure probe accuracy of cells on eval")
+_code("E310", "family-mismatch", "a claim selects, averages or quantifies over a dimension its values do not have",
+      "A measurement inside `for each class c, each layer L` or over a grid is a family of values "
+      "with the dimensions `class`, `layer`, `cell` (and its `row` and `col`), its loop variables, "
+      "and `seed` for replicated models. A claim can select a member (`[cell = 3,3]`, "
+      "`[row in [0, 3]]`), average (`averaged over class, layer`), quantify (`in every class`, "
+      "`in at least 80% of class x layer`) or ask where the value peaks (`is largest at [cell = "
+      "3,3]`), but only over dimensions the measurement has, each used once.",
+      "expect rank deficit on eval is largest at [cell = 3,3] averaged over alpha",
+      "expect rank deficit on eval is largest at [cell = 3,3] averaged over class, layer")
 _code("E401", "unknown-layer", "a layer name does not exist in the model",
       "Layers are named by module path (`features.3`) or by an alias the model declares "
       "(`fc2`, `conv3`). `abl lint --deep` and `abl run` check every name against the model.",

@@ -186,6 +186,10 @@ def _selectors_text(selectors) -> str:
     for selector in selectors:
         if selector.key == "class":
             items.append(f"class {value_text(selector.value)}")
+        elif selector.among:
+            items.append(f"{selector.key} in {value_text(selector.value)}")
+        elif isinstance(selector.value, ast.ListValue):      # `cell = 3,3`
+            items.append(f"{selector.key} = " + ",".join(value_text(v) for v in selector.value.items))
         else:
             items.append(f"{selector.key} = {value_text(selector.value)}")
     return "[" + ", ".join(items) + "]"
@@ -231,6 +235,8 @@ def _test_text(test: ast.ExpectTest) -> str:
         return f"{test.direction} by {test.bound} {value_text(test.amount)}"
     if isinstance(test, ast.CompareNumber):
         return f"{test.op} {value_text(test.value)}"
+    if isinstance(test, ast.ExtremeTest):
+        return f"is {'largest' if test.largest else 'smallest'} at {_selectors_text(test.at)}"
     text = f"{test.op} {quantity_text(test.rhs)}"
     if test.offset is not None:
         text += f" {test.offset_sign or '+'} {value_text(test.offset)}"
@@ -272,8 +278,17 @@ def _expect_text(decl: ast.ExpectDecl) -> str:
             parts.append(" and ".join(intervention_text(i) for i in decl.quantity.interventions))
     else:
         parts = ["expect", quantity_text(decl.quantity), _test_text(test)]
+    parts += [family_text(f) for f in decl.families]
     parts += [_option_text(o) for o in decl.options]
     return " ".join(parts)
+
+
+def family_text(clause: ast.FamilyClause) -> str:
+    if clause.every:
+        return "in every " + " x ".join(clause.dims)
+    if clause.share is not None:
+        return f"in at least {value_text(clause.share)} of " + " x ".join(clause.dims)
+    return "averaged over " + ", ".join(clause.dims)
 
 
 def _report_text(decl: ast.ReportDecl) -> str:
@@ -327,6 +342,10 @@ def statement_text(statement) -> str:
         return f"device {value_text(statement.value)}"
     if isinstance(statement, ast.Repeats):
         return f"repeats {value_text(statement.value)}"
+    if isinstance(statement, ast.Confidence):
+        return f"confidence {value_text(statement.value)}"
+    if isinstance(statement, ast.Resamples):
+        return f"resamples {value_text(statement.value)}"
     if isinstance(statement, ast.Param):
         return f"param {statement.name.value} = {value_text(statement.value)}"
     if isinstance(statement, ast.StimuliDecl):

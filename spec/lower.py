@@ -79,6 +79,12 @@ class _Lower(Transformer):
     def repeats_stmt(self, meta, value):
         return ast.Repeats(value, self._span(meta))
 
+    def confidence_stmt(self, meta, value):
+        return ast.Confidence(value, self._span(meta))
+
+    def resamples_stmt(self, meta, value):
+        return ast.Resamples(value, self._span(meta))
+
     def param_stmt(self, meta, name, value):
         return ast.Param(name, value, self._span(meta))
 
@@ -134,6 +140,7 @@ class _Lower(Transformer):
     opt_batch = _option("batch")
     opt_regularize = _option("regularize selectivity")
     opt_repeats = _option("repeats")
+    opt_replicates = _option("replicates")
     opt_significance = _option("significance")
 
     # -- models -----------------------------------------------------------------------
@@ -340,8 +347,14 @@ class _Lower(Transformer):
     def select_dim(self, meta, name, value):
         return ast.Selector(name.value, value, self._span(meta))
 
+    def select_in(self, meta, name, values):
+        return ast.Selector(name.value, values, self._span(meta), among=True)
+
+    def select_more(self, meta, number):
+        return ("more", number)
+
     def selectors(self, meta, *items):
-        return ("selectors", tuple(items))
+        return ("selectors", _merge_cells(items))
 
     def expect_quantity(self, meta, *items):
         items = list(items)
@@ -378,7 +391,23 @@ class _Lower(Transformer):
         rhs = self._quantity(meta, None, (), None, qualifiers, drop=True)
         return ("test", ast.CompareQuantity(str(op), rhs, None, None, self._span(meta)))
 
+    def extreme_test(self, meta, extreme, selectors):
+        return ("test", ast.ExtremeTest(str(extreme) == "largest", selectors[1], self._span(meta)))
+
+    def average_clause(self, meta, *words):
+        names = tuple(_dim_name(w) for w in words)
+        return ast.FamilyClause(names, None, False, self._span(meta),
+                                tuple(_dim_span(w, self) for w in words))
+
+    def every_clause(self, meta, _keyword, dim):
+        return ast.FamilyClause(dim.names, None, True, self._span(meta), (dim.span,) * len(dim.names))
+
+    def share_clause(self, meta, _keyword, share, dim):
+        return ast.FamilyClause(dim.names, share, False, self._span(meta), (dim.span,) * len(dim.names))
+
     def expect_stmt(self, meta, quantity, test, *options):
+        families = tuple(o for o in options if isinstance(o, ast.FamilyClause))
+        options = tuple(o for o in options if not isinstance(o, ast.FamilyClause))
         if test[0] == "change":
             _, change, qualifiers = test
             if qualifiers:
@@ -392,7 +421,7 @@ class _Lower(Transformer):
             test_node = change
         else:
             test_node = test[1]
-        return ast.ExpectDecl(quantity, test_node, tuple(options), self._span(meta))
+        return ast.ExpectDecl(quantity, test_node, tuple(options), self._span(meta), families)
 
     # -- reports --------------------------------------------------------------------------
     def class_dim(self, meta):
@@ -430,6 +459,32 @@ class _Lower(Transformer):
         return ast.ReportDecl(kind, metric, fields.get("by", ()), fields.get("versus"),
                               fields.get("over"), fields.get("stimuli"), fields.get("steps"),
                               fields.get("units"), self._span(meta))
+
+
+def _merge_cells(items) -> tuple:
+    """`[cell = 3,3]`: a number after a selector continues its value (a cell is two numbers)."""
+    merged: list = []
+    for item in items:
+        if isinstance(item, tuple) and item[0] == "more":
+            number = item[1]
+            if merged and merged[-1].key not in ("class", "") and not merged[-1].among:
+                last = merged[-1]
+                values = last.value.items if isinstance(last.value, ast.ListValue) else (last.value,)
+                span = last.span.merge(number.span)
+                merged[-1] = ast.Selector(last.key, ast.ListValue(values + (number,), span), span)
+            else:
+                merged.append(ast.Selector("", number, number.span))
+        else:
+            merged.append(item)
+    return tuple(merged)
+
+
+def _dim_name(word) -> str:
+    return word.value if isinstance(word, ast.Name) else str(word)
+
+
+def _dim_span(word, lowerer) -> Span:
+    return word.span if isinstance(word, ast.Name) else lowerer._tspan(word)
 
 
 def lower(tree, source: SourceFile) -> ast.Spec:

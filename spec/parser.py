@@ -68,11 +68,14 @@ _TERMINAL_WORDS = {
     "WEIGHT_DIRECTION": "`incoming` or `outgoing`",
     "BINDER_KIND": "`class` or `layer`",
     "MEAN_ABLATING": "`mean-ablating`",
+    "EXTREME": "`largest` or `smallest`",
+    "IN_EVERY": "`in every`",
+    "IN_AT_LEAST": "`in at least`",
     "$END": "end of file",
 }
 
 _STATEMENT_KEYWORDS = ("experiment", "seed", "device", "param", "stimuli", "model", "units",
-                       "measure", "expect", "report", "for")
+                       "measure", "expect", "report", "for", "repeats", "confidence", "resamples")
 
 
 def _describe_terminal(name: str) -> str:

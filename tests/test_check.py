@@ -96,7 +96,42 @@ CASES = [
                     "measure accuracy on other\n", 6, 23, "noise 0.3 seed 7"),
     ("E309", HEAD + "units h = top 3 by activation for class 3 in fc2\n"
                     "measure probe accuracy of h on test ablating h\n", 6, 37, "activation of UNITS"),
+    ("E310", HEAD + "for each layer L in [fc1, fc2]:\n    units g = grid 2x2 over selectivity, magnitude "
+                    "for class 3 in L\n    measure accuracy on test ablating g\n"
+                    "expect accuracy on test > 0.5 in every lyaer\n", 8, 40, "did you mean `layer`?"),
 ]
+
+FAMILY_HEAD = HEAD + ("for each class c, each layer L in [fc1, fc2]:\n"
+                      "    units g = grid 2x2 over selectivity, magnitude for class c in L\n"
+                      "    measure rank deficit on test where class == c ablating g\n")
+
+
+@pytest.mark.parametrize("claim, column, words", [
+    ("expect rank deficit on test is largest at [cell = 1,1] averaged over alpha", 70, "not measured over `alpha`"),
+    ("expect rank deficit[cell = 1,1] on test > 0 averaged over cell", 59, "used twice"),
+    ("expect rank deficit on test is largest at [cell = 1] in every class", 44, "a cell is two numbers"),
+    ("expect rank deficit on test > 0 in every class in at least 50% of layer", 48, "at most one quantifier"),
+    ("expect accuracy on test > 0.5 in every class", 0, "one value, not a family"),
+])
+def test_misused_claims_over_families_are_located(claim, column, words):
+    text = FAMILY_HEAD + "measure accuracy on test\n" + claim + "\n"
+    result = compile_text(text, "spec.abl")
+    found = [d for d in result.diagnostics if words in d.message]
+    assert found, [d.message for d in result.diagnostics]
+    assert found[0].span.line == 9
+    if column:
+        assert found[0].span.column == column
+
+
+def test_claims_over_families_lint_clean():
+    claims = ["expect rank deficit on test is largest at [cell = 1,1] averaged over class, layer",
+              "expect rank deficit on test is largest at [cell = 1,1] in at least 80% of class x layer",
+              "expect rank deficit[row in [0, 1]] on test > rank deficit[row = 1] on test averaged over class, layer, col",
+              "expect rank deficit[cell = 1,1] on test >= rank deficit[cell = 0,0] on test in every class"
+              " averaged over layer"]
+    result = compile_text(FAMILY_HEAD + "\n".join(claims) + "\n", "spec.abl")
+    assert not [d for d in result.diagnostics if d.severity.name == "ERROR"], \
+        [d.message for d in result.diagnostics]
 
 
 @pytest.mark.parametrize("code, text, line, column, help_text", CASES,
