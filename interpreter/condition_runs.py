@@ -47,8 +47,10 @@ def condition_runs(plan: Plan) -> dict[tuple[str, str], dict[tuple, ConditionRun
             if (item.model, item.stimuli) != group_key or item.metric not in MEASURES_OF_OUTPUTS:
                 continue
             wanted = None if (item.where_class is None or item.per_class) else {item.where_class}
+            if item.metric == "selective rank deficit":
+                wanted = None           # the class's images and every other class's
             need(item.interventions, wanted, quantities_for(item.metric, item.top, item.of_class))
-            if item.interventions and item.metric in ("rank deficit", "rank change"):
+            if item.interventions and item.metric in ("rank deficit", "selective rank deficit", "rank change"):
                 need((), wanted, [("rank",)])
         runs[group_key] = {key: ConditionRun(group[key], None if classes[key] is None else frozenset(classes[key]),
                                              frozenset(quantities[key]))

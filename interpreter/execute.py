@@ -269,7 +269,7 @@ class Executor:
     def measure_all(self) -> ResultsTable:
         from . import measures
         from .selectivity import class_selectivity_index
-        from .statistics import bootstrap_mean_ci, stream_seed
+        from .statistics import bootstrap_difference_ci, bootstrap_mean_ci, stream_seed
 
         probes = self.probe_values()
         table = ResultsTable(confidence=self.plan.confidence)
@@ -313,9 +313,20 @@ class Executor:
                 continue
             positions, values = self.outputs(item)
             base_positions, base_values = self.outputs(item, baseline=True) \
-                if item.metric in ("rank deficit", "rank change") else (positions, values)
+                if item.metric in ("rank deficit", "selective rank deficit", "rank change") else (positions, values)
             at = np.searchsorted(base_positions, positions)
             image_labels = labels.numpy()[positions]
+            if item.metric == "selective rank deficit":
+                deficits = measures.image_values("rank deficit", None, None, values,
+                                                 {k: v[at] for k, v in base_values.items()})
+                mine = image_labels == item.where_class
+                row = ResultRow(measure=item.label, n=len(positions), cls=names[item.where_class],
+                                value=measures.selective_rank_deficit(deficits, image_labels, item.where_class),
+                                **common)
+                interval = bootstrap_difference_ci(deficits[mine], deficits[~mine], self.plan.confidence,
+                                                   self.plan.resamples, stream_seed(self.plan.seed, *row.key))
+                table.add(dataclasses.replace(row, ci_low=interval.low, ci_high=interval.high))
+                continue
             classes = [item.where_class] if item.where_class is not None else [None]
             if item.per_class:
                 classes = [None] + list(stimuli.present_classes)

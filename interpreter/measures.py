@@ -8,6 +8,8 @@ Conventions
   with the true class does not lower its rank).
 - rank deficit (Hayne et al.): mean over images of max(0, rank_ablated - rank_baseline);
   rank change: the signed mean of rank_ablated - rank_baseline (positive = the class fell).
+- selective rank deficit (Hayne et al.'s other score) of class c: the rank deficit over c's images
+  minus the rank deficit over the other classes' images, under the same ablation.
 """
 
 from __future__ import annotations
@@ -166,7 +168,7 @@ def quantities_for(metric: str, top: int | None, of_class: int | None) -> tuple[
     if metric == "accuracy":
         return (("top", top),) if top else (("correct",),)
     return {"loss": (("nll",),), "rank": (("rank",),), "rank deficit": (("rank",),),
-            "rank change": (("rank",),), "logit": (("logit", of_class),),
+            "selective rank deficit": (("rank",),), "rank change": (("rank",),), "logit": (("logit", of_class),),
             "probability": (("probability", of_class),)}[metric]
 
 
@@ -205,3 +207,12 @@ def image_values(metric: str, top: int | None, of_class: int | None, values: dic
     key = {"loss": ("nll",), "rank": ("rank",), "logit": ("logit", of_class),
            "probability": ("probability", of_class)}[metric]
     return np.asarray(values[key], dtype=np.float64)
+
+
+def selective_rank_deficit(deficits: np.ndarray, labels: np.ndarray, cls: int) -> float:
+    """Mean per-image rank deficit over class `cls`'s images minus that over the other images."""
+    mine = labels == cls
+    if not mine.any() or mine.all():
+        raise RunError(f"the selective rank deficit of class {cls} needs images of it and of other classes",
+                       help="measure it on stimuli with several classes")
+    return float(np.mean(deficits[mine], dtype=np.float64) - np.mean(deficits[~mine], dtype=np.float64))

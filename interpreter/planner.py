@@ -17,6 +17,7 @@ from abl.spec import ast
 from abl.spec.check import Program
 from abl.spec.diagnostics import Diagnostic, DiagnosticSink, did_you_mean, listing
 from abl.spec.fmt import intervention_text, unit_expr_text, value_text
+from abl.spec.vocabulary import MEASURES_NEEDING_INTERVENTION
 
 from .plan import (ExpectItem, Family, InterventionPlan, MeasureItem, Plan, ReportItem, ResultQuery,
                    Selection)
@@ -599,6 +600,8 @@ class Planner:
         rows the expectation reads from `measure` statements)."""
         if quantity.model is None or any(s.key != "class" for s in quantity.selectors):
             return (0, 0)
+        if quantity.metric.text in MEASURES_NEEDING_INTERVENTION and not quantity.interventions:
+            return (0, 0)           # reads the family of `measure ... ablating UNITS` statements
         if quantity.selectors and quantity.where_class is None:
             quantity = dataclasses.replace(quantity, where_class=quantity.selectors[0].value, selectors=())
         after = self._measure(quantity, env, hidden=True, repeats=repeats, claim=claim)
@@ -614,7 +617,10 @@ class Planner:
         significance = float(options["significance"].value) if "significance" in options else 0.05
         text = self.program.source.line_text(decl.span.line).strip()
         claim = len(self.expectations) + 1
-        lhs = self._query(decl.quantity, env, self._ensure_measured(decl.quantity, env, repeats, claim))
+        # a claim over a family reads the `measure` statements' values; others measure what they need
+        over_family = bool(decl.families) or isinstance(decl.test, ast.ExtremeTest)
+        claims = (0, 0) if over_family else self._ensure_measured(decl.quantity, env, repeats, claim)
+        lhs = self._query(decl.quantity, env, claims)
         family = self._family(decl, env, lhs.stimuli)
         test = decl.test
         common = dict(significance=significance, family=family, span=decl.span)
@@ -627,7 +633,8 @@ class Planner:
             item = ExpectItem("extreme", text, lhs, **common)
         else:
             rhs_quantity = test.rhs
-            rhs = self._query(rhs_quantity, env, self._ensure_measured(rhs_quantity, env, repeats, claim))
+            rhs_claims = (0, 0) if over_family else self._ensure_measured(rhs_quantity, env, repeats, claim)
+            rhs = self._query(rhs_quantity, env, rhs_claims)
             random_rhs = bool(rhs_quantity.interventions) and self._is_random(rhs_quantity, env)
             offset = 0.0
             if test.offset is not None:

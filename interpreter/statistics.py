@@ -62,6 +62,27 @@ def bootstrap_mean_ci(values: np.ndarray, level: float, resamples: int,
     return Interval(float(result.confidence_interval.low), float(result.confidence_interval.high))
 
 
+def _difference(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
+    return _mean(a, axis) - _mean(b, axis)
+
+
+def bootstrap_difference_ci(a: np.ndarray, b: np.ndarray, level: float, resamples: int,
+                            rng: np.random.Generator) -> Interval:
+    """Percentile bootstrap interval of mean(a) - mean(b), the two groups of images resampled
+    independently (`scipy.stats.bootstrap` with two samples)."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1)
+    b = np.asarray(b, dtype=np.float64).reshape(-1)
+    if a.size == 0 or b.size == 0:
+        return Interval.none()
+    if np.ptp(a) == 0 and np.ptp(b) == 0:
+        value = float(a[0] - b[0])
+        return Interval(value, value)
+    result = stats.bootstrap((a, b), _difference, n_resamples=resamples, confidence_level=level,
+                             method="percentile", vectorized=True, random_state=rng,
+                             batch=_batch(a.size + b.size, resamples))
+    return Interval(float(result.confidence_interval.low), float(result.confidence_interval.high))
+
+
 def t_interval(values: Sequence[float], level: float) -> Interval:
     """Student-t interval of the mean of a few values (replicate models); one value: none."""
     x = np.asarray(values, dtype=np.float64)

@@ -17,6 +17,7 @@ from .parser import parse_value
 from .source import SourceFile, Span
 from .vocabulary import (BUILTIN_ARCHITECTURES, CLASS_UNIT_METRICS, DATASETS, DEVICES,
                          MEASURES, MEASURES_NEEDING_CLASS, MEASURES_NEEDING_INTERVENTION,
+                         MEASURES_NEEDING_WHERE_CLASS,
                          MEASURES_NEEDING_LAYER, MEASURES_NEEDING_UNITS, PREPROCESSING,
                          REPORT_KINDS, SPLITS, TORCHVISION_ARCHITECTURES, UNIT_METRICS)
 
@@ -561,7 +562,9 @@ class Checker:
         return dataclasses.replace(decl, quantity=quantity)
 
     def _check_ExpectDecl(self, decl: ast.ExpectDecl, scope: Scope):
-        lhs = self.quantity(decl.quantity, scope, in_measure=False)
+        # a claim over a family reads the `measure` statements' values, of whichever model
+        over_family = bool(decl.families) or isinstance(decl.test, ast.ExtremeTest)
+        lhs = self.quantity(decl.quantity, scope, in_measure=False, over_family=over_family)
         test = decl.test
         if isinstance(test, ast.ChangeTest):
             if not lhs.interventions:
@@ -580,7 +583,7 @@ class Checker:
                 if not lhs.drop:
                     self.error("E308", "`drop ...` on the right needs `drop of ...` on the left",
                                decl.quantity.span, help="write `expect drop of METRIC ... > drop ablating ...`")
-            rhs = self.quantity(rhs, scope, in_measure=False)
+            rhs = self.quantity(rhs, scope, in_measure=False, over_family=over_family)
             if rhs.drop and not rhs.interventions:
                 self.error("E308", "a `drop` needs an intervention", rhs.span)
             if test.offset is not None:
@@ -826,7 +829,8 @@ class Checker:
         elif name in MEASURES_NEEDING_LAYER and measure:
             self.error("E306", f"`{name}` needs its layer: `{name} in LAYER`", phrase.span)
 
-    def quantity(self, quantity: ast.Quantity, scope: Scope, in_measure: bool) -> ast.Quantity:
+    def quantity(self, quantity: ast.Quantity, scope: Scope, in_measure: bool,
+                 over_family: bool = False) -> ast.Quantity:
         if quantity.metric is not None:
             # a claim may read a measurement by its metric alone: `expect probe accuracy[...] ...`
             measured = not in_measure and quantity.metric.text in self.measure_dims
@@ -845,7 +849,7 @@ class Checker:
         if quantity.where_class is not None:
             self.class_value(quantity.where_class, scope)
         model = quantity.model
-        by_dims = any(selector.key != "class" for selector in quantity.selectors)
+        by_dims = over_family or any(selector.key != "class" for selector in quantity.selectors)
         if model is not None:
             self.use(scope, model, ("model",), "model")
         elif not by_dims:
@@ -866,6 +870,12 @@ class Checker:
             if name in MEASURES_NEEDING_INTERVENTION and not quantity.interventions:
                 self.error("E308", f"`{name}` compares with an intervention, but none is given",
                            quantity.span, help=f"e.g. `measure {name} on STIMULI ablating UNITS`")
+            if name in MEASURES_NEEDING_WHERE_CLASS and quantity.where_class is None:
+                self.error("E308", f"`{name}` compares one class's images with the others': say which",
+                           quantity.span, help=f"e.g. `measure {name} on STIMULI where class == c ablating UNITS`")
+            if name in MEASURES_NEEDING_WHERE_CLASS and quantity.metric.per_class:
+                self.error("E306", f"`per class` does not apply to {name}", quantity.metric.span,
+                           help="measure it `where class == c` inside `for each class c`")
         return dataclasses.replace(quantity, stimuli=stimuli, model=model)
 
     def default_model(self, scope: Scope, span: Span) -> ast.Name | None:

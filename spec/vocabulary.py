@@ -16,14 +16,15 @@ UNIT_METRICS = ("activation", "magnitude", "selectivity", "selectivity index", "
 CLASS_UNIT_METRICS = ("selectivity", "rotated magnitude")   # need `for class C`
 
 # What `measure` can measure.
-MEASURES = ("accuracy", "loss", "rank", "rank deficit", "rank change", "logit", "probability",
-            "probe accuracy", "selectivity index", "activation")
-MEASURES_NEEDING_INTERVENTION = ("rank deficit", "rank change")
+MEASURES = ("accuracy", "loss", "rank", "rank deficit", "selective rank deficit", "rank change",
+            "logit", "probability", "probe accuracy", "selectivity index", "activation")
+MEASURES_NEEDING_INTERVENTION = ("rank deficit", "selective rank deficit", "rank change")
+MEASURES_NEEDING_WHERE_CLASS = ("selective rank deficit",)      # the class against the others
 MEASURES_NEEDING_CLASS = ("logit", "probability")
 MEASURES_NEEDING_UNITS = ("probe accuracy", "activation")
 MEASURES_NEEDING_LAYER = ("selectivity index",)
-MEASURES_OF_OUTPUTS = ("accuracy", "loss", "rank", "rank deficit", "rank change", "logit",
-                       "probability")
+MEASURES_OF_OUTPUTS = ("accuracy", "loss", "rank", "rank deficit", "selective rank deficit",
+                       "rank change", "logit", "probability")
 
 REPORT_KINDS = ("table", "bars", "heatmap", "histogram", "curve", "scatter", "features")
 

@@ -14,6 +14,7 @@ model net = train mlp [64, 32, 16, 10] on probe epochs 3
 for each class c in [3, 8], each layer L in [fc1]:
     units cells = grid 4x4 over selectivity, magnitude for class c in L on probe
     measure rank deficit on eval where class == c ablating cells
+    measure selective rank deficit on eval where class == c ablating cells
     measure probe accuracy of cells on eval
 """
 
@@ -71,12 +72,21 @@ def test_grid_cells_and_rank_deficits_match_direct_computation(tmp_path):
             edited[:, units] = 0
             with torch.no_grad():
                 after = head(edited).numpy()
-            expected = np.maximum(0, ranks(after[mask], labels_eval[mask]) -
-                                  ranks(base[mask], labels_eval[mask])).mean()
+            deficits = np.maximum(0, ranks(after, labels_eval) - ranks(base, labels_eval))
+            expected = deficits[mask].mean()
             (row,) = [x for x in result.table if x.measure == "rank deficit" and x.cls == str(target)
                       and x.cell == f"{r},{c}"]
             assert row.n == int(mask.sum())
             assert abs(row.value - expected) < 1e-9, (target, r, c, row.value, expected)
+            assert row.ci_low <= row.value <= row.ci_high
+            if deficits[mask].min() == deficits[mask].max():
+                assert row.ci_low == row.ci_high == row.value
+            # Hayne's other score: the class's deficit minus the other classes' images' deficit
+            (selective,) = [x for x in result.table if x.measure == "selective rank deficit"
+                            and x.cls == str(target) and x.cell == f"{r},{c}"]
+            assert selective.n == len(labels_eval)
+            assert abs(selective.value - (expected - deficits[~mask].mean())) < 1e-9
+            assert selective.ci_low <= selective.value <= selective.ci_high
             checked += 1
     assert checked == 32
     grids = [g for key, g in exp.executor._selector._grids.items()]

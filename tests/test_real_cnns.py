@@ -49,7 +49,10 @@ def abl_run(tmp_path, *sets):
 
 def test_alexnet_seven_layers_end_to_end(image_folder, tmp_path):
     result, out = abl_run(tmp_path, "model=alexnet", f"data={image_folder}", f"layers={ALEXNET_LAYERS}")
-    assert result.returncode == 0, result.stderr
+    # a random AlexNet may falsify the paper's claims (exit 1); every claim is decided
+    assert result.returncode in (0, 1), result.stderr
+    verdicts = json.loads((out / "expectations.json").read_text())
+    assert len(verdicts) == 3 and {v["verdict"] for v in verdicts} <= {"PASS", "FAIL"}
     assert "RANDOM weights" in result.stderr and "alexnet-owt-7be5be79.pth" in result.stderr
     rows = list(csv.DictReader(open(out / "results.csv")))
     layers = {r["layer"] for r in rows}
@@ -71,7 +74,8 @@ def test_alexnet_seven_layers_end_to_end(image_folder, tmp_path):
                                          ("resnet101", "layer4")])
 def test_other_paper_networks_run_one_layer(image_folder, tmp_path, arch, layer):
     result, out = abl_run(tmp_path, f"model={arch}", f"data={image_folder}", f"layers=[{layer}]")
-    assert result.returncode == 0, result.stderr
+    assert result.returncode in (0, 1), result.stderr
+    assert "error" not in result.stderr.lower().replace("errors", ""), result.stderr
     rows = list(csv.DictReader(open(out / "results.csv")))
     assert {r["layer"] for r in rows} == {layer}
     assert len([r for r in rows if r["measure"] == "rank deficit"]) == 3 * 16

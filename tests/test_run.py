@@ -43,8 +43,10 @@ def test_digit7_runs_and_writes_the_run_folder(digit7_run):
     assert manifest["seed"] == 0 and manifest["models"]["net"]["weights_sha256"]
     assert set(manifest["versions"]) >= {"abl", "torch", "python"}
     rows = list(csv.DictReader(open(out / "results.csv")))
-    assert list(rows[0])[:11] == ["measure", "stimuli", "model", "class", "layer", "units", "cell",
-                                  "intervention", "repeat", "value", "n"]
+    assert list(rows[0])[:13] == ["measure", "stimuli", "model", "class", "layer", "units", "cell",
+                                  "intervention", "repeat", "value", "ci_low", "ci_high", "n"]
+    accuracy = [r for r in rows if r["measure"] == "accuracy" and not int(r["claim"])]
+    assert accuracy and all(float(r["ci_low"]) <= float(r["value"]) <= float(r["ci_high"]) for r in accuracy)
     baseline = [r for r in rows if r["intervention"] == "none" and r["class"] == "" and r["measure"] == "accuracy"]
     assert float(baseline[0]["value"]) >= 0.95      # the blog's MLP reaches ~95% or more
     verdicts = json.loads((out / "expectations.json").read_text())
