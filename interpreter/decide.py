@@ -277,6 +277,17 @@ def _test_pair(left: _Member, right: _Member | None, op: str, margin: float, rea
     return None
 
 
+def _test_change(change: _Member, op: str, margin: float, reader: _Reader, number: int) -> TestResult | None:
+    """A change against its own baseline is paired: per seed (replicates), else per image."""
+    if len(change.seeds) > 1:
+        test = replicate_test(list(change.seeds.values()), None, op, margin, reader.confidence, False)
+        return None if test is None else dataclasses.replace(test, method="paired t (by seed)")
+    if change.images is not None:
+        return paired_test(change.images.values, op, margin, reader.confidence, reader.resamples,
+                           stream_seed(reader.seed, "claim", number))
+    return None
+
+
 def _with_test(verdict: Verdict, test: TestResult | None, significance: float) -> Verdict:
     if test is None:
         return dataclasses.replace(verdict, significance=significance)
@@ -328,8 +339,7 @@ def _decide(item: ExpectItem, reader: _Reader, number: int) -> Verdict:
         detail = (f"{item.lhs.measure} {before.value:.4g} -> {after.value:.4g}: {item.direction[:-1]} of "
                   f"{change.value:.4g} (needs {item.bound} {item.number:.4g})")
         verdict = Verdict(item.text, ok, detail, change.value, item.number, line=line)
-        return _with_test(verdict, _test_pair(change, None, op, item.number, reader, item, number, True),
-                          item.significance)
+        return _with_test(verdict, _test_change(change, op, item.number, reader, number), item.significance)
     if item.kind == "compare-number":
         if family.quantify:
             return _quantified(item, {k: (_single({k: d}).value, item.number) for k, d in lhs.items()},

@@ -175,13 +175,21 @@ def curves(table: ResultsTable, measure: str, x_dim: str, group_dim: str, out_di
         ax.set_xticks(range(len(x_values)))
         ax.set_xticklabels(x_values)
     ax.set_xlabel(x_dim)
-    ax.set_ylabel(measure + (f" ({conditions[0].label()})" if len(conditions) == 1 else ""))
+    ax.set_ylabel(measure + (f" ({conditions[0].label()})" if len(conditions) == 1 else "")
+                  + _bars_note(series, table.confidence), fontsize=8)
     ax.grid(alpha=0.3)
     ax.spines[["top", "right"]].set_visible(False)
     if len(series) > 1:
         figure.legend(fontsize=6, loc="outside right upper", frameon=False)
     ax.set_title(title, fontsize=10)
     return _save(figure, out_dir, f"curve-{_slug(measure)}-by-{_slug(x_dim)}")[0]
+
+
+def _bars_note(series: list[Series], level: float) -> str:
+    seeds = max((s.seeds for s in series), default=0)
+    if seeds > 1:
+        return f"\nmean of {seeds} seeds, {level:.0%} t-interval across seeds"
+    return f"\n{level:.0%} bootstrap interval over images"
 
 
 def _clean(series: list[Series]) -> list[Series]:
@@ -249,7 +257,7 @@ def sweep_scatter(table: ResultsTable, x_measure: str, y_measure: str, sweep_dim
             ax.annotate(k, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=7)
     ax.set_xlabel(f"{x_measure} ({x_context})", fontsize=8)
     y_context = y_series[0].condition.label() if len(y_series) == 1 else "one marker per condition"
-    ax.set_ylabel(f"{y_measure} ({y_context})", fontsize=8)
+    ax.set_ylabel(f"{y_measure} ({y_context}){_bars_note(y_series, table.confidence)}", fontsize=8)
     ax.grid(alpha=0.3)
     if len(y_series) > 1:
         ax.legend(fontsize=6)

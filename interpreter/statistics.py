@@ -183,7 +183,7 @@ def replicate_test(left: Sequence[float], right: Sequence[float] | None, op: str
         if paired:
             differences = a - b
             result = stats.ttest_1samp(differences - margin, 0.0, alternative=alternative)
-            method = "paired t"
+            method = "paired t (by seed)"
         else:
             if b.size < 2:
                 return None

@@ -595,7 +595,8 @@ def test_hayne_example_sample(cache):
 
 def test_selectivity_knob_example_sample(cache):
     experiment = Experiment.from_file(ROOT / "examples" / "selectivity_knob.abl",
-                                      overrides={"epochs": "1", "alphas": "[-1, 0, 1]"}, cache_dir=cache)
+                                      overrides={"epochs": "1", "alphas": "[-10, -1, 0, 1, 10]", "seeds": "1"},
+                                      cache_dir=cache)
     result = experiment.run()
     check_unique_keys(result.table)
     test = experiment.stimuli("test")
@@ -606,7 +607,7 @@ def test_selectivity_knob_example_sample(cache):
         if row.measure == "selectivity index unit":
             continue
         alpha = row.dim("alpha")
-        model = experiment.executor.model(f"net[alpha={alpha}]").module
+        model = experiment.executor.model(f"net[alpha={alpha},seed={row.dim('seed')}]").module
         images = test.images
         if row.dim("sigma"):
             sigma = float(row.dim("sigma"))
@@ -623,7 +624,7 @@ def test_selectivity_knob_example_sample(cache):
             recorded = run(model, images, record=[row.layer])[1][row.layer]
             expect_close(row, selectivity_index(recorded, test.labels.numpy()).mean())
         checked += 1
-    assert checked == 3 * (1 + 2 + 3 + 3)
+    assert checked == 5 * (1 + 2 + 3 + 3)
 
 
 # ---- identities -----------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ def strip_spans(node):
     if dataclasses.is_dataclass(node) and not isinstance(node, type):
         return (type(node).__name__,) + tuple(
             (f.name, strip_spans(getattr(node, f.name))) for f in dataclasses.fields(node)
-            if f.name not in ("span", "size_span", "path"))
+            if f.name not in ("span", "size_span", "dim_spans", "path"))
     return node
 
 

@@ -23,7 +23,7 @@ from abl.spec.source import SourceFile
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 FIXTURES = sorted(GOLDEN.glob("*.abl"))
-SPAN_FIELDS = ("span", "size_span")
+SPAN_FIELDS = ("span", "size_span", "dim_spans")
 REGEN = os.environ.get("ABL_REGEN_GOLDEN") == "1"
 
 

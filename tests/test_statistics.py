@@ -75,6 +75,7 @@ def test_replicate_tests_are_scipy_t_tests():
     welch = replicate_test(a, b, "<", 0.0, 0.95, paired=False)
     assert welch.p_value == pytest.approx(stats.ttest_ind(a, b, equal_var=False, alternative="less").pvalue)
     assert welch.method == "welch t"
+    assert replicate_test(a, b, "<", 0.0, 0.95, paired=True).method == "paired t (by seed)"
     paired = replicate_test(a, b, "<", 0.0, 0.95, paired=True)
     assert paired.p_value == pytest.approx(stats.ttest_rel(a, b, alternative="less").pvalue)
     offset = replicate_test(a, b, ">=", -0.05, 0.95, paired=False)
