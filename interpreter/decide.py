@@ -164,7 +164,8 @@ def _rows(query: ResultQuery, reader: _Reader, baseline: bool, family: set[str])
         rows = [r for r in rows if r.cls != ""]
     elif "class" in context and any(r.cls == context["class"] for r in rows):
         rows = [r for r in rows if r.cls == context["class"]]
-    else:
+    elif any(r.cls == "" for r in rows):
+        # the all-images value of a `per class` measurement; per-class values are selected by name
         rows = [r for r in rows if r.cls == ""]
     if "layer" in context and query.layer is None and any(r.layer == context["layer"] for r in rows):
         rows = [r for r in rows if r.layer == context["layer"]]

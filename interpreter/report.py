@@ -41,7 +41,7 @@ def _selections(item) -> list[Selection]:
 
 def plan_tree(plan: Plan) -> Tree:
     root = Tree(f"[bold]{plan.experiment}[/]  seed {plan.seed}, device {plan.device}, "
-                f"random controls x{plan.repeats}")
+                f"random controls x{plan.repeats}, {plan.confidence:.0%} intervals from {plan.resamples} resamples")
     if plan.params:
         params = root.add("[bold]parameters[/]")
         for name, value in plan.params:
