@@ -16,33 +16,21 @@ import dataclasses
 import math
 import operator
 from collections import defaultdict
-from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Mapping, Sequence
 
 import numpy as np
 
-from abl.spec.vocabulary import MEASURES_NEEDING_INTERVENTION
-
+from .claim_sides import ClassNames, ImageValues, Member, SideReader, drop, read_side, resolve, same_value, single
 from .errors import RunError
-from .plan import ExpectItem, ResultQuery
-from .results import ResultRow, ResultsTable
+from .plan import ExpectItem
+from .results import ResultsTable
 from .statistics import (DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, TestResult, bootstrap_test, holm,
                          paired_test, replicate_test, stream_seed)
-
-ClassNames = Callable[[str], Sequence[str]]     # stimuli key -> its class names
-
 
 COMPARE = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
            "==": lambda a, b: math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12),
            "!=": lambda a, b: not math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)}
-
-
-@dataclass(frozen=True)
-class ImageValues:
-    """A row's per-image values: their mean is the row's value."""
-    stimuli: str
-    positions: np.ndarray
-    values: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -78,30 +66,8 @@ def _finite(value):
     return value if isinstance(value, float) and math.isfinite(value) else None
 
 
-def row_dims(row: ResultRow) -> dict[str, str]:
-    """The dimensions a claim can select, average or quantify over."""
-    dims = {"class": row.cls, "layer": row.layer, "model": row.model, "units": row.units,
-            "fit_on": row.fit_on, "intervention": row.intervention}
-    if row.cell:
-        dims["row"], dims["col"] = row.cell.split(",")
-    dims.update(row.dims)
-    return dims
-
-
-@dataclass
-class _Member:
-    """One value of a side after averaging: with its images' values when they share images, and
-    its per-seed values when it averages replicate models."""
-    value: float
-    images: ImageValues | None = None
-    seeds: dict[str, float] = field(default_factory=dict)
-
-
 @dataclass(frozen=True)
-class _Reader:
-    table: ResultsTable
-    class_names: ClassNames
-    per_image: Mapping[tuple, ImageValues]
+class _Reader(SideReader):
     confidence: float
     resamples: int
     seed: int
@@ -129,134 +95,9 @@ def decide(expectations: Sequence[ExpectItem], table: ResultsTable, class_names:
     return verdicts
 
 
-# ---- reading a side ---------------------------------------------------------------------------
-
-def _same(a: str, b: str) -> bool:
-    if a == b:
-        return True
-    try:
-        return math.isclose(float(a), float(b))
-    except ValueError:
-        return False
-
-
-def _rows(query: ResultQuery, reader: _Reader, baseline: bool, family: set[str]) -> list[ResultRow]:
-    wanted = "none" if baseline else query.intervention
-    claim = query.baseline_claim if baseline else query.claim
-    stimuli = query.stimuli_label or query.stimuli
-    among = dict(query.among)
-    # `expect rank deficit on eval ...` reads the family of `measure rank deficit ... ablating
-    # cells`: a measure that only exists under interventions matches them when none is written
-    any_intervention = wanted == "none" and query.measure in MEASURES_NEEDING_INTERVENTION
-    rows = [r for r in reader.table if r.measure == query.measure and r.stimuli == stimuli
-            and (r.intervention == wanted or any_intervention) and r.claim == claim
-            and (query.model is None or r.model == query.model)
-            and (not query.models or r.model in query.models)
-            and (query.layer is None or r.layer == query.layer)]
-    rows = [r for r in rows if all(_same(row_dims(r).get(k, ""), v) for k, v in query.dims)]
-    rows = [r for r in rows if all(any(_same(row_dims(r).get(k, ""), v) for v in values)
-                                   for k, values in among.items())]
-    context = dict(query.context)
-    if query.cls is not None:
-        label = reader.class_names(query.stimuli)[query.cls]
-        rows = [r for r in rows if r.cls == label]
-    elif "class" in family or "class" in among:
-        rows = [r for r in rows if r.cls != ""]
-    elif "class" in context and any(r.cls == context["class"] for r in rows):
-        rows = [r for r in rows if r.cls == context["class"]]
-    elif any(r.cls == "" for r in rows):
-        # the all-images value of a `per class` measurement; per-class values are selected by name
-        rows = [r for r in rows if r.cls == ""]
-    if "layer" in context and query.layer is None and any(r.layer == context["layer"] for r in rows):
-        rows = [r for r in rows if r.layer == context["layer"]]
-    if not rows:
-        raise RunError(f"no measured value matches `{query.text}`",
-                       help="measure it with a `measure` statement (check the selectors and stimuli)")
-    return rows
-
-
-def _side(query: ResultQuery, reader: _Reader, item: ExpectItem, baseline: bool = False,
-          by_repeat: bool = False) -> dict[tuple, dict[int, _Member]]:
-    """{member key (the kept dimensions' values): {draw: member}} of one side of a claim."""
-    family = item.family
-    kept = tuple(family.quantify) + tuple(k for k, _ in family.at)
-    averaged = set(family.average) | {k for k, _ in query.among}
-    rows = _rows(query, reader, baseline, set(kept) | averaged)
-    values = defaultdict(set)
-    for row in rows:
-        for key, value in row_dims(row).items():
-            values[key].add(value)
-    varying = {k for k, v in values.items() if len(v) > 1}
-    if "seed" in varying:
-        averaged |= {"seed", "model"}
-    unexplained = sorted(varying - averaged - set(kept))
-    if unexplained:
-        shown = "; ".join(f"{k} ({', '.join(sorted(values[k])[:4])}{', ...' if len(values[k]) > 4 else ''})"
-                          for k in unexplained)
-        first = unexplained[0]
-        raise RunError(f"`{query.text}` matches several measured values: they differ in {shown}",
-                       help=f"select one (`[{first} = ...]`), average them (`averaged over {first}`) "
-                            f"or quantify (`in every {first}`)")
-    groups: dict[tuple, dict[int, list[ResultRow]]] = defaultdict(lambda: defaultdict(list))
-    for row in rows:
-        dims = row_dims(row)
-        groups[tuple((k, dims.get(k, "")) for k in kept)][row.repeat if by_repeat else 0].append(row)
-    out: dict[tuple, dict[int, _Member]] = {}
-    for key, draws in groups.items():
-        out[key] = {draw: _average(members, reader) for draw, members in draws.items()}
-    return out
-
-
-def _average(rows: list[ResultRow], reader: _Reader) -> _Member:
-    value = float(np.mean([r.value for r in rows]))
-    images = [reader.per_image.get(r.key) for r in rows]
-    shared = None
-    if all(i is not None for i in images) and \
-            all(i.stimuli == images[0].stimuli and np.array_equal(i.positions, images[0].positions)
-                for i in images):
-        shared = ImageValues(images[0].stimuli, images[0].positions,
-                             np.mean([i.values for i in images], axis=0))
-    seeds: dict[str, list[float]] = defaultdict(list)
-    for row in rows:
-        seed = row.dim("seed")
-        if seed:
-            seeds[seed].append(row.value)
-    return _Member(value, shared, {s: float(np.mean(v)) for s, v in sorted(seeds.items())}
-                   if len(seeds) > 1 else {})
-
-
-def _single(side: dict[tuple, dict[int, _Member]]) -> _Member:
-    (draws,) = side.values()
-    if len(draws) == 1:
-        return next(iter(draws.values()))
-    return _Member(float(np.mean([m.value for m in draws.values()])))
-
-
-def _drop(after: _Member, base: _Member) -> _Member:
-    images = None
-    if after.images is not None and base.images is not None and \
-            np.array_equal(after.images.positions, base.images.positions):
-        images = ImageValues(after.images.stimuli, after.images.positions,
-                             base.images.values - after.images.values)
-    seeds = {s: base.seeds[s] - v for s, v in after.seeds.items() if s in base.seeds}
-    return _Member(base.value - after.value, images, seeds if len(seeds) > 1 else {})
-
-
-def _resolve(query: ResultQuery, reader: _Reader, item: ExpectItem, by_repeat: bool = False):
-    side = _side(query, reader, item, by_repeat=by_repeat)
-    if not query.drop:
-        return side
-    base = _side(query, reader, item, baseline=True)
-    out = {}
-    for key, draws in side.items():
-        base_member = _single({key: base[key]}) if key in base else _single(base)
-        out[key] = {draw: _drop(member, base_member) for draw, member in draws.items()}
-    return out
-
-
 # ---- tests -----------------------------------------------------------------------------------
 
-def _test_pair(left: _Member, right: _Member | None, op: str, margin: float, reader: _Reader,
+def _test_pair(left: Member, right: Member | None, op: str, margin: float, reader: _Reader,
                item: ExpectItem, number: int, paired_models: bool) -> TestResult | None:
     rng = stream_seed(reader.seed, "claim", number)
     if right is None:
@@ -278,7 +119,7 @@ def _test_pair(left: _Member, right: _Member | None, op: str, margin: float, rea
     return None
 
 
-def _test_change(change: _Member, op: str, margin: float, reader: _Reader, number: int) -> TestResult | None:
+def _test_change(change: Member, op: str, margin: float, reader: _Reader, number: int) -> TestResult | None:
     """A change against its own baseline is paired: per seed (replicates), else per image."""
     if len(change.seeds) > 1:
         test = replicate_test(list(change.seeds.values()), None, op, margin, reader.confidence, False)
@@ -318,16 +159,16 @@ def _decide(item: ExpectItem, reader: _Reader, number: int) -> Verdict:
         return _control(item, reader, line)
     if item.kind == "extreme":
         return _extreme(item, reader, line)
-    lhs = _resolve(item.lhs, reader, item)
+    lhs = resolve(item.lhs, reader, item)
     if item.kind == "change":
-        base = _side(item.lhs, reader, item, baseline=True)
+        base = read_side(item.lhs, reader, item, baseline=True)
         pairs = {}
         for key, draws in lhs.items():
-            after = _single({key: draws})
-            before = _single({key: base[key]}) if key in base else _single(base)
-            change = _drop(after, before)
+            after = single({key: draws})
+            before = single({key: base[key]}) if key in base else single(base)
+            change = drop(after, before)
             if item.direction == "rises":
-                change = _Member(-change.value,
+                change = Member(-change.value,
                                  None if change.images is None else dataclasses.replace(
                                      change.images, values=-change.images.values),
                                  {s: -v for s, v in change.seeds.items()})
@@ -343,22 +184,22 @@ def _decide(item: ExpectItem, reader: _Reader, number: int) -> Verdict:
         return _with_test(verdict, _test_change(change, op, item.number, reader, number), item.significance)
     if item.kind == "compare-number":
         if family.quantify:
-            return _quantified(item, {k: (_single({k: d}).value, item.number) for k, d in lhs.items()},
+            return _quantified(item, {k: (single({k: d}).value, item.number) for k, d in lhs.items()},
                                item.op, line)
-        left = _single(lhs)
+        left = single(lhs)
         ok = COMPARE[item.op](left.value, item.number)
         verdict = Verdict(item.text, ok, f"{left.value:.4g} {item.op} {item.number:.4g}", left.value,
                           item.number, line=line)
         return _with_test(verdict, _test_pair(left, None, item.op, item.number, reader, item, number, False),
                           item.significance)
-    rhs = _resolve(item.rhs, reader, item)
+    rhs = resolve(item.rhs, reader, item)
     if family.quantify:
         keys = [k for k in lhs if k in rhs] if len(rhs) > 1 else list(lhs)
-        members = {k: (_single({k: lhs[k]}).value,
-                       _single({k: rhs[k] if k in rhs else next(iter(rhs.values()))}).value + item.number)
+        members = {k: (single({k: lhs[k]}).value,
+                       single({k: rhs[k] if k in rhs else next(iter(rhs.values()))}).value + item.number)
                    for k in keys}
         return _quantified(item, members, item.op, line)
-    left, right = _single(lhs), _single(rhs)
+    left, right = single(lhs), single(rhs)
     reference = right.value + item.number
     ok = COMPARE[item.op](left.value, reference)
     offset = f" (incl. offset {item.number:+.4g})" if item.number else ""
@@ -393,18 +234,18 @@ def _extreme(item: ExpectItem, reader: _Reader, line: int) -> Verdict:
     """`is largest at [cell = 3,3]`: within each quantified member (or once, averaged), the value at
     the named member against every other member of the dimension it names."""
     family = item.family
-    side = _resolve(item.lhs, reader, item)
+    side = resolve(item.lhs, reader, item)
     at_keys = tuple(k for k, _ in family.at)
     groups: dict[tuple, dict[tuple, float]] = defaultdict(dict)
     for key, draws in side.items():
         dims = dict(key)
         outer = tuple((k, dims[k]) for k in family.quantify)
         inner = tuple((k, dims[k]) for k in at_keys)
-        groups[outer][inner] = _single({key: draws}).value
+        groups[outer][inner] = single({key: draws}).value
     largest = family.extreme == "largest"
     results = {}
     for outer, values in groups.items():
-        target = next((k for k in values if all(_same(dict(k)[name], v) for name, v in family.at)), None)
+        target = next((k for k in values if all(same_value(dict(k)[name], v) for name, v in family.at)), None)
         if target is None:
             raise RunError(f"`{item.text}`: no measured value at {_key_text(family.at)}",
                            help=f"the members are {', '.join(_key_text(k) for k in list(values)[:6])}")
@@ -432,9 +273,9 @@ def _extreme(item: ExpectItem, reader: _Reader, line: int) -> Verdict:
 
 
 def _control(item: ExpectItem, reader: _Reader, line: int) -> Verdict:
-    observed = _single(_resolve(item.lhs, reader, item)).value
-    draws = _side(item.rhs, reader, item, by_repeat=True)
-    base = _single(_side(item.rhs, reader, item, baseline=True))
+    observed = single(resolve(item.lhs, reader, item)).value
+    draws = read_side(item.rhs, reader, item, by_repeat=True)
+    base = single(read_side(item.rhs, reader, item, baseline=True))
     if len(draws) != 1:
         raise RunError(f"`{item.rhs.text}` matches several random controls",
                        help="narrow it with selectors, e.g. `[class 7]`")

@@ -18,7 +18,8 @@ import torch
 from .cache import default_cache_dir
 from .condition_runs import condition_runs, subset_batches
 from .conditions import ActivationEdit, Condition, EditMode, WeightEdit, WeightTarget
-from .decide import ImageValues, Verdict, decide
+from .claim_sides import ImageValues
+from .decide import Verdict, decide
 from .errors import RunError
 from .plan import InterventionPlan, MeasureItem, Plan, Selection, recorded_layer, split_recorded
 from .progress import Progress, SilentProgress

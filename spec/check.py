@@ -13,6 +13,7 @@ from typing import Iterable
 
 from . import ast
 from .diagnostics import DiagnosticSink, did_you_mean, listing
+from .families import check_claim_dims, family_dims, measure_dims
 from .parser import parse_value
 from .source import SourceFile, Span
 from .vocabulary import (BUILTIN_ARCHITECTURES, CLASS_UNIT_METRICS, DATASETS, DEVICES,
@@ -24,7 +25,6 @@ from .vocabulary import (BUILTIN_ARCHITECTURES, CLASS_UNIT_METRICS, DATASETS, DE
 DEFAULT_REPEATS = 100
 DEFAULT_CONFIDENCE = 0.95
 DEFAULT_RESAMPLES = 1000
-GRID_DIMS = ("cell", "row", "col")
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,7 @@ class Checker:
         statements = tuple(self._substitute(s) for s in self.spec.statements)
         experiment, seed, device, repeats = self._header(statements)
         self.measured_stimuli = _measured_stimuli(statements)
-        self.measure_dims = _measure_dims(statements)
+        self.measure_dims = measure_dims(statements)
         checked = tuple(self._statement(s, self.global_scope) for s in statements)
         if not self._had_syntax_errors:
             # with lines dropped by syntax errors, "unused" and "missing" would be guesses
@@ -602,82 +602,8 @@ class Checker:
             elif option.key == "significance":
                 self.number_value(option.value, "the significance level", low=0.0, high=1.0,
                                   allow_variable=False)
-        self._claim_dims(decl, lhs, test, scope)
+        check_claim_dims(self, decl, lhs, test, family_dims(self.measure_dims, lhs, scope))
         return dataclasses.replace(decl, quantity=lhs, test=test)
-
-    # ---- claims over families ------------------------------------------------------------------
-    def _scope_dims(self, scope: Scope) -> set[str]:
-        """Dimensions fixed by the enclosing `for each` blocks (their loop variables)."""
-        dims = set()
-        for name, symbol in scope.visible().items():
-            if symbol.kind == "class-var":
-                dims.add("class")
-            elif symbol.kind == "layer-var":
-                dims.add("layer")
-            elif symbol.kind == "var":
-                dims.add(name)
-        return dims
-
-    def _claim_dims(self, decl: ast.ExpectDecl, lhs: ast.Quantity, test, scope: Scope) -> None:
-        """Selectors, averages, quantifiers and `is largest at` name dimensions the claim's values
-        have, each once (E310)."""
-        sides = [lhs] + ([test.rhs] if isinstance(test, ast.CompareQuantity) else [])
-        if lhs.metric is None:
-            return
-        family = set(self.measure_dims.get(lhs.metric.text, set())) - self._scope_dims(scope)
-        selectable = family | {"class"}      # a claim can plan its own `where class == C` values
-
-        def unknown(name: str, span: Span, what: str, among: set[str] | None = None) -> bool:
-            among = family if among is None else among
-            if name in among:
-                return False
-            shown = sorted(family)
-            self.error("E310", f"{what} `{name}`, but `{lhs.metric.text}` is not measured over `{name}`"
-                       + ("" if family else " (it is one value, not a family)"),
-                       span, help=did_you_mean(name, sorted(among)) or
-                       (f"its dimensions here: {listing(shown)}" if shown else
-                        "measure it inside `for each ...`, `per class`, or over a grid first"))
-            return True
-
-        def cell_value(selector: ast.Selector) -> None:
-            if selector.key == "cell" and not (isinstance(selector.value, ast.ListValue)
-                                               and len(selector.value.items) == 2):
-                self.error("E306", "a cell is two numbers: `cell = 3,3` (row, column)", selector.span)
-
-        for side in sides:
-            for selector in side.selectors:
-                if selector.key == "":
-                    self.error("E306", "a selector is `NAME = VALUE`, `NAME in [..]` or `class C`",
-                               selector.span, help="a cell is `cell = 3,3`")
-                elif selector.key != "class":
-                    unknown(selector.key, selector.span, "the claim selects", selectable)
-                    cell_value(selector)
-        used: dict[str, Span] = {}
-        selected = {s.key for side in sides for s in side.selectors if not s.among}
-        if isinstance(test, ast.ExtremeTest) and test.at:
-            key = test.at[0].key
-            cell_value(test.at[0])
-            if key not in ("", "class") and not unknown(key, test.at[0].span, "the claim compares members of"):
-                used[key] = test.at[0].span
-        quantifiers = [f for f in decl.families if not f.averaging]
-        if len(quantifiers) > 1:
-            self.error("E309", "a claim has at most one quantifier (`in every ...` or `in at least ...`)",
-                       quantifiers[1].span, help="quantify over several dimensions at once: `in every class x layer`")
-        for clause in decl.families:
-            what = "the claim averages over" if clause.averaging else "the claim quantifies over"
-            for name, span in zip(clause.dims, clause.dim_spans or (clause.span,) * len(clause.dims)):
-                if unknown(name, span, what):
-                    continue
-                if name in used or name in selected:
-                    self.error("E310", f"`{name}` is used twice in this claim", span,
-                               help="a dimension is selected, averaged, quantified or compared over, "
-                                    "only one of these")
-                used[name] = span
-            if clause.share is not None:
-                share = self.number_value(clause.share, "the share", low=0.0, high=1.0, allow_variable=False)
-                if share is not None and share <= 0:
-                    self.error("E301", "a share of 0% claims nothing", clause.share.span,
-                               help="say `in at least 50% of ...`, or `in every ...`")
 
     def _check_ReportDecl(self, decl: ast.ReportDecl, scope: Scope):
         kind = decl.kind.value
@@ -922,54 +848,6 @@ class Checker:
             if not symbol.used and symbol.kind in ("stimuli", "model", "units"):
                 self.error("W501", f"{KIND_WORDS[symbol.kind]} `{name}` is never used", symbol.span,
                            help="use it, or delete it")
-
-
-def _measure_dims(statements) -> dict[str, set[str]]:
-    """metric -> the dimensions its values range over, from the `measure` statements: the loop
-    variables around them (`class`, `layer`, variables by name), `class` for `per class`, the grid
-    dimensions when the units are a grid, and `seed` when the model is replicated."""
-    dims: dict[str, set[str]] = {}
-    grids: set[str] = set()
-    replicated: set[str] = set()
-    models: list[str] = []
-
-    def uses_grid(quantity: ast.Quantity) -> bool:
-        terms = [quantity.metric.of_units] if quantity.metric.of_units is not None else []
-        terms += [i.units for i in quantity.interventions if getattr(i, "units", None) is not None]
-        return any(isinstance(t, ast.GridSelection) or (isinstance(t, ast.UnitRef) and t.name.value in grids)
-                   for t in terms)
-
-    def visit(body, around: set[str]) -> None:
-        for statement in body:
-            if isinstance(statement, ast.ForBlock):
-                inner = set(around)
-                for binder in statement.binders:
-                    inner.add(binder.kind or binder.variable.value)
-                visit(statement.body, inner)
-            elif isinstance(statement, ast.UnitsDecl) and isinstance(statement.expr, ast.GridSelection):
-                grids.add(statement.name.value)
-            elif isinstance(statement, ast.ModelDecl):
-                models.append(statement.name.value)
-                expr = statement.expr
-                if isinstance(expr, ast.TrainModel) and any(o.key == "replicates" for o in expr.options):
-                    replicated.add(statement.name.value)
-                if isinstance(expr, ast.ModelRef) and isinstance(expr.value, ast.Name) and \
-                        expr.value.value in replicated:
-                    replicated.add(statement.name.value)
-            elif isinstance(statement, ast.MeasureDecl) and statement.quantity.metric is not None:
-                quantity = statement.quantity
-                found = dims.setdefault(quantity.metric.text, set())
-                found |= around
-                if quantity.metric.per_class:
-                    found.add("class")
-                if uses_grid(quantity):
-                    found |= set(GRID_DIMS)
-                model = quantity.model.value if quantity.model is not None else None
-                if (model in replicated) or (model is None and replicated):
-                    found.add("seed")
-
-    visit(statements, set())
-    return dims
 
 
 def _measured_stimuli(statements) -> list[str]:

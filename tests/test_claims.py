@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from abl.interpreter.decide import ImageValues, decide
+from abl.interpreter.claim_sides import ImageValues
+from abl.interpreter.decide import decide
 from abl.interpreter.errors import RunError
 from abl.interpreter.results import ResultRow, ResultsTable
 from abl.interpreter.statistics import holm

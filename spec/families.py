@@ -1,0 +1,150 @@
+"""Claims over families: which dimensions a measurement's values range over, and the checks that
+a claim selects, averages, quantifies or compares over those dimensions only, each once (E310).
+
+A measurement inside `for each class c, each layer L` or over a grid is a family of values. Its
+dimensions are `class`, `layer`, `cell` (and the cell's `row` and `col`), the loop variables by
+name, and `seed` for a replicated model. The checker knows them from the spec's text alone.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from . import ast
+from .diagnostics import did_you_mean, listing
+from .source import Span
+
+GRID_DIMS = ("cell", "row", "col")
+
+
+class _Reporter(Protocol):
+    def error(self, code: str, message: str, span: Span, help: str | None = None) -> None: ...
+
+    def number_value(self, value: ast.Value, what: str, low: float | None = None,
+                     high: float | None = None, allow_variable: bool = True): ...
+
+
+def measure_dims(statements) -> dict[str, set[str]]:
+    """metric -> the dimensions its values range over, from the `measure` statements: the loop
+    variables around them (`class`, `layer`, variables by name), `class` for `per class`, the grid
+    dimensions when the units are a grid, and `seed` when the model is replicated."""
+    dims: dict[str, set[str]] = {}
+    grids: set[str] = set()
+    replicated: set[str] = set()
+
+    def uses_grid(quantity: ast.Quantity) -> bool:
+        terms = [quantity.metric.of_units] if quantity.metric.of_units is not None else []
+        terms += [i.units for i in quantity.interventions if getattr(i, "units", None) is not None]
+        return any(isinstance(t, ast.GridSelection) or (isinstance(t, ast.UnitRef) and t.name.value in grids)
+                   for t in terms)
+
+    def visit(body, around: set[str]) -> None:
+        for statement in body:
+            if isinstance(statement, ast.ForBlock):
+                inner = set(around)
+                for binder in statement.binders:
+                    inner.add(binder.kind or binder.variable.value)
+                visit(statement.body, inner)
+            elif isinstance(statement, ast.UnitsDecl) and isinstance(statement.expr, ast.GridSelection):
+                grids.add(statement.name.value)
+            elif isinstance(statement, ast.ModelDecl):
+                expr = statement.expr
+                if isinstance(expr, ast.TrainModel) and any(o.key == "replicates" for o in expr.options):
+                    replicated.add(statement.name.value)
+                if isinstance(expr, ast.ModelRef) and isinstance(expr.value, ast.Name) and \
+                        expr.value.value in replicated:
+                    replicated.add(statement.name.value)
+            elif isinstance(statement, ast.MeasureDecl) and statement.quantity.metric is not None:
+                quantity = statement.quantity
+                found = dims.setdefault(quantity.metric.text, set())
+                found |= around
+                if quantity.metric.per_class:
+                    found.add("class")
+                if uses_grid(quantity):
+                    found |= set(GRID_DIMS)
+                model = quantity.model.value if quantity.model is not None else None
+                if (model in replicated) or (model is None and replicated):
+                    found.add("seed")
+
+    visit(statements, set())
+    return dims
+
+
+def family_dims(dims: dict[str, set[str]], lhs: ast.Quantity, scope) -> set[str]:
+    """The dimensions a claim's values still range over: its metric's, less those the enclosing
+    `for each` blocks fix (their loop variables)."""
+    if lhs.metric is None:
+        return set()
+    fixed = set()
+    for name, symbol in scope.visible().items():
+        if symbol.kind == "class-var":
+            fixed.add("class")
+        elif symbol.kind == "layer-var":
+            fixed.add("layer")
+        elif symbol.kind == "var":
+            fixed.add(name)
+    return set(dims.get(lhs.metric.text, set())) - fixed
+
+
+def check_claim_dims(checker: _Reporter, decl: ast.ExpectDecl, lhs: ast.Quantity, test,
+                     family: set[str]) -> None:
+    """Selectors, averages, quantifiers and `is largest at` name dimensions the claim's values
+    have, each once (E310); one quantifier (E309); a cell is two numbers (E306); a share is in
+    (0%, 100%] (E301)."""
+    if lhs.metric is None:
+        return
+    sides = [lhs] + ([test.rhs] if isinstance(test, ast.CompareQuantity) else [])
+    selectable = family | {"class"}      # a claim can plan its own `where class == C` values
+    metric = lhs.metric.text
+
+    def unknown(name: str, span: Span, what: str, among: set[str] | None = None) -> bool:
+        among = family if among is None else among
+        if name in among:
+            return False
+        shown = sorted(family)
+        checker.error("E310", f"{what} `{name}`, but `{metric}` is not measured over `{name}`"
+                      + ("" if family else " (it is one value, not a family)"),
+                      span, help=did_you_mean(name, sorted(among)) or
+                      (f"its dimensions here: {listing(shown)}" if shown else
+                       "measure it inside `for each ...`, `per class`, or over a grid first"))
+        return True
+
+    def cell_value(selector: ast.Selector) -> None:
+        if selector.key == "cell" and not (isinstance(selector.value, ast.ListValue)
+                                           and len(selector.value.items) == 2):
+            checker.error("E306", "a cell is two numbers: `cell = 3,3` (row, column)", selector.span)
+
+    for side in sides:
+        for selector in side.selectors:
+            if selector.key == "":
+                checker.error("E306", "a selector is `NAME = VALUE`, `NAME in [..]` or `class C`",
+                              selector.span, help="a cell is `cell = 3,3`")
+            elif selector.key != "class":
+                unknown(selector.key, selector.span, "the claim selects", selectable)
+                cell_value(selector)
+    used: dict[str, Span] = {}
+    selected = {s.key for side in sides for s in side.selectors if not s.among}
+    if isinstance(test, ast.ExtremeTest) and test.at:
+        key = test.at[0].key
+        cell_value(test.at[0])
+        if key not in ("", "class") and not unknown(key, test.at[0].span, "the claim compares members of"):
+            used[key] = test.at[0].span
+    quantifiers = [f for f in decl.families if not f.averaging]
+    if len(quantifiers) > 1:
+        checker.error("E309", "a claim has at most one quantifier (`in every ...` or `in at least ...`)",
+                      quantifiers[1].span, help="quantify over several dimensions at once: `in every class x layer`")
+    for clause in decl.families:
+        what = "the claim averages over" if clause.averaging else "the claim quantifies over"
+        for name, span in zip(clause.dims, clause.dim_spans or (clause.span,) * len(clause.dims)):
+            if unknown(name, span, what):
+                continue
+            if name in used or name in selected:
+                checker.error("E310", f"`{name}` is used twice in this claim", span,
+                              help="a dimension is selected, averaged, quantified or compared over, "
+                                   "only one of these")
+            used[name] = span
+        if clause.share is not None:
+            share = checker.number_value(clause.share, "the share", low=0.0, high=1.0, allow_variable=False)
+            if share is not None and share <= 0:
+                checker.error("E301", "a share of 0% claims nothing", clause.share.span,
+                              help="say `in at least 50% of ...`, or `in every ...`")
