@@ -68,6 +68,7 @@ class Executor:
         self._selector = Selector(self.stats)
         self._outputs: dict[tuple[str, str], dict] = {}
         self.per_image: dict[tuple, ImageValues] = {}
+        self._probe_predictions: dict[MeasureItem, tuple[np.ndarray, np.ndarray]] = {}
         self.forward_passes = 0
 
     # ---- loading ----------------------------------------------------------------------
@@ -270,7 +271,8 @@ class Executor:
     def measure_all(self) -> ResultsTable:
         from . import measures
         from .selectivity import class_selectivity_index
-        from .statistics import bootstrap_difference_ci, bootstrap_mean_ci, stream_seed
+        from .statistics import (bootstrap_balanced_accuracy_ci, bootstrap_difference_ci,
+                                 bootstrap_mean_ci, stream_seed)
 
         probes = self.probe_values()
         table = ResultsTable(confidence=self.plan.confidence)
@@ -285,8 +287,15 @@ class Executor:
             if item.metric == "probe accuracy":
                 target = item.where_class if item.where_class is not None else \
                     item.of_units.leaves()[0].target_class
-                table.add(ResultRow(measure=item.label, value=float(probes[item]), n=stimuli.n,
-                                    cls=names[target], **common))
+                row = ResultRow(measure=item.label, value=float(probes[item]), n=stimuli.n,
+                                cls=names[target], **common)
+                if item in self._probe_predictions:      # held out: an interval over its images
+                    truth, predicted = self._probe_predictions[item]
+                    interval = bootstrap_balanced_accuracy_ci(truth, predicted, self.plan.confidence,
+                                                              self.plan.resamples,
+                                                              stream_seed(self.plan.seed, *row.key))
+                    row = dataclasses.replace(row, ci_low=interval.low, ci_high=interval.high)
+                table.add(row)
                 continue
             if item.metric == "selectivity index":
                 stats = self.stats(item.model, item.stimuli, item.in_layer, item.interventions)
@@ -382,10 +391,13 @@ class Executor:
                 np.concatenate([self.stats(model, stimuli, layer).features for layer in layers], axis=1)
             eval_labels = None if same else self.stats(model, stimuli, layers[0]).labels
             with self.progress.task(f"{len(members)} probes of {model} for class {target}", 1) as task:
+                predictions: list = []
                 scores = probe_accuracies(fit, fit_labels, evaluated, eval_labels, target,
-                                          [columns for _, columns in members], self.plan.seed)
+                                          [columns for _, columns in members], self.plan.seed,
+                                          predictions=predictions)
                 task.advance()
             values.update({item: score for (item, _), score in zip(members, scores)})
+            self._probe_predictions.update({item: pair for (item, _), pair in zip(members, predictions)})
         return values
 
     # ---- expectations ----------------------------------------------------------------------------

@@ -55,7 +55,7 @@ def _features(features, n: int, what: str) -> np.ndarray:
     return x
 
 
-def _fit_score(x_fit, y_fit, x_eval, y_eval) -> float:
+def _fit_score(x_fit, y_fit, x_eval, y_eval) -> tuple[float, np.ndarray]:
     from sklearn.metrics import balanced_accuracy_score
 
     model = _pipeline()
@@ -63,7 +63,7 @@ def _fit_score(x_fit, y_fit, x_eval, y_eval) -> float:
         warnings.simplefilter("ignore")   # ConvergenceWarning on separable data; the score stands
         model.fit(x_fit, y_fit)
         predicted = model.predict(x_eval)
-    return float(balanced_accuracy_score(y_eval, predicted))
+    return float(balanced_accuracy_score(y_eval, predicted)), predicted
 
 
 def _folds(y: np.ndarray, seed: int):
@@ -90,11 +90,13 @@ def probe_accuracy(train_features, train_labels, eval_features, eval_labels, tar
 
 def probe_accuracies(train_features, train_labels, eval_features, eval_labels, target_class: int,
                      subsets: Sequence[Sequence[int]] | None = None, seed: int = 0,
-                     solver: str = "batched") -> list[float]:
+                     solver: str = "batched", predictions: list | None = None) -> list[float]:
     """`probe_accuracy` for many column subsets (e.g. grid cells) of one feature matrix.
 
     The labels, folds and checks are prepared once; `subsets=None` means all columns.
-    `solver="sklearn"` fits every subset alone with scikit-learn (the reference).
+    `solver="sklearn"` fits every subset alone with scikit-learn (the reference). With held-out
+    evaluation features, `predictions` (a list) receives (binary truth, predicted) per subset:
+    what a bootstrap interval over the evaluation images resamples.
     """
     y_fit = _binary(train_labels, target_class, "probe's training")
     x_fit = _features(train_features, len(y_fit), "training")
@@ -112,6 +114,7 @@ def probe_accuracies(train_features, train_labels, eval_features, eval_labels, t
     splits = [(x_fit, y_fit, x_eval, y_eval)] if x_eval is not None else \
         [(x_fit[tr], y_fit[tr], x_fit[te], y_fit[te]) for tr, te in folds]
     scores = np.zeros((len(splits), len(columns)))
+    predicted_by: dict[int, np.ndarray] = {}
     batched = [i for i, cols in enumerate(columns)
                if solver == "batched" and len(cols) <= MAX_BATCHED_COLUMNS]
     alone = [i for i in range(len(columns)) if i not in set(batched)]
@@ -123,7 +126,10 @@ def probe_accuracies(train_features, train_labels, eval_features, eval_labels, t
             parameters = fit_logistic(xf_std, yf, subset_columns)
             for i, predicted in zip(batched, predict(xe_std, subset_columns, parameters)):
                 scores[j, i] = balanced_accuracy(ye, predicted)
+                predicted_by[i] = predicted
         for i in alone:
-            scores[j, i] = _fit_score(xf[:, columns[i]], yf, xe[:, columns[i]], ye)
+            scores[j, i], predicted_by[i] = _fit_score(xf[:, columns[i]], yf, xe[:, columns[i]], ye)
+    if predictions is not None and x_eval is not None:
+        predictions.extend((y_eval, np.asarray(predicted_by[i])) for i in range(len(columns)))
     return [float(np.mean(scores[:, i])) for i in range(len(columns))]
 

@@ -83,6 +83,31 @@ def bootstrap_difference_ci(a: np.ndarray, b: np.ndarray, level: float, resample
     return Interval(float(result.confidence_interval.low), float(result.confidence_interval.high))
 
 
+def _balanced_accuracy(truth: np.ndarray, predicted: np.ndarray, axis: int = -1) -> np.ndarray:
+    positive = truth == 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        recall = np.sum(positive & (predicted == 1), axis=axis) / np.sum(positive, axis=axis)
+        specificity = np.sum(~positive & (predicted == 0), axis=axis) / np.sum(~positive, axis=axis)
+    return (recall + specificity) / 2
+
+
+def bootstrap_balanced_accuracy_ci(truth: np.ndarray, predicted: np.ndarray, level: float,
+                                   resamples: int, rng: np.random.Generator) -> Interval:
+    """Percentile bootstrap interval of a probe's balanced accuracy over its evaluation images
+    (image and prediction resampled together: `scipy.stats.bootstrap(paired=True)`)."""
+    truth = np.asarray(truth).reshape(-1)
+    predicted = np.asarray(predicted).reshape(-1)
+    if truth.size == 0:
+        return Interval.none()
+    if np.array_equal(truth, predicted):
+        return Interval(1.0, 1.0)
+    result = stats.bootstrap((truth, predicted), _balanced_accuracy, paired=True, vectorized=True,
+                             n_resamples=resamples, confidence_level=level, method="percentile",
+                             random_state=rng, batch=_batch(truth.size, resamples))
+    low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
+    return Interval(low, high) if math.isfinite(low) and math.isfinite(high) else Interval.none()
+
+
 def t_interval(values: Sequence[float], level: float) -> Interval:
     """Student-t interval of the mean of a few values (replicate models); one value: none."""
     x = np.asarray(values, dtype=np.float64)

@@ -95,3 +95,5 @@ def test_grid_cells_and_rank_deficits_match_direct_computation(tmp_path):
         assert units == list(range(32))
     probes = [x for x in result.table if x.measure == "probe accuracy"]
     assert len(probes) == 32 and all(0.0 <= x.value <= 1.0 for x in probes)
+    # held-out probes carry a bootstrap interval over the evaluation images
+    assert all(x.ci_low <= x.value <= x.ci_high and x.ci_high - x.ci_low < 0.5 for x in probes)

@@ -102,3 +102,20 @@ def test_holm_on_a_hand_computed_example():
 def test_streams_are_deterministic_and_distinct():
     assert stream_seed(0, "a", 1).random() == stream_seed(0, "a", 1).random()
     assert stream_seed(0, "a", 1).random() != stream_seed(0, "a", 2).random()
+
+
+def test_probe_interval_is_scipy_paired_bootstrap_of_sklearn_balanced_accuracy():
+    from sklearn.metrics import balanced_accuracy_score
+
+    from abl.interpreter.statistics import bootstrap_balanced_accuracy_ci
+
+    rng = np.random.default_rng(6)
+    truth = (rng.random(300) < 0.1).astype(int)
+    predicted = np.where(rng.random(300) < 0.8, truth, 1 - truth)
+    ours = bootstrap_balanced_accuracy_ci(truth, predicted, 0.95, 500, np.random.default_rng(4))
+    theirs = stats.bootstrap((truth, predicted), balanced_accuracy_score, paired=True, vectorized=False,
+                             n_resamples=500, confidence_level=0.95, method="percentile",
+                             random_state=np.random.default_rng(4))
+    assert ours.low == pytest.approx(theirs.confidence_interval.low, abs=1e-9)
+    assert ours.high == pytest.approx(theirs.confidence_interval.high, abs=1e-9)
+    assert ours.low < balanced_accuracy_score(truth, predicted) < ours.high
