@@ -13,7 +13,7 @@ from typing import Iterable
 
 from . import ast
 from .diagnostics import DiagnosticSink, did_you_mean, listing
-from .families import check_claim_dims, family_dims, measure_dims
+from .families import check_claim_dims, check_open_dims, family_dims, measure_dims
 from .parser import parse_value
 from .source import SourceFile, Span
 from .vocabulary import (BUILTIN_ARCHITECTURES, CLASS_UNIT_METRICS, DATASETS, DEVICES,
@@ -123,7 +123,8 @@ class Checker:
         statements = tuple(self._substitute(s) for s in self.spec.statements)
         experiment, seed, device, repeats = self._header(statements)
         self.measured_stimuli = _measured_stimuli(statements)
-        self.measure_dims = measure_dims(statements)
+        self.open_dims: dict = {}
+        self.measure_dims = measure_dims(statements, self.open_dims)
         checked = tuple(self._statement(s, self.global_scope) for s in statements)
         if not self._had_syntax_errors:
             # with lines dropped by syntax errors, "unused" and "missing" would be guesses
@@ -603,6 +604,7 @@ class Checker:
                 self.number_value(option.value, "the significance level", low=0.0, high=1.0,
                                   allow_variable=False)
         check_claim_dims(self, decl, lhs, test, family_dims(self.measure_dims, lhs, scope))
+        check_open_dims(self, decl, lhs, test, self.open_dims, scope)
         return dataclasses.replace(decl, quantity=lhs, test=test)
 
     def _check_ReportDecl(self, decl: ast.ReportDecl, scope: Scope):

@@ -12,7 +12,9 @@ from typing import Protocol
 
 from . import ast
 from .diagnostics import did_you_mean, listing
+from .fmt import intervention_text
 from .source import Span
+from .vocabulary import MEASURES_NEEDING_INTERVENTION
 
 GRID_DIMS = ("cell", "row", "col")
 
@@ -24,13 +26,43 @@ class _Reporter(Protocol):
                      high: float | None = None, allow_variable: bool = True): ...
 
 
-def measure_dims(statements) -> dict[str, set[str]]:
+def _interventions(quantity: ast.Quantity) -> str:
+    return " and ".join(intervention_text(i) for i in quantity.interventions)
+
+
+def _names(node, found: set[str]) -> set[str]:
+    """Every name written in a node (values, units, layers, classes)."""
+    if isinstance(node, ast.Name):
+        found.add(node.value)
+    elif isinstance(node, tuple):
+        for item in node:
+            _names(item, found)
+    elif hasattr(node, "__dataclass_fields__"):
+        for name in node.__dataclass_fields__:
+            if name not in ("span", "size_span", "dim_spans"):
+                _names(getattr(node, name), found)
+    return found
+
+
+def measure_dims(statements, open_dims: dict | None = None) -> dict[str, set[str]]:
     """metric -> the dimensions its values range over, from the `measure` statements: the loop
     variables around them (`class`, `layer`, variables by name), `class` for `per class`, the grid
-    dimensions when the units are a grid, and `seed` when the model is replicated."""
+    dimensions when the units are a grid, and `seed` when the model is replicated.
+
+    `open_dims`, when given, receives (metric, stimuli, interventions) -> the dimensions in which every such
+    measurement's values differ and a claim must say what to do with: the loop variables the
+    statement (or its unit sets) uses, and a grid's row and col; not `per class` (its all-images
+    value is what a claim reads by default) nor replicate seeds (averaged by default)."""
     dims: dict[str, set[str]] = {}
     grids: set[str] = set()
     replicated: set[str] = set()
+    unit_names: dict[str, set[str]] = {}       # unit set -> the names it uses, through other sets
+
+    def used_names(node) -> set[str]:
+        names = _names(node, set())
+        for name in list(names):
+            names |= unit_names.get(name, set())
+        return names
 
     def uses_grid(quantity: ast.Quantity) -> bool:
         terms = [quantity.metric.of_units] if quantity.metric.of_units is not None else []
@@ -38,15 +70,19 @@ def measure_dims(statements) -> dict[str, set[str]]:
         return any(isinstance(t, ast.GridSelection) or (isinstance(t, ast.UnitRef) and t.name.value in grids)
                    for t in terms)
 
-    def visit(body, around: set[str]) -> None:
+    def visit(body, around: set[str], binders: dict[str, str]) -> None:
         for statement in body:
             if isinstance(statement, ast.ForBlock):
                 inner = set(around)
+                bound = dict(binders)
                 for binder in statement.binders:
                     inner.add(binder.kind or binder.variable.value)
-                visit(statement.body, inner)
-            elif isinstance(statement, ast.UnitsDecl) and isinstance(statement.expr, ast.GridSelection):
-                grids.add(statement.name.value)
+                    bound[binder.variable.value] = binder.kind or binder.variable.value
+                visit(statement.body, inner, bound)
+            elif isinstance(statement, ast.UnitsDecl):
+                unit_names[statement.name.value] = used_names(statement.expr)
+                if isinstance(statement.expr, ast.GridSelection):
+                    grids.add(statement.name.value)
             elif isinstance(statement, ast.ModelDecl):
                 expr = statement.expr
                 if isinstance(expr, ast.TrainModel) and any(o.key == "replicates" for o in expr.options):
@@ -65,8 +101,15 @@ def measure_dims(statements) -> dict[str, set[str]]:
                 model = quantity.model.value if quantity.model is not None else None
                 if (model in replicated) or (model is None and replicated):
                     found.add("seed")
+                if open_dims is not None and quantity.stimuli is not None:
+                    names = used_names(quantity)
+                    differing = {dim for variable, dim in binders.items() if variable in names}
+                    if uses_grid(quantity):
+                        differing |= {"row", "col"}
+                    key = (quantity.metric.text, quantity.stimuli.value, _interventions(quantity))
+                    open_dims[key] = open_dims[key] & differing if key in open_dims else differing
 
-    visit(statements, set())
+    visit(statements, set(), {})
     return dims
 
 
@@ -84,6 +127,45 @@ def family_dims(dims: dict[str, set[str]], lhs: ast.Quantity, scope) -> set[str]
         elif symbol.kind == "var":
             fixed.add(name)
     return set(dims.get(lhs.metric.text, set())) - fixed
+
+
+def check_open_dims(checker: _Reporter, decl: ast.ExpectDecl, lhs: ast.Quantity, test,
+                    open_dims: dict, scope) -> None:
+    """Each side's values must come down to one value (or one per quantified member): every
+    dimension its measurements differ in is selected, averaged, quantified or compared over (E310)."""
+    scope_fixed = set()
+    for name, symbol in scope.visible().items():
+        scope_fixed.add({"class-var": "class", "layer-var": "layer"}.get(symbol.kind, name))
+    handled = set()
+    for clause in decl.families:
+        handled |= set(clause.dims)
+    if isinstance(test, ast.ExtremeTest):
+        handled |= {s.key for s in test.at}
+    sides = [lhs] + ([test.rhs] if isinstance(test, ast.CompareQuantity) and test.rhs.metric is not None else [])
+    for side in sides:
+        if side.metric is None or side.stimuli is None:
+            continue
+        wanted = _interventions(side)
+        matching = [dims for (metric, stimuli, interventions), dims in open_dims.items()
+                    if (metric, stimuli) == (side.metric.text, side.stimuli.value)
+                    and (interventions == wanted or (not wanted and metric in MEASURES_NEEDING_INTERVENTION))]
+        if not matching:
+            continue
+        differing = set.intersection(*matching)
+        mine = handled | {s.key for s in side.selectors} | scope_fixed
+        if side.where_class is not None:
+            mine.add("class")
+        if "cell" in mine:
+            mine |= {"row", "col"}
+        left = sorted(differing - mine)
+        if left:
+            first = "cell" if left[0] in ("row", "col") else left[0]
+            shown = " x ".join("cell" if d == "row" else d for d in left if d != "col")
+            select = "[class C]" if first == "class" else f"[{first} = ...]"
+            checker.error("E310", f"`{side.metric.text}` on {side.stimuli.value} is measured once per "
+                          f"{shown}, and the claim does not say which", side.span,
+                          help=f"select one (`{select}`), average them (`averaged over {first}`) "
+                               f"or quantify (`in every {first}`)")
 
 
 def check_claim_dims(checker: _Reporter, decl: ast.ExpectDecl, lhs: ast.Quantity, test,

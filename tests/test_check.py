@@ -96,9 +96,9 @@ CASES = [
                     "measure accuracy on other\n", 6, 23, "noise 0.3 seed 7"),
     ("E309", HEAD + "units h = top 3 by activation for class 3 in fc2\n"
                     "measure probe accuracy of h on test ablating h\n", 6, 37, "activation of UNITS"),
-    ("E310", HEAD + "for each layer L in [fc1, fc2]:\n    units g = grid 2x2 over selectivity, magnitude "
+    ("E310", HEAD + "for each layer L in [fc1, fc2]:\n    units g = top 3 by activation "
                     "for class 3 in L\n    measure accuracy on test ablating g\n"
-                    "expect accuracy on test > 0.5 in every lyaer\n", 8, 40, "did you mean `layer`?"),
+                    "expect accuracy on test > 0.5 averaged over lyaer\n", 8, 45, "did you mean `layer`?"),
 ]
 
 FAMILY_HEAD = HEAD + ("for each class c, each layer L in [fc1, fc2]:\n"
@@ -121,6 +121,19 @@ def test_misused_claims_over_families_are_located(claim, column, words):
     assert found[0].span.line == 9
     if column:
         assert found[0].span.column == column
+
+
+@pytest.mark.parametrize("claim, words", [
+    ("expect rank deficit[cell = 1,1] on test > 0.1", "once per class x layer"),
+    ("expect rank deficit on test > 0.1 averaged over class, layer", "once per cell"),
+    ("expect rank deficit[cell = 1,1] on test > rank deficit[cell = 0,0] on test in every class",
+     "once per layer"),
+])
+def test_claims_leaving_a_dimension_open_are_located(claim, words):
+    result = compile_text(FAMILY_HEAD + claim + "\n", "spec.abl")
+    found = [d for d in result.diagnostics if d.code == "E310" and words in d.message]
+    assert found and found[0].span.line == 8, [d.message for d in result.diagnostics]
+    assert "averaged over" in found[0].help and "in every" in found[0].help
 
 
 def test_claims_over_families_lint_clean():

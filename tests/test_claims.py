@@ -6,6 +6,8 @@ verdicts checked against a direct computation."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -97,11 +99,18 @@ def test_selected_strips_are_averaged_and_sides_paired_member_by_member():
     assert verdict.passed and verdict.observed == 1.0 and "6 of 6" in verdict.detail
 
 
-def test_values_left_differing_are_a_located_run_error():
-    plan = plan_text(GRID + "expect rank deficit[cell = 1,1] on test > 0.1\n")
+def test_values_left_differing_are_a_lint_error_and_a_located_run_error():
+    from abl.spec.frontend import compile_text
+
+    diagnostics = compile_text(GRID + "expect rank deficit[cell = 1,1] on test > 0.1\n", "t.abl").diagnostics
+    assert [d.code for d in diagnostics if d.severity.name == "ERROR"] == ["E310"]
+    # the run-time guard behind lint: the same claim with its average taken away
+    plan = plan_text(GRID + "expect rank deficit[cell = 1,1] on test > 0.1 averaged over class, layer\n")
     table, _ = table_of(plan, cell_value)
+    (item,) = plan.expectations
+    bare = dataclasses.replace(item, family=dataclasses.replace(item.family, average=()))
     with pytest.raises(RunError, match="differ in class .*layer") as error:
-        decide(plan.expectations, table, names)
+        decide([bare], table, names)
     assert "averaged over class" in error.value.help
 
 
