@@ -161,11 +161,17 @@ def curves(table: ResultsTable, measure: str, x_dim: str, group_dim: str, out_di
         colour_of = None
     figure = _new_figure(6.8 if len(series) > 1 else 5.8, 4.2)
     ax = figure.add_subplot()
-    for s in sorted(series, key=lambda s: (conditions.index(s.condition), groups.index(s.group))):
+    ordered = sorted(series, key=lambda s: (conditions.index(s.condition), groups.index(s.group)))
+    # error bars of different lines at one x are set apart a little, so that each can be read
+    positions = [_number(x) for x in x_values] if numeric_x else list(range(len(x_values)))
+    step = (max(positions) - min(positions)) / max(len(positions) - 1, 1) if len(positions) > 1 else 1.0
+    dodge = 0.12 * step / max(len(ordered) - 1, 1) if len(ordered) > 1 else 0.0
+    for number, s in enumerate(ordered):
         index = conditions.index(s.condition)
         colour = colour_of[s.group] if colour_of else palette[index]
         points = s.points(x_values)
-        px = [_number(x) if numeric_x else x_values.index(x) for x, _ in points]
+        shift = (number - (len(ordered) - 1) / 2) * dodge
+        px = [(_number(x) if numeric_x else x_values.index(x)) + shift for x, _ in points]
         py = [y for _, y in points]
         ax.errorbar(px, py, yerr=_yerr(py, [s.interval(x, table.confidence) for x, _ in points]),
                     marker=MARKERS[index % len(MARKERS)], markersize=4, capsize=2, elinewidth=0.8,
