@@ -166,8 +166,9 @@ def cmd_explain(args) -> int:
         err.print("codes: " + ", ".join(CODES))
         return ExitCode.ERROR
     entry = CODES[code]
-    out.print(f"[bold]{entry.code}[/] {entry.name} ({entry.severity.value}): {entry.summary}\n")
-    out.print(entry.explanation + "\n")
+    out.print(f"[bold]{entry.code}[/] {entry.name} ({entry.severity.value}): ", end="")
+    out.print(entry.summary + "\n", markup=False)
+    out.print(entry.explanation + "\n", markup=False)      # explanations quote `[cell = 3,3]`
     out.print("[bold]example[/]")
     out.print(entry.example, markup=False)
     out.print("\n[bold]fix[/]")

@@ -85,6 +85,11 @@ def test_lint_deep_finds_unknown_layer(tmp_path):
     assert "E401" in deep.stderr and "layer4" in deep.stderr
 
 
+def test_explain_prints_brackets_as_written():
+    result = run_cli("explain", "E310")
+    assert result.returncode == 0 and "[cell = 3,3]" in result.stdout and "[row in [0, 3]]" in result.stdout
+
+
 def test_explain():
     result = run_cli("explain", "E302")
     assert result.returncode == 0 and "unknown-metric" in result.stdout
