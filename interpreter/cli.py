@@ -73,84 +73,192 @@ def _print_diagnostics(diagnostics: list[Diagnostic], err, fmt: str = "text") ->
 
 # ---- lint ---------------------------------------------------------------------------------
 
+STDIN = "-"
+FLAG_CODES = ("E205",)          # about a `--set` flag, not about the spec's text
+
+
+def _read_inputs(paths: list[str], stdin_name: str, err):
+    """[(path shown, SourceFile)] of files, folders and `-` (stdin), and whether any failed."""
+    from abl.spec.source import SourceFile
+
+    sources, failed = [], False
+    files, problems = _spec_files([p for p in paths if p != STDIN])
+    for problem in problems:
+        err.print(f"error: {problem}", markup=False)
+        failed = True
+    if STDIN in paths:
+        try:
+            sources.append(SourceFile.from_text(sys.stdin.read(), stdin_name))
+        except UnicodeDecodeError:
+            err.print("error: standard input is not UTF-8 text", markup=False)
+            failed = True
+    for path in files:
+        try:
+            sources.append(SourceFile.read(path))
+        except SourceReadError as error:
+            err.print(f"error: {error.path}: {error.reason}", markup=False)
+            failed = True
+    return sources, failed
+
+
+def _flag_problems(diagnostics: list[Diagnostic], overrides: dict[str, str], err) -> list[Diagnostic]:
+    """`--set` problems are the command line's, reported at the flag (once), not at line 1 of a spec."""
+    rest, seen = [], set()
+    for diagnostic in diagnostics:
+        if diagnostic.code not in FLAG_CODES:
+            rest.append(diagnostic)
+            continue
+        if diagnostic.message in seen:
+            continue
+        seen.add(diagnostic.message)
+        name = diagnostic.message.split("`--set ", 1)[-1].split("=", 1)[0]
+        flag = f"--set {name}={overrides.get(name, '')}"
+        err.print(f"error: {flag}: {diagnostic.code} {diagnostic.message}", markup=False)
+        if diagnostic.help:
+            err.print(f"  = help: {diagnostic.help}", markup=False)
+    return rest
+
+
 def cmd_lint(args) -> int:
     from abl.spec.emit import emit, summary_line
-    from abl.spec.frontend import compile_file
+    from abl.spec.frontend import compile_source
+    from abl.spec.settings import SettingsError, apply, find_settings, parse_codes
 
     out, err = _consoles(args.no_color)
     overrides = _parse_sets(args.set, err)
     if overrides is None:
         return ExitCode.ERROR
-    files, problems = _spec_files(args.paths)
-    for problem in problems:
-        err.print(f"[red]error:[/] {problem}")
-    diagnostics: list[Diagnostic] = []
-    unreadable = bool(problems)
-    for path in files:
-        try:
-            result = compile_file(str(path), overrides)
-        except SourceReadError as error:
-            err.print(f"[red]error:[/] {error.path}: {error.reason}")
-            unreadable = True
-            continue
-        file_diagnostics = list(result.diagnostics)
-        if args.deep and result.program is not None:
-            from .deep import deep_check
-
-            file_diagnostics.extend(deep_check(result.program))
-        diagnostics.extend(file_diagnostics)
-    color = err.is_terminal and not err.no_color
-    if args.format == "text":
-        if diagnostics:
-            sys.stderr.write(emit(diagnostics, "text", color=color, tool_version=abl_version()))
-            sys.stderr.write("\n")
-        err.print(summary_line(diagnostics, len(files)))
-    else:
-        sys.stdout.write(emit(diagnostics, args.format, color=False, tool_version=abl_version()))
-        sys.stdout.write("\n")
-    if unreadable:
+    try:
+        select = parse_codes(args.select or [], "--select")
+        ignore = parse_codes(args.ignore or [], "--ignore")
+        base = find_settings(Path.cwd())
+    except SettingsError as error:
+        err.print(f"error: {error}", markup=False)
         return ExitCode.ERROR
+    sources, failed = _read_inputs(args.paths, args.stdin_filename, err)
+    diagnostics: list[Diagnostic] = []
+    flag_error = False
+    skipped_deep: list[str] = []
+    cache: dict = {}
+    fmt = args.format or base.output_format or "text"
+    exit_zero = args.exit_zero or base.exit_zero
+    for source in sources:
+        try:
+            settings = find_settings(Path(source.path), cache) if source.path != args.stdin_filename else base
+        except SettingsError as error:
+            err.print(f"error: {error}", markup=False)
+            return ExitCode.ERROR
+        settings = settings.overridden(select, ignore, args.exit_zero)
+        exit_zero |= settings.exit_zero
+        result = compile_source(source, overrides)
+        found = list(result.diagnostics)
+        if args.deep:
+            if result.program is not None:
+                from .deep import deep_check
+
+                found.extend(deep_check(result.program))
+            else:
+                skipped_deep.append(source.path)
+        before = len(found)
+        found = _flag_problems(found, overrides, err)
+        flag_error |= len(found) != before
+        diagnostics.extend(apply(found, settings, source.text))
+    for path in skipped_deep:
+        err.print(f"note: --deep skipped {path}: it has errors, so its models were not built "
+                  "(fix them and lint again)", markup=False)
+    color = fmt == "text" and not args.output_file and out.is_terminal and not out.no_color
+    text = emit(diagnostics, fmt, color=color, tool_version=abl_version())
+    lines = [text] if (diagnostics or fmt != "text") else []
+    if fmt == "text":
+        lines.append(summary_line(diagnostics, len(sources)))
+    if args.statistics:
+        lines.append(_statistics(diagnostics))
+    body = "\n".join(line for line in lines if line) + "\n"
+    if args.output_file:
+        try:
+            Path(args.output_file).write_text(body, encoding="utf-8")
+        except OSError as error:
+            err.print(f"error: --output-file {args.output_file}: {error.strerror or error}", markup=False)
+            return ExitCode.ERROR
+    else:
+        sys.stdout.write(body)
+    if failed or flag_error:
+        return ExitCode.ERROR
+    if exit_zero:
+        return ExitCode.OK
     return ExitCode.FAILED if diagnostics else ExitCode.OK
+
+
+def _statistics(diagnostics: list[Diagnostic]) -> str:
+    from collections import Counter
+
+    counts = Counter(d.code for d in diagnostics)
+    return "\n".join(f"{count:5d}  {code}  {CODES[code].name if code in CODES else ''}"
+                     for code, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 # ---- fmt ----------------------------------------------------------------------------------
 
 def cmd_fmt(args) -> int:
+    import difflib
+
     from abl.spec.fmt import format_text
 
     out, err = _consoles(args.no_color)
-    files, problems = _spec_files(args.paths)
-    for problem in problems:
-        err.print(f"[red]error:[/] {problem}")
+    sources, failed = _read_inputs(args.paths, args.stdin_filename, err)
     changed = 0
-    failed = bool(problems)
-    for path in files:
-        try:
-            from abl.spec.source import SourceFile
-
-            source = SourceFile.read(path)
-        except SourceReadError as error:
-            err.print(f"[red]error:[/] {error.path}: {error.reason}")
-            failed = True
-            continue
-        result = format_text(source.text, str(path))
+    for source in sources:
+        result = format_text(source.text, source.path)
         if result.text is None:
             _print_diagnostics(list(result.diagnostics), err)
-            err.print(f"[red]error:[/] {path}: not formatted (fix the syntax errors first)")
+            err.print(f"error: {source.path}: not formatted (fix the syntax errors first)", markup=False)
             failed = True
             continue
-        if result.text != source.text:
-            changed += 1
-            if args.check:
-                err.print(f"would reformat {path}")
-            else:
-                Path(path).write_text(result.text, encoding="utf-8")
-                err.print(f"reformatted {path}")
-    verb = "would be reformatted" if args.check else "reformatted"
-    err.print(f"{changed} file(s) {verb}, {len(files) - changed} unchanged")
+        if source.path == args.stdin_filename and not (args.check or args.diff):
+            sys.stdout.write(result.text)          # `abl fmt -`: the formatted text, as ruff does
+            continue
+        if result.text == source.text:
+            continue
+        changed += 1
+        if args.diff:
+            sys.stdout.writelines(difflib.unified_diff(
+                source.text.splitlines(keepends=True), result.text.splitlines(keepends=True),
+                fromfile=source.path, tofile=source.path))
+        elif args.check:
+            err.print(f"would reformat {source.path}", markup=False)
+        else:
+            try:
+                _write_atomically(Path(source.path), result.text)
+            except OSError as error:
+                err.print(f"error: {source.path}: not written ({error.strerror or error}); "
+                          "the file is unchanged", markup=False)
+                failed = True
+                continue
+            err.print(f"reformatted {source.path}", markup=False)
+    files = len([s for s in sources if s.path != args.stdin_filename]) or len(sources)
+    if not (len(sources) == 1 and sources[0].path == args.stdin_filename and not (args.check or args.diff)):
+        verb = "would be reformatted" if (args.check or args.diff) else "reformatted"
+        err.print(f"{changed} file(s) {verb}, {files - changed} unchanged", markup=False)
     if failed:
         return ExitCode.ERROR
-    return ExitCode.FAILED if (args.check and changed) else ExitCode.OK
+    return ExitCode.FAILED if ((args.check or args.diff) and changed) else ExitCode.OK
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write beside the file, then rename over it: a full disk never truncates the spec."""
+    import tempfile
+
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise
 
 
 # ---- explain ------------------------------------------------------------------------------
@@ -285,24 +393,42 @@ def build_parser() -> argparse.ArgumentParser:
     def common(p):
         p.add_argument("--no-color", action="store_true", help="no colour (also: NO_COLOR=1)")
 
-    lint = sub.add_parser("lint", help="check specs without running them")
-    lint.add_argument("paths", nargs="+", metavar="PATH", help="spec files or folders")
-    lint.add_argument("--format", choices=("text", "json", "github", "sarif"), default="text")
+    lint = sub.add_parser("lint", help="check specs without running them",
+                          description="Check .abl specs for errors and warnings without running them. "
+                                      "Diagnostics go to standard output; settings come from [tool.abl] "
+                                      "in the nearest pyproject.toml, overridden by these flags.")
+    lint.add_argument("paths", nargs="+", metavar="PATH", help="spec files or folders; - reads standard input")
+    lint.add_argument("--format", choices=("text", "json", "github", "sarif"), default=None,
+                      help="output format: text (default), json, github (Actions annotations) or sarif (2.1.0)")
+    lint.add_argument("--select", action="append", metavar="CODES",
+                      help="report only these codes or prefixes, e.g. E,W501 (replaces [tool.abl] select)")
+    lint.add_argument("--ignore", action="append", metavar="CODES",
+                      help="do not report these codes or prefixes (added to [tool.abl] ignore)")
+    lint.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are diagnostics")
+    lint.add_argument("--output-file", metavar="FILE", help="write the diagnostics to FILE instead of stdout")
+    lint.add_argument("--statistics", action="store_true", help="also count the diagnostics per code")
+    lint.add_argument("--stdin-filename", default="<stdin>", metavar="NAME",
+                      help="the name shown for a spec read from standard input (-)")
     lint.add_argument("--deep", action="store_true",
                       help="also check layer names and classes against models buildable offline")
     lint.add_argument("--set", action="append", metavar="NAME=VALUE", help="override a param")
     common(lint)
     lint.set_defaults(handler=cmd_lint)
 
-    fmt = sub.add_parser("fmt", help="rewrite specs in the canonical layout")
-    fmt.add_argument("paths", nargs="+", metavar="PATH")
-    fmt.add_argument("--check", action="store_true", help="only report files that would change")
+    fmt = sub.add_parser("fmt", help="rewrite specs in the canonical layout",
+                         description="Rewrite .abl specs in place in the canonical layout (comments kept); "
+                                     "- formats standard input to standard output.")
+    fmt.add_argument("paths", nargs="+", metavar="PATH", help="spec files or folders; - reads standard input")
+    fmt.add_argument("--check", action="store_true", help="only report files that would change (exit 1 if any)")
+    fmt.add_argument("--diff", action="store_true", help="print what would change as a unified diff (exit 1 if any)")
+    fmt.add_argument("--stdin-filename", default="<stdin>", metavar="NAME",
+                     help="the name shown for a spec read from standard input (-)")
     common(fmt)
     fmt.set_defaults(handler=cmd_fmt)
 
-    for name, handler, text in (("plan", cmd_plan, "show what a spec will do"),
+    for name, handler, text in (("plan", cmd_plan, "show what a spec will load, select, measure and decide"),
                                 ("run", cmd_run, "run a spec and write a run folder")):
-        p = sub.add_parser(name, help=text)
+        p = sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
         p.add_argument("spec", metavar="SPEC")
         p.add_argument("--set", action="append", metavar="NAME=VALUE", help="override a param")
         common(p)
@@ -317,7 +443,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 "of the available memory, at most 4GB)")
         p.set_defaults(handler=handler)
 
-    explain = sub.add_parser("explain", help="explain a diagnostic code")
+    explain = sub.add_parser("explain", help="explain a diagnostic code",
+                             description="Explain a diagnostic code, with an example and its fix.")
     explain.add_argument("code", metavar="CODE")
     common(explain)
     explain.set_defaults(handler=cmd_explain)

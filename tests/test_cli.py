@@ -33,9 +33,9 @@ def test_lint_problems_exit_1_and_point_at_them(tmp_path):
     spec.write_text('experiment "x"\nseed 0\nstimuli s = digts split test\n')
     result = run_cli("lint", str(spec))
     assert result.returncode == 1
-    assert f"{spec}:3:13: E303" in result.stderr
-    assert "did you mean `digits`?" in result.stderr
-    assert "^^^^^" in result.stderr
+    assert f"{spec}:3:13: E303" in result.stdout           # on stdout, as ruff does
+    assert "did you mean `digits`?" in result.stdout
+    assert "^^^^^" in result.stdout
 
 
 @pytest.mark.parametrize("setup", ["missing", "directory-empty", "bad-bytes", "empty"])
@@ -54,7 +54,7 @@ def test_lint_bad_inputs_have_clean_errors(tmp_path, setup):
     assert "Traceback" not in result.stderr + result.stdout
     if setup == "empty":
         assert result.returncode == 1  # an empty spec is linted: it lacks experiment and seed (W502)
-        assert "W502" in result.stderr
+        assert "W502" in result.stdout
     else:
         assert result.returncode == 2
         assert str(target) in result.stderr
@@ -82,7 +82,82 @@ def test_lint_deep_finds_unknown_layer(tmp_path):
     assert shallow.returncode == 0, shallow.stderr
     deep = run_cli("lint", "--deep", str(spec))
     assert deep.returncode == 1
-    assert "E401" in deep.stderr and "layer4" in deep.stderr
+    assert "E401" in deep.stdout and "layer4" in deep.stdout
+
+
+def test_lint_deep_says_which_files_it_skipped(tmp_path):
+    spec = tmp_path / "broken.abl"
+    spec.write_text('experiment "x"\nseed 0\nstimuli s = digts split test\n')
+    result = run_cli("lint", "--deep", str(spec))
+    assert result.returncode == 1
+    assert f"--deep skipped {spec}: it has errors" in result.stderr
+
+
+LINTY = ('experiment "x"\nseed 0\nstimuli s = digts split test\n'
+         'stimuli unused = digits split train\n')
+
+
+def test_lint_select_and_ignore_by_code_or_prefix(tmp_path):
+    spec = tmp_path / "s.abl"
+    spec.write_text(LINTY)
+    both = run_cli("lint", str(spec))
+    assert "E303" in both.stdout and "W501" in both.stdout
+    errors_only = run_cli("lint", "--select", "E", str(spec))
+    assert "E303" in errors_only.stdout and "W501" not in errors_only.stdout
+    assert errors_only.returncode == 1
+    nothing = run_cli("lint", "--select", "E", "--ignore", "E303", str(spec))
+    assert nothing.returncode == 0 and "E303" not in nothing.stdout
+    assert run_cli("lint", "--select", "Q9", str(spec)).returncode == 2
+
+
+def test_lint_suppression_comments(tmp_path):
+    spec = tmp_path / "s.abl"
+    spec.write_text(LINTY.replace("split train\n", "split train  # abl: ignore[W501]\n"))
+    result = run_cli("lint", str(spec))
+    assert "`unused` is never used" not in result.stdout and "`s` is never used" in result.stdout
+    assert "E303" in result.stdout
+    spec.write_text("# abl: ignore-file[E303]\n" + LINTY)
+    result = run_cli("lint", str(spec))
+    assert "E303" not in result.stdout and "W501" in result.stdout
+    spec.write_text("# abl: ignore-file\n" + LINTY)
+    assert run_cli("lint", str(spec)).returncode == 0
+
+
+def test_lint_settings_from_pyproject_overridden_by_flags(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[tool.abl]\nignore = ["W5"]\n')
+    (tmp_path / "specs").mkdir()
+    spec = tmp_path / "specs" / "s.abl"
+    spec.write_text(LINTY)
+    result = run_cli("lint", str(spec))
+    assert "W501" not in result.stdout and "E303" in result.stdout
+    result = run_cli("lint", "--ignore", "E303", str(spec))
+    assert result.returncode == 0
+    (tmp_path / "pyproject.toml").write_text('[tool.abl]\nignor = ["W5"]\n')
+    broken = run_cli("lint", str(spec))
+    assert broken.returncode == 2 and "unknown key(s) ignor" in broken.stderr
+
+
+def test_lint_exit_zero_output_file_statistics_and_stdin(tmp_path):
+    spec = tmp_path / "s.abl"
+    spec.write_text(LINTY)
+    out = tmp_path / "out.txt"
+    result = run_cli("lint", "--exit-zero", "--statistics", "--output-file", str(out), str(spec))
+    assert result.returncode == 0 and result.stdout == ""
+    written = out.read_text()
+    assert "E303" in written and "1  E303  unknown-dataset" in written
+    piped = subprocess.run([sys.executable, "-m", "abl.interpreter.cli", "lint", "-", "--stdin-filename", "p.abl"],
+                           input=LINTY, capture_output=True, text=True, cwd=ROOT)
+    assert piped.returncode == 1 and "p.abl:3:13: E303" in piped.stdout
+
+
+def test_set_problems_point_at_the_flag(tmp_path):
+    spec = tmp_path / "s.abl"
+    spec.write_text('experiment "x"\nseed 0\nparam data = "digits"\nstimuli s = $data split test\n'
+                    'model m = train mlp [64, 10] on s\nmeasure accuracy on s\n')
+    result = run_cli("lint", "--set", "dta=mnist", str(spec))
+    assert result.returncode == 2
+    assert "error: --set dta=mnist: E205" in result.stderr and "did you mean `data`?" in result.stderr
+    assert ":1:1:" not in result.stdout + result.stderr
 
 
 def test_explain_prints_brackets_as_written():
@@ -123,3 +198,27 @@ def test_plan_prints_tree():
     result = run_cli("plan", str(EXAMPLES / "hayne_grid.abl"))
     assert result.returncode == 0, result.stderr
     assert "grid cells" in result.stdout and "forward passes" in result.stdout or "passes" in result.stdout
+
+
+def test_fmt_diff_and_stdin_and_check(tmp_path):
+    spec = tmp_path / "messy.abl"
+    messy = 'experiment "x"\nseed 0\nstimuli   s = digits split test\n'
+    spec.write_text(messy)
+    diff = run_cli("fmt", "--diff", str(spec))
+    assert diff.returncode == 1 and "-stimuli   s" in diff.stdout and "+stimuli s" in diff.stdout
+    assert spec.read_text() == messy                      # --diff writes nothing
+    piped = subprocess.run([sys.executable, "-m", "abl.interpreter.cli", "fmt", "-"], input=messy,
+                           capture_output=True, text=True, cwd=ROOT)
+    assert piped.returncode == 0 and piped.stdout == 'experiment "x"\nseed 0\nstimuli s = digits split test\n'
+    assert run_cli("fmt", "--check", str(spec)).returncode == 1
+    assert run_cli("fmt", str(spec)).returncode == 0
+    assert run_cli("fmt", "--check", str(spec)).returncode == 0
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_pre_commit_hooks_rewrite_and_check():
+    import re
+
+    hooks = (ROOT / ".pre-commit-hooks.yaml").read_text()
+    entries = dict(re.findall(r"- id: (\S+)\n(?:  .*\n)*?  entry: (.+)", hooks))
+    assert entries == {"abl-lint": "abl lint", "abl-fmt": "abl fmt", "abl-fmt-check": "abl fmt --check"}
