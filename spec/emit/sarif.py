@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 from typing import Iterable
+from urllib.parse import quote
 
 from ..codes import CODES, Code
 from ..diagnostics import Diagnostic, Severity
 from ._paths import relative_path
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
-INFORMATION_URI = "https://github.com/abl-lang/abl"   # the project's home page
 
 
 def _rule(code: Code) -> dict[str, object]:
@@ -46,9 +47,19 @@ def _fingerprint(diagnostic: Diagnostic, uri: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
 
 
+def _artifact(path: str) -> dict[str, str]:
+    """A spec under the working directory: its relative URI under `%SRCROOT%`; anywhere else: an
+    absolute `file://` URI with no base (a base must not be combined with an absolute URI)."""
+    relative = relative_path(path)
+    if relative.startswith("<") or not Path(relative).is_absolute():
+        return {"uri": quote(relative), "uriBaseId": "%SRCROOT%"}
+    return {"uri": Path(relative).resolve().as_uri()}
+
+
 def _result(diagnostic: Diagnostic, rule_index: int) -> dict[str, object]:
     span = diagnostic.span
-    uri = relative_path(diagnostic.path)
+    artifact = _artifact(diagnostic.path)
+    uri = artifact["uri"]
     end_line = max(span.end_line, span.line)
     end_column = span.end_column
     if end_line == span.line and end_column <= span.column:
@@ -65,7 +76,7 @@ def _result(diagnostic: Diagnostic, rule_index: int) -> dict[str, object]:
         "message": {"text": text},
         "locations": [{
             "physicalLocation": {
-                "artifactLocation": {"uri": uri, "uriBaseId": "%SRCROOT%"},
+                "artifactLocation": artifact,
                 "region": region,
             }
         }],
@@ -82,8 +93,7 @@ def sarif_log(diagnostics: Iterable[Diagnostic], tool_version: str) -> dict[str,
             index[diagnostic.code] = len(rules)
             rules.append({"id": diagnostic.code, "shortDescription": {"text": diagnostic.code},
                           "defaultConfiguration": {"level": "error" if diagnostic.is_error else "warning"}})
-    driver: dict[str, object] = {"name": "abl", "version": tool_version,
-                                 "informationUri": INFORMATION_URI, "rules": rules}
+    driver: dict[str, object] = {"name": "abl", "version": tool_version, "rules": rules}
     if tool_version and tool_version[0].isdigit():
         driver["semanticVersion"] = tool_version
     return {
