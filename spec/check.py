@@ -114,6 +114,11 @@ class Checker:
 
     # ---- diagnostics helpers ------------------------------------------------------------
     def error(self, code: str, message: str, span: Span, help: str | None = None) -> None:
+        written = self.source.text[span.start:span.end]
+        if written.startswith("$") and written[1:] in self.overrides:
+            # the value is the command line's: say so, where the spec uses it
+            flag = f"`--set {written[1:]}={self.overrides[written[1:]]}`"
+            help = f"the value comes from {flag}" + (f"; {help}" if help else "")
         self.sink.report(code, message, span, help)
 
     # ---- entry ----------------------------------------------------------------------------

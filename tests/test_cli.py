@@ -158,6 +158,8 @@ def test_set_problems_point_at_the_flag(tmp_path):
     assert result.returncode == 2
     assert "error: --set dta=mnist: E205" in result.stderr and "did you mean `data`?" in result.stderr
     assert ":1:1:" not in result.stdout + result.stderr
+    bad_value = run_cli("lint", "--set", "data=[1, 2]", str(spec))
+    assert bad_value.returncode == 1 and "the value comes from `--set data=[1, 2]`" in bad_value.stdout
 
 
 def test_explain_prints_brackets_as_written():
