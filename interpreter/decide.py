@@ -188,8 +188,8 @@ def _decide(item: ExpectItem, reader: _Reader, number: int) -> Verdict:
                                item.op, line)
         left = single(lhs)
         ok = COMPARE[item.op](left.value, item.number)
-        verdict = Verdict(item.text, ok, f"{left.value:.4g} {item.op} {item.number:.4g}", left.value,
-                          item.number, line=line)
+        verdict = Verdict(item.text, ok, f"observed {left.value:.4g}, needed {item.op} {item.number:.4g}",
+                          left.value, item.number, line=line)
         return _with_test(verdict, _test_pair(left, None, item.op, item.number, reader, item, number, False),
                           item.significance)
     rhs = resolve(item.rhs, reader, item)
@@ -202,9 +202,9 @@ def _decide(item: ExpectItem, reader: _Reader, number: int) -> Verdict:
     left, right = single(lhs), single(rhs)
     reference = right.value + item.number
     ok = COMPARE[item.op](left.value, reference)
-    offset = f" (incl. offset {item.number:+.4g})" if item.number else ""
-    verdict = Verdict(item.text, ok, f"{left.value:.4g} {item.op} {reference:.4g}{offset}", left.value,
-                      reference, line=line)
+    offset = f" (the right side {right.value:.4g} {item.number:+.4g})" if item.number else ""
+    verdict = Verdict(item.text, ok, f"observed {left.value:.4g}, needed {item.op} {reference:.4g}{offset}",
+                      left.value, reference, line=line)
     same_models = (item.lhs.models or (item.lhs.model,)) == (item.rhs.models or (item.rhs.model,))
     return _with_test(verdict, _test_pair(left, right, item.op, item.number, reader, item, number, same_models),
                       item.significance)

@@ -38,6 +38,7 @@ class RunResult:
     feature_images: dict[str, np.ndarray] = field(default_factory=dict)
     forward_passes: int = 0
     per_image: dict = field(default_factory=dict)    # row key -> ImageValues (measures of outputs)
+    selections: list = field(default_factory=list)   # ResolvedSelection: every unit set as run
 
     @property
     def all_passed(self) -> bool:
@@ -417,7 +418,7 @@ class Executor:
         images = self.feature_visualisations()
         return RunResult(self.plan, table, verdicts, dict(self._stimuli), dict(self._models),
                          list(getattr(self.progress, "notes", [])), images, self.forward_passes,
-                         self.per_image)
+                         self.per_image, self._selector.resolved())
 
     def feature_visualisations(self) -> dict[str, np.ndarray]:
         from .featurevis import visualize_unit

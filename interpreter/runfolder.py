@@ -6,6 +6,7 @@
     results.csv         the tidy results table (one row per value)
     results.jsonl       the same rows as JSON lines
     expectations.json   each expectation's verdict with the numbers that decided it
+    selections.json     every unit set as resolved: layer, unit indices, scores, random draws
     figures/            PNG (and SVG) figures of the `report` statements
     report.txt          the terminal report as plain text
 """
@@ -17,6 +18,8 @@ import hashlib
 import json
 import platform
 import re
+import shlex
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,17 +33,25 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower() or "experiment"
 
 
+# what a run writes: an earlier run of the same spec in `--out` loses exactly these
+OWN_FILES = ("spec.abl", "params.json", "manifest.json", "results.csv", "results.jsonl",
+             "expectations.json", "selections.json", "report.txt")
+
+
 @dataclass
 class RunFolder:
     path: Path
     plan: object
     spec_path: Path
     overrides: dict
+    started: str = ""
 
     @staticmethod
     def create(plan, out: str | None, spec_path: Path, overrides: dict) -> "RunFolder":
+        started = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
         if out:
             path = Path(out)
+            _claim_folder(path, spec_path)
         else:
             stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
             path = Path("runs") / f"{_slug(plan.experiment)}-{stamp}"
@@ -55,12 +66,13 @@ class RunFolder:
         except OSError as error:
             raise RunError(f"cannot write the run folder {path}: {error.strerror or error}",
                            help="choose another folder with --out") from None
-        return RunFolder(path, plan, spec_path, overrides)
+        return RunFolder(path, plan, spec_path, overrides, started)
 
     def write(self, result, wall_seconds: float, device: str, figures: bool = True) -> list[Path]:
         result.table.write_csv(self.path / "results.csv")
         result.table.write_jsonl(self.path / "results.jsonl")
         _write_json(self.path / "expectations.json", [v.as_record() for v in result.verdicts])
+        _write_json(self.path / "selections.json", [s.as_record() for s in result.selections])
         _write_json(self.path / "manifest.json", self.manifest(result, wall_seconds, device))
         if not figures:
             return []
@@ -82,8 +94,8 @@ class RunFolder:
             "overrides": self.overrides,
             "seed": plan.seed,
             "device": device,
-            "command": " ".join(sys.argv),
-            "started": _dt.datetime.now().isoformat(timespec="seconds"),
+            "command": shlex.join(["abl"] + sys.argv[1:]) if sys.argv else "",
+            "started": self.started,
             "wall_seconds": round(wall_seconds, 3),
             "forward_passes": result.forward_passes,
             "versions": {"abl": abl_version(), "python": platform.python_version(),
@@ -103,6 +115,34 @@ class RunFolder:
                           no_color=True, force_terminal=False)
         console.print(renderable)
         console.file.close()
+
+
+def _claim_folder(path: Path, spec_path: Path) -> None:
+    """`--out DIR`: a new or empty folder, or an earlier run of the same spec (its files are
+    replaced); anything else is refused before anything is written."""
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        raise RunError(f"--out {path} is not a folder", help="name a new or empty folder")
+    if not path.exists() or not any(path.iterdir()):
+        return
+    earlier = path / "spec.abl"
+    same_spec = earlier.is_file() and not earlier.is_symlink() and \
+        earlier.read_bytes() == spec_path.read_bytes()
+    if not same_spec:
+        raise RunError(f"--out {path} is not empty and is not a run folder of this spec; nothing was written",
+                       help="name a new or empty folder (a run of the same spec is replaced)")
+    foreign = [p.name for p in path.iterdir() if p.name not in OWN_FILES + ("figures",)]
+    if foreign:
+        raise RunError(f"--out {path} holds files abl did not write ({', '.join(sorted(foreign)[:3])}); "
+                       "nothing was written", help="name a new or empty folder")
+    for name in OWN_FILES:
+        target = path / name
+        if target.is_symlink() or target.is_file():
+            target.unlink()
+    figures = path / "figures"
+    if figures.is_symlink():
+        figures.unlink()
+    elif figures.is_dir():
+        shutil.rmtree(figures)
 
 
 def _torchvision_version() -> str:

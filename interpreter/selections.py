@@ -3,6 +3,7 @@ random (the documented seed recipe), explicit, all, threshold, grid cells and se
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -10,6 +11,38 @@ import numpy as np
 from .errors import RunError
 from .plan import Selection
 from .planner import selection_seed
+
+
+@dataclass(frozen=True)
+class ResolvedSelection:
+    """A unit set as the run resolved it: enough to re-ablate exactly the same units."""
+
+    selection: Selection
+    units: tuple[tuple[str, tuple[int, ...]], ...]          # (layer as written, sorted indices)
+    scores: tuple[tuple[str, tuple[float, ...]], ...] = ()   # ranked/threshold/grid: per unit, in order
+
+    def as_record(self) -> dict:
+        s = self.selection
+        record = {"name": s.name, "kind": s.kind, "model": s.model, "stimuli": s.stimuli,
+                  "layers": [layer for layer, _ in self.units], "per_element": s.per_element,
+                  "units": {layer: list(units) for layer, units in self.units}}
+        if s.metric:
+            record["metric"] = s.metric
+        if s.column_metric:
+            record["column_metric"] = s.column_metric
+        if s.target_class is not None:
+            record["class"] = s.target_class
+        if s.cell is not None:
+            record["cell"] = f"{s.cell[0]},{s.cell[1]}"
+        if s.is_random:
+            # which draw, of whose stream: 0 for `measure` statements, j for claim j's controls
+            record["draw"] = max(leaf.draw for leaf in s.leaves())
+            record["claim"] = max(leaf.stream for leaf in s.leaves())
+        if s.children:
+            record["of"] = [child.name for child in s.children]
+        if self.scores:
+            record["scores"] = {name: [round(float(v), 6) for v in values] for name, values in self.scores}
+        return record
 
 
 class Selector:
@@ -41,6 +74,22 @@ class Selector:
         result = {selection.layer: tuple(sorted(self._leaf_units(selection)))}
         self._selections[selection] = result
         return result
+
+    def resolved(self) -> list[ResolvedSelection]:
+        """Every selection resolved so far, in the order first resolved."""
+        return [ResolvedSelection(selection, tuple(units.items()), self._scores(selection, units))
+                for selection, units in self._selections.items()]
+
+    def _scores(self, selection: Selection, units: dict) -> tuple:
+        from . import unit_metrics
+
+        if selection.children or selection.kind not in ("ranked", "threshold", "grid-cell"):
+            return ()
+        stats = self.stats(selection.model, selection.stimuli, selection.recorded_layer)
+        chosen = list(units[selection.layer])
+        metrics = [selection.metric] + ([selection.column_metric] if selection.column_metric else [])
+        return tuple((metric, tuple(unit_metrics.unit_scores(stats, metric, selection.target_class)[chosen]))
+                     for metric in metrics)
 
     def _leaf_units(self, selection: Selection) -> tuple[int, ...]:
         from . import unit_metrics

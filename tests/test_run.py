@@ -91,3 +91,59 @@ def test_unknown_layer_at_run_time(tmp_path, cache):
     result = abl("run", str(spec), "--out", str(tmp_path / "run"), cache=cache)
     assert result.returncode == 2
     assert "E401" in result.stderr and "fc1" in result.stderr
+
+
+def test_selections_json_lets_a_reader_re_ablate_the_same_units(digit7_run, cache):
+    """Re-ablating the units listed in selections.json (the "7 units" and one of claim 3's random
+    draws) through the backend reproduces the run's digit-7 accuracies exactly."""
+    import numpy as np
+    import torch
+
+    from abl.interpreter.api import Experiment
+    from abl.interpreter.backend.run import run_conditions
+    from abl.interpreter.conditions import ActivationEdit, Condition, EditMode
+
+    result, out = digit7_run
+    selections = json.loads((out / "selections.json").read_text())
+    rows = list(csv.DictReader(open(out / "results.csv")))
+    experiment = Experiment.from_file(EXAMPLES / "digit7.abl", cache_dir=cache, device="cpu")
+    net, test = experiment.model("net"), experiment.stimuli("test")
+    path = experiment.executor.model("net").resolve_layer("fc2")
+    (hot,) = [s for s in selections if s["name"] == "hot7"]
+    assert hot["kind"] == "ranked" and hot["class"] == 7 and len(hot["scores"]["activation"]) == 5
+    draw = next(s for s in selections if s["name"] == "rand5" and s.get("claim") == 3 and s["draw"] == 17)
+    sevens = test.labels == 7
+    conditions = [Condition(name, (ActivationEdit(path, tuple(units["units"]["fc2"]), EditMode.ZERO),))
+                  for name, units in (("hot7", hot), ("draw", draw))]
+    logits = run_conditions(net, [(test.images[sevens], test.labels[sevens])], conditions)
+    accuracies = [float(np.mean(l.argmax(1).numpy() == 7)) for l in logits]
+    (hot_row,) = [r for r in rows if r["measure"] == "accuracy" and r["class"] == "7"
+                  and r["intervention"] == "ablating hot7" and r["claim"] == "0"]
+    (draw_row,) = [r for r in rows if r["measure"] == "accuracy" and r["class"] == "7"
+                   and r["intervention"] == "ablating rand5" and r["claim"] == "3" and r["repeat"] == "17"]
+    assert accuracies == [float(hot_row["value"]), float(draw_row["value"])]
+    assert torch.equal(test.labels, experiment.stimuli("test").labels)
+
+
+def test_out_refuses_a_foreign_folder_and_replaces_a_run_of_the_same_spec(tmp_path, cache):
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    refused = abl("run", str(EXAMPLES / "digit7.abl"), "--out", str(foreign), "--set", "epochs=1",
+                  "--no-figures", cache=cache)
+    assert refused.returncode == 2 and "is not empty" in refused.stderr
+    assert [p.name for p in foreign.iterdir()] == ["notes.txt"]
+    spec = tmp_path / "s.abl"
+    spec.write_text('experiment "x"\nseed 0\nstimuli s = digits split test\n'
+                    'model m = train mlp [64, 10] on s epochs 1\nmeasure accuracy on s\n')
+    out = tmp_path / "run"
+    first = abl("run", str(spec), "--out", str(out), "--no-figures", cache=cache)
+    assert first.returncode == 0, first.stderr
+    again = abl("run", str(spec), "--out", str(out), "--no-figures", cache=cache)
+    assert again.returncode == 0, again.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["command"].startswith("abl run ")
+    from datetime import datetime
+
+    started = datetime.fromisoformat(manifest["started"]).timestamp()
+    assert started <= (out / "params.json").stat().st_mtime + 1      # the start, not the end
