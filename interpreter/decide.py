@@ -51,6 +51,7 @@ class Verdict:
     ci_high: float | None = None
     n: int | None = None                # images, or replicate models, the test used
     significance: float = 0.05
+    controls: tuple[float, ...] = ()    # a random control's own draws (drops, or values)
 
     def as_record(self) -> dict:
         return {"expectation": self.text, "line": self.line, "claim": self.claim,
@@ -59,7 +60,8 @@ class Verdict:
                 "p_value": self.p_value, "p_adjusted": self.p_adjusted, "test": self.test or None,
                 "effect": _finite(self.effect), "effect_size": _finite(self.effect_size),
                 "ci_low": _finite(self.ci_low), "ci_high": _finite(self.ci_high), "n": self.n,
-                "significance": self.significance}
+                "significance": self.significance,
+                **({"control_draws": list(self.controls)} if self.controls else {})}
 
 
 def _finite(value):
@@ -291,4 +293,5 @@ def _control(item: ExpectItem, reader: _Reader, line: int) -> Verdict:
               f"(sd {np.std(controls):.3g}, {len(controls)} draws); p = {p_value:.3g}, "
               f"needs p <= {item.significance:g}")
     return Verdict(item.text, ok, detail, observed, float(np.mean(controls)), p_value, line=line,
-                   test="random control", significance=item.significance, n=len(controls))
+                   test="random control", significance=item.significance, n=len(controls),
+                   controls=tuple(float(c) for c in controls))

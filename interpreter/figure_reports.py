@@ -75,6 +75,9 @@ def _jobs(result, out_dir: Path) -> list[_Job]:
         elif item.kind == "features" and result.feature_images:
             jobs.append(_Job("figures.feature_grid", (result.feature_images, out_dir,
                                                       f"{title}: feature visualisation"), item.text))
+    for verdict in result.verdicts:
+        if verdict.controls:          # every random-control claim: its null distribution
+            jobs.append(_Job("figures.null_distribution", (verdict, out_dir, title), verdict.text))
     heatmaps = [item.metric for item in result.plan.reports if item.kind == "heatmap"]
     if heatmaps and any(r.cell for r in table):
         jobs.append(_Job("figures.hayne_summary",

@@ -545,3 +545,32 @@ def feature_grid(images: dict[str, np.ndarray], out_dir: Path | str, title: str)
             ax.set_title(name, fontsize=8)
     figure.suptitle(title, fontsize=10)
     return _save(figure, out_dir, "features")[0]
+
+
+def null_distribution(verdict, out_dir: Path | str, title: str) -> Path:
+    """A random-control claim: its control draws as a histogram, the observed value as a line,
+    the claim's p (raw and Holm-adjusted) in the legend."""
+    controls = np.asarray(verdict.controls, dtype=float)
+    figure = _new_figure(5.8, 3.8)
+    ax = figure.add_subplot()
+    label = f"{len(controls)} random draws (mean {np.mean(controls):.3g})"
+    values, counts = np.unique(np.round(controls, 12), return_counts=True)
+    if len(values) <= 30:             # few distinct values (a drop in whole images): one bar each
+        gaps = np.diff(np.append(values, [verdict.observed]))
+        width = 0.8 * (np.min(gaps[gaps > 0]) if np.any(gaps > 0) else 1.0)
+        ax.bar(values, counts, width=width, color="#1f77b4", alpha=0.75, label=label)
+    else:
+        ax.hist(controls, bins=30, color="#1f77b4", alpha=0.75, label=label)
+    p_text = f"p = {verdict.p_value:.3g}" if verdict.p_value is not None else ""
+    if verdict.p_adjusted is not None:
+        p_text += f", Holm {verdict.p_adjusted:.3g}"
+    ax.axvline(verdict.observed, color="#d62728", linewidth=2,
+               label=f"observed {verdict.observed:.3g} ({p_text})")
+    ax.set_xlabel("value under each random draw (a drop: baseline minus value)", fontsize=8)
+    ax.set_ylabel("draws")
+    ax.legend(fontsize=7, frameon=False)
+    ax.spines[["top", "right"]].set_visible(False)
+    wrapped = verdict.text if len(verdict.text) <= 70 else verdict.text[:67] + "..."
+    ax.set_title(f"{title}\nclaim {verdict.claim}: {wrapped} ({'PASS' if verdict.passed else 'FAIL'})",
+                 fontsize=8)
+    return _save(figure, out_dir, f"null-claim-{verdict.claim}")[0]

@@ -147,3 +147,17 @@ def test_out_refuses_a_foreign_folder_and_replaces_a_run_of_the_same_spec(tmp_pa
 
     started = datetime.fromisoformat(manifest["started"]).timestamp()
     assert started <= (out / "params.json").stat().st_mtime + 1      # the start, not the end
+
+
+def test_every_random_control_claim_gets_its_null_distribution_figure(digit7_run):
+    import matplotlib.image
+    import numpy as np
+
+    result, out = digit7_run
+    verdicts = json.loads((out / "expectations.json").read_text())
+    (control,) = [v for v in verdicts if v["test"] == "random control"]
+    assert len(control["control_draws"]) == 100
+    image = matplotlib.image.imread(out / "figures" / f"null-claim-{control['claim']}.png")[..., :3]
+    observed_line = np.all(np.abs(image - np.array([0xd6, 0x27, 0x28]) / 255) < 0.05, axis=-1)
+    bars = np.all(np.abs(image - np.array([0x1f, 0x77, 0xb4]) / 255) < 0.25, axis=-1)
+    assert observed_line.sum() > 200 and bars.sum() > 2000
