@@ -123,7 +123,14 @@ def _escape(text: str) -> str:
 def render_report(result, figures: list[Path], folder: Path):
     parts = []
     table = result.table
+    shown: set = set()
     for item in result.plan.reports:
+        # two reports may share a table (curves of one measure over one sweep): print it once
+        key = (item.kind in ("scatter", "curve"), item.kind if item.kind not in ("scatter", "curve") else "",
+               item.metric, item.versus, item.over)
+        if key in shown:
+            continue
+        shown.add(key)
         view = _report_view(item, table, result.plan.reports)
         if view is not None:
             parts.append(view)
@@ -236,17 +243,19 @@ def mean_grid(table, measure: str):
     low, high = np.nanmin(grid), np.nanmax(grid)
     view = Table(title=f"mean {measure} per cell (over {len({x.cls for x in rows})} classes x "
                        f"{len({x.layer for x in rows})} layers)", expand=False)
-    view.add_column("selectivity ↓ / magnitude →")
+    # rows are printed most selective first, so selectivity rises upwards; `row`/`col` as in claims
+    view.add_column("row (selectivity ↑) \\ col (magnitude →)", overflow="fold")
     for c in range(n_cols):
-        view.add_column(f"m{c}", justify="right")
+        view.add_column(f"col {c}", justify="right", no_wrap=True)
     for r in reversed(range(n_rows)):
         cells = []
         for c in range(n_cols):
             value = grid[r, c]
             shade = 0.0 if high == low else (value - low) / (high - low)
             level = int(232 + round(shade * 23))
-            cells.append(Text(f"{value:.3g}", style=f"black on color({level})" if shade > 0.5 else f"white on color({level})"))
-        view.add_row(f"s{r}" + (" (most selective)" if r == n_rows - 1 else ""), *cells)
+            cells.append(Text(f"{value:.4f}", style=f"black on color({level})" if shade > 0.5 else f"white on color({level})"))
+        label = f"row {r}" + (" (most selective)" if r == n_rows - 1 else " (least)" if r == 0 else "")
+        view.add_row(label, *cells)
     best = Table(title=f"cell with the largest {measure} per layer", expand=False)
     best.add_column("layer")
     best.add_column("cell (selectivity, magnitude)")
@@ -262,41 +271,66 @@ def mean_grid(table, measure: str):
 
 
 def selectivity_summary(table) -> Table:
-    rows = [r for r in table if r.measure == "selectivity index unit"]
+    """Per layer and sweep binding (replicate seeds pooled: their units together), the units'
+    class selectivity index."""
+    rows = [r for r in table if r.measure == "selectivity index unit" and not r.claim]
+    dims = [d for d in table.dim_names() if d != "seed" and any(r.dim(d) for r in rows)]
+    seeds = len({r.dim("seed") for r in rows if r.dim("seed")})
     view = Table(title="class selectivity index per layer", expand=False)
-    for column in ("model", "layer", "units", "mean", "median", "max"):
-        view.add_column(column, justify="right" if column in ("units", "mean", "median", "max") else "left")
+    if seeds > 1:
+        view.caption = f"units of {seeds} seeds pooled"
+    for column in dims + ["layer", "units", "mean", "median", "max"]:
+        view.add_column(column, justify="right" if column in ("units", "mean", "median", "max") else "left",
+                        no_wrap=column in ("units", "mean", "median", "max"))
     groups = defaultdict(list)
     for r in rows:
-        groups[(r.model, r.layer)].append(r.value)
-    for (model, layer), values in groups.items():
+        groups[(r.model.split("[")[0], tuple(r.dim(d) for d in dims), r.layer, r.stimuli.split("[")[0])].append(r.value)
+    for (model, binding, layer, stimuli), values in groups.items():
         values = np.asarray(values)
-        view.add_row(model, layer, str(len(values)), f"{values.mean():.3f}", f"{np.median(values):.3f}",
+        view.add_row(*binding, layer, str(len(values)), f"{values.mean():.3f}", f"{np.median(values):.3f}",
                      f"{values.max():.3f}")
     return view
 
 
 def sweep_table(table, item) -> Table:
+    """The swept values, one row per condition and one column per value of the sweep variable
+    (or the other way round when the conditions are few): labels fold, numbers never truncate.
+    Replicate seeds are averaged (the caption says how many)."""
     dim = item.over
     measures = [m for m in (item.metric, item.versus) if m]
-    view = Table(title=f"{' vs '.join(measures)} over {dim}", expand=False)
     rows = [r for r in table if r.measure in measures and r.intervention == "none" and not r.cls]
 
-    def column(r):
-        others = ",".join(f"{k}={v}" for k, v in r.dims if k != dim)
-        return (r.measure, r.stimuli.split("[")[0], r.layer, others)
+    def condition(r):
+        others = ",".join(f"{k}={v}" for k, v in r.dims if k not in (dim, "seed"))
+        return f"{r.measure} {r.stimuli.split('[')[0]}" + (f" {r.layer}" if r.layer else "") + \
+            (f" {others}" if others else "")
 
-    columns = list(dict.fromkeys(column(r) for r in rows))
-    view.add_column(dim)
-    for measure, stimuli, layer, others in columns:
-        label = f"{measure} {stimuli}" + (f" {layer}" if layer else "") + (f" {others}" if others else "")
-        view.add_column(Text(label), justify="right")
-    for value in dict.fromkeys(r.dim(dim) for r in rows):
-        cells = []
-        for key in columns:
-            values = [r.value for r in rows if r.dim(dim) == value and column(r) == key]
-            cells.append(f"{np.mean(values):.4f}" if values else "")
-        view.add_row(Text(value), *cells)
+    conditions = list(dict.fromkeys(condition(r) for r in rows))
+    values = list(dict.fromkeys(r.dim(dim) for r in rows))
+    cells: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for r in rows:
+        cells[(condition(r), r.dim(dim))].append(r.value)
+    seeds = len({r.dim("seed") for r in rows if r.dim("seed")})
+    view = Table(title=f"{' vs '.join(measures)} over {dim}", expand=False)
+    if seeds > 1:
+        view.caption = f"means over {seeds} seeds"
+
+    def number(key):
+        found = cells.get(key)
+        return f"{np.mean(found):.4f}" if found else ""
+
+    if len(conditions) <= 3 or (len(conditions) <= 4 and len(conditions) <= len(values)):
+        view.add_column(dim, no_wrap=True)
+        for label in conditions:
+            view.add_column(Text(label), justify="right", min_width=6, overflow="fold")
+        for value in values:
+            view.add_row(Text(value), *[number((label, value)) for label in conditions])
+    else:
+        view.add_column(f"condition \\ {dim}", overflow="fold", ratio=1)
+        for value in values:
+            view.add_column(Text(value), justify="right", min_width=6, no_wrap=True)
+        for label in conditions:
+            view.add_row(Text(label), *[number((label, value)) for value in values])
     return view
 
 

@@ -161,3 +161,33 @@ def test_every_random_control_claim_gets_its_null_distribution_figure(digit7_run
     observed_line = np.all(np.abs(image - np.array([0xd6, 0x27, 0x28]) / 255) < 0.05, axis=-1)
     bars = np.all(np.abs(image - np.array([0x1f, 0x77, 0xb4]) / 255) < 0.25, axis=-1)
     assert observed_line.sum() > 200 and bars.sum() > 2000
+
+
+@pytest.mark.parametrize("example, overrides", [
+    ("digit7", {"epochs": "2"}),
+    ("hayne_grid", {}),
+    ("selectivity_knob", {"epochs": "1", "seeds": "2", "alphas": "[-10, -1, 0, 1, 10]"}),
+])
+def test_reports_read_at_80_columns(example, overrides, cache, tmp_path):
+    """No number cut short (`0.95…`) and no table printed twice, in an 80-column terminal or log."""
+    import io
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from abl.interpreter.api import Experiment
+    from abl.interpreter.report import render_report
+
+    result = Experiment.from_file(EXAMPLES / f"{example}.abl", overrides=overrides, cache_dir=cache,
+                                  device="cpu").run()
+    report = render_report(result, [], tmp_path)
+
+    def text(renderable) -> str:
+        console = Console(file=io.StringIO(), width=80, no_color=True, force_terminal=False)
+        console.print(renderable)
+        return console.file.getvalue()
+
+    assert "…" not in text(report)
+    tables = [text(part) for part in report.renderables if isinstance(part, Table)]
+    assert tables and len(tables) == len(set(tables))
+    assert max(len(line) for line in text(report).splitlines()) <= 80
