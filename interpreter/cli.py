@@ -364,12 +364,14 @@ def cmd_run(args) -> int:
     if use_bars:
         with progress:
             result = executor.run()
+            figures = folder.write(result, time.time() - started, str(executor.device),
+                                   figures=not args.no_figures, progress=progress)
     else:
         result = executor.run()
         for note in progress.notes:
             err.print(f"[yellow]warning:[/] {note}")
-    figures = folder.write(result, time.time() - started, str(executor.device),
-                           figures=not args.no_figures)
+        figures = folder.write(result, time.time() - started, str(executor.device),
+                               figures=not args.no_figures)
     report = render_report(result, figures, folder.path)
     out.print(report)
     folder.write_report_text(report)

@@ -250,14 +250,14 @@ class Executor:
 
                 batches = stimuli.batches(batch_size) if classes is None else \
                     subset_batches(stimuli, positions, batch_size)
-                total = math.ceil(len(positions) / batch_size)
+                total = math.ceil(len(positions) / batch_size) * len(built)     # condition-batches
                 what = f"{len(built)} conditions of {model_key} on {stimuli_key}"
                 if classes is not None:
                     what += f" ({len(positions)} images of class{'es' if len(classes) > 1 else ''} " \
                             f"{', '.join(stimuli.class_names[c] for c in sorted(classes))})"
                 with self.progress.task(what, total) as task:
-                    values = run_conditions(model.module, _advancing(batches, task), built,
-                                            device=self.device, reduce=reduce, max_batch_images=rows)
+                    values = run_conditions(model.module, batches, built, device=self.device, reduce=reduce,
+                                            max_batch_images=rows, advance=task.advance)
                 for key, per_condition in zip(keys, values):
                     outputs[key] = (positions, per_condition)
             self.forward_passes += 1
@@ -363,7 +363,6 @@ class Executor:
         """Every probe's balanced accuracy. Probes that share their features (the cells of one
         class and layer's grid: same model, fit and evaluation stimuli, target class and layers)
         are fitted together in one batched solve."""
-        from .probes import probe_accuracies
 
         groups: dict[tuple, list[tuple[MeasureItem, list[int]]]] = defaultdict(list)
         for item in self.plan.measures:
@@ -384,6 +383,15 @@ class Executor:
             columns = [int(offsets[layer]) + u for layer, units in resolved.items() for u in units]
             groups[(item.model, fit_key, item.stimuli, target, layers)].append((item, columns))
         values: dict[MeasureItem, float] = {}
+        probes = sum(len(members) for members in groups.values())
+        if probes:
+            with self.progress.task(f"fitting {probes} probes", probes) as task:
+                self._fit_probe_groups(groups, values, task)
+        return values
+
+    def _fit_probe_groups(self, groups, values, task) -> None:
+        from .probes import probe_accuracies
+
         for (model, fit_key, stimuli, target, layers), members in groups.items():
             fit = np.concatenate([self.stats(model, fit_key, layer).features for layer in layers], axis=1)
             fit_labels = self.stats(model, fit_key, layers[0]).labels
@@ -391,15 +399,14 @@ class Executor:
             evaluated = None if same else \
                 np.concatenate([self.stats(model, stimuli, layer).features for layer in layers], axis=1)
             eval_labels = None if same else self.stats(model, stimuli, layers[0]).labels
-            with self.progress.task(f"{len(members)} probes of {model} for class {target}", 1) as task:
-                predictions: list = []
-                scores = probe_accuracies(fit, fit_labels, evaluated, eval_labels, target,
-                                          [columns for _, columns in members], self.plan.seed,
-                                          predictions=predictions)
-                task.advance()
+            task.describe(f"fitting probes of {model} for class {target}")
+            predictions: list = []
+            scores = probe_accuracies(fit, fit_labels, evaluated, eval_labels, target,
+                                      [columns for _, columns in members], self.plan.seed,
+                                      predictions=predictions)
+            task.advance(len(members))
             values.update({item: score for (item, _), score in zip(members, scores)})
             self._probe_predictions.update({item: pair for (item, _), pair in zip(members, predictions)})
-        return values
 
     # ---- expectations ----------------------------------------------------------------------------
     def decide(self, table: ResultsTable) -> list[Verdict]:

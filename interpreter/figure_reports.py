@@ -86,26 +86,39 @@ def _jobs(result, out_dir: Path) -> list[_Job]:
     return jobs
 
 
-def write_figures(result, out_dir: Path) -> list[Path]:
+def write_figures(result, out_dir: Path, progress=None) -> list[Path]:
+    from .progress import SilentProgress
+
     out_dir.mkdir(parents=True, exist_ok=True)
     jobs = _jobs(result, out_dir)
+    with (progress or SilentProgress()).task(f"writing {len(jobs)} figures", len(jobs)) as task:
+        return _write(jobs, task)
+
+
+def _write(jobs: list[_Job], task) -> list[Path]:
+    def draw(job: _Job) -> list[Path]:
+        written = _draw(job)
+        task.advance()
+        return written
+
     heaviest = max(range(len(jobs)), key=lambda i: jobs[i].weight, default=None)
     parallel = (len(jobs) >= 2 and jobs[heaviest].weight >= 8
                 and os.environ.get("ABL_FIGURE_WORKERS", "1") != "0" and (os.cpu_count() or 1) > 1)
     if not parallel:
-        return [path for job in jobs for path in _draw(job)]
+        return [path for job in jobs for path in draw(job)]
     written: list[list[Path]] = [[] for _ in jobs]
     try:
         pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
         future = pool.submit(_draw, jobs[heaviest])
     except OSError:                   # no second process to be had: draw everything here
-        return [path for job in jobs for path in _draw(job)]
+        return [path for job in jobs for path in draw(job)]
     with pool:
         for index, job in enumerate(jobs):
             if index != heaviest:
-                written[index] = _draw(job)
+                written[index] = draw(job)
         try:
             written[heaviest] = future.result()
         except BrokenProcessPool:     # the worker died (killed, out of memory): draw it here
             written[heaviest] = _draw(jobs[heaviest])
+        task.advance()
     return [path for paths in written for path in paths]

@@ -9,6 +9,8 @@ from typing import Iterator, Protocol
 class Task(Protocol):
     def advance(self, amount: int = 1) -> None: ...
 
+    def describe(self, text: str) -> None: ...        # e.g. the training loss so far
+
 
 class Progress(Protocol):
     def task(self, description: str, total: int | None) -> contextlib.AbstractContextManager[Task]: ...
@@ -18,6 +20,9 @@ class Progress(Protocol):
 
 class _NullTask:
     def advance(self, amount: int = 1) -> None:
+        pass
+
+    def describe(self, text: str) -> None:
         pass
 
 
@@ -64,6 +69,9 @@ class RichProgress:
         class _Task:
             def advance(inner, amount: int = 1) -> None:
                 self._progress.advance(task_id, amount)
+
+            def describe(inner, text: str) -> None:
+                self._progress.update(task_id, description=text)
 
         try:
             yield _Task()

@@ -68,7 +68,8 @@ class RunFolder:
                            help="choose another folder with --out") from None
         return RunFolder(path, plan, spec_path, overrides, started)
 
-    def write(self, result, wall_seconds: float, device: str, figures: bool = True) -> list[Path]:
+    def write(self, result, wall_seconds: float, device: str, figures: bool = True,
+              progress=None) -> list[Path]:
         result.table.write_csv(self.path / "results.csv")
         result.table.write_jsonl(self.path / "results.jsonl")
         _write_json(self.path / "expectations.json", [v.as_record() for v in result.verdicts])
@@ -78,7 +79,7 @@ class RunFolder:
             return []
         from .figure_reports import write_figures
 
-        return write_figures(result, self.path / "figures")
+        return write_figures(result, self.path / "figures", progress)
 
     def manifest(self, result, wall_seconds: float, device: str) -> dict:
         import numpy

@@ -188,8 +188,9 @@ def _train(spec: ModelSpec, module: nn.Module, stimuli, paths: list[str], progre
             handles.append(module.get_submodule(path).register_forward_hook(hook))
         with deterministic(), progress.task(f"training {spec.name}", spec.epochs * batches) as task:
             module.train()
-            for _ in range(int(spec.epochs)):
+            for epoch in range(int(spec.epochs)):
                 order = torch.randperm(n, generator=generator)
+                losses = []
                 for start in range(0, n, batch):
                     index = order[start:start + batch]
                     x, y = images[index], labels[index]
@@ -203,7 +204,10 @@ def _train(spec: ModelSpec, module: nn.Module, stimuli, paths: list[str], progre
                     optimiser.zero_grad(set_to_none=True)
                     loss.backward()
                     optimiser.step()
+                    losses.append(float(loss.detach()))
                     task.advance()
+                task.describe(f"training {spec.name}: epoch {epoch + 1}/{spec.epochs}, "
+                              f"loss {sum(losses) / len(losses):.4f}")
     finally:
         for handle in handles:
             handle.remove()

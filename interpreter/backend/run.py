@@ -116,7 +116,8 @@ def _total(batches) -> int | None:
 def run_conditions(model: nn.Module, batches: Batches, conditions: Sequence[Condition],
                    device: torch.device = torch.device("cpu"), progress=None,
                    max_batch_images: int = 4096, info: dict | None = None,
-                   reduce: Callable[[torch.Tensor, torch.Tensor], dict] | None = None) -> list:
+                   reduce: Callable[[torch.Tensor, torch.Tensor], dict] | None = None,
+                   advance: Callable[[int], None] | None = None) -> list:
     """One (N, outputs) float32 CPU logits tensor per condition, in order, in one pass over `batches`.
 
     Batched as described in the module docstring; gives the same numbers as
@@ -124,7 +125,9 @@ def run_conditions(model: nn.Module, batches: Batches, conditions: Sequence[Cond
     `info`, when given, receives {layer: "prefix" | "input"}: the strategy each layer ended with.
     With `reduce(logits, labels) -> {key: (B,) array}`, each condition's logits are reduced batch
     by batch as they come and never kept: the result is one {key: (N,) array} per condition.
+    `advance(k)` is called as conditions finish a batch (k of them): progress in condition-batches.
     """
+    tick = advance or (lambda k: None)
     conditions = list(conditions)
     baseline: list[int] = []
     by_layer: dict[str, _LayerGroup] = {}
@@ -154,17 +157,20 @@ def run_conditions(model: nn.Module, batches: Batches, conditions: Sequence[Cond
                 plain = forward(model, x).detach().float().cpu()
                 for index in baseline:
                     results[index].append(plain)
+            tick(len(baseline))
             for group in by_layer.values():
-                _run_layer_group(model, x, group, conditions, results, plain, per_chunk)
+                _run_layer_group(model, x, group, conditions, results, plain, per_chunk, tick)
             for chunk in _chunks(multi, per_chunk):
                 outs = _run_input(model, x, [conditions[i].activation_edits for i in chunk])
                 for index, out in zip(chunk, outs):
                     results[index].append(out)
+                tick(len(chunk))
             for index in weighted:
                 condition = conditions[index]
                 with applied_weight_edits(model, condition.weight_edits):
                     out = _run_input(model, x, [condition.activation_edits])[0]
                 results[index].append(out)
+                tick(1)
             if reduce is not None:
                 for parts in results:
                     parts[-1] = reduce(parts[-1], _labels)
@@ -179,7 +185,8 @@ def run_conditions(model: nn.Module, batches: Batches, conditions: Sequence[Cond
     return [torch.cat(parts) for parts in results]
 
 
-def _run_layer_group(model, x, group: _LayerGroup, conditions, results, plain, per_chunk) -> None:
+def _run_layer_group(model, x, group: _LayerGroup, conditions, results, plain, per_chunk,
+                     tick: Callable[[int], None] = lambda k: None) -> None:
     validate = not group.validated and group.mode == "prefix"
     size = max(1, per_chunk - 1) if validate else per_chunk
     for n, chunk in enumerate(_chunks(group.indices, size)):
@@ -202,6 +209,7 @@ def _run_layer_group(model, x, group: _LayerGroup, conditions, results, plain, p
             outs = _run_input(model, x, edits)
         for index, out in zip(chunk, outs):
             results[index].append(out)
+        tick(len(chunk))
     group.validated = True
 
 
