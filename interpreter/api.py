@@ -5,7 +5,7 @@
     net = exp.model("net")            # a torch.nn.Module (trained and cached on first use)
     test = exp.stimuli("test")        # images (N, C, H, W) and labels
     result = exp.run()                # RunResult: .table (tidy rows), .verdicts
-    result.table.to_records()
+    [row.as_record() for row in result.table]
 """
 
 from __future__ import annotations
@@ -28,6 +28,12 @@ def describe_stimuli(spec):
     return describe(spec)
 
 
+def _in_notebook() -> bool:
+    import sys
+
+    return "ipykernel" in sys.modules
+
+
 def plan_program(program) -> Plan:
     return make_plan(program, describe_stimuli)
 
@@ -42,6 +48,10 @@ class Experiment:
     def _build(front_end: FrontEndResult, progress: Progress | None, cache_dir, device) -> "Experiment":
         if front_end.program is None:
             raise SpecError(list(front_end.diagnostics))
+        if progress is None and _in_notebook():
+            from .progress import TextProgress
+
+            progress = TextProgress()
         plan = plan_program(front_end.program)
         return Experiment(front_end, plan, Executor(plan, progress, cache_dir, device))
 

@@ -81,3 +81,39 @@ class RichProgress:
     def note(self, message: str) -> None:
         self.notes.append(message)
         self._progress.console.print(f"[yellow]warning:[/] {message}")
+
+
+class TextProgress:
+    """Plain lines, one when a task of more than a second ends (with its time): what a notebook
+    cell or a log shows without widgets."""
+
+    def __init__(self, stream=None, min_seconds: float = 1.0) -> None:
+        import sys
+
+        self.stream = stream or sys.stdout
+        self.min_seconds = min_seconds
+        self.notes: list[str] = []
+
+    @contextlib.contextmanager
+    def task(self, description: str, total: int | None) -> Iterator[Task]:
+        import time
+
+        started = time.perf_counter()
+        state = {"text": description}
+
+        class _Task:
+            def advance(inner, amount: int = 1) -> None:
+                pass
+
+            def describe(inner, text: str) -> None:
+                state["text"] = text
+
+        yield _Task()
+        elapsed = time.perf_counter() - started
+        if elapsed >= self.min_seconds:
+            self.stream.write(f"{state['text']}: done in {elapsed:.1f} s\n")
+            self.stream.flush()
+
+    def note(self, message: str) -> None:
+        self.notes.append(message)
+        self.stream.write(f"warning: {message}\n")

@@ -80,5 +80,12 @@ class SpecError(Exception):
     """Raised by the front-end's pipeline when a spec has errors; carries every diagnostic."""
 
     def __init__(self, diagnostics: list[Diagnostic]):
-        super().__init__(f"{sum(d.is_error for d in diagnostics)} error(s) in spec")
+        errors = sum(d.is_error for d in diagnostics)
+        super().__init__(f"{errors} error(s) in spec")
         self.diagnostics = diagnostics
+
+    def __str__(self) -> str:
+        # what a notebook or a traceback shows: the diagnostics themselves, as `abl lint` prints them
+        from .emit.text import render_text
+
+        return f"{self.args[0]}:\n{render_text(self.diagnostics, False)}"

@@ -224,3 +224,20 @@ def test_pre_commit_hooks_rewrite_and_check():
     hooks = (ROOT / ".pre-commit-hooks.yaml").read_text()
     entries = dict(re.findall(r"- id: (\S+)\n(?:  .*\n)*?  entry: (.+)", hooks))
     assert entries == {"abl-lint": "abl lint", "abl-fmt": "abl fmt", "abl-fmt-check": "abl fmt --check"}
+
+
+def test_api_spec_errors_print_their_diagnostics_and_notebooks_get_text_progress(tmp_path):
+    import io
+
+    from abl.interpreter.api import Experiment
+    from abl.interpreter.progress import TextProgress
+    from abl.spec.diagnostics import SpecError
+
+    with pytest.raises(SpecError) as error:
+        Experiment.from_text('experiment "x"\nseed 0\nstimuli s = digts split test\n')
+    assert "E303" in str(error.value) and "did you mean `digits`?" in str(error.value)
+    stream = io.StringIO()
+    progress = TextProgress(stream, min_seconds=0.0)
+    with progress.task("training net", 10) as task:
+        task.describe("training net: epoch 1/1, loss 0.5")
+    assert stream.getvalue().startswith("training net: epoch 1/1, loss 0.5: done in")
