@@ -444,7 +444,10 @@ class Executor:
                             result = visualize_unit(model.module, path, unit, shape, steps=report.steps,
                                                     seed=self.plan.seed, device=self.device)
                             image = getattr(result, "image", result)
-                            images[f"{layer}:{unit}"] = np.asarray(image)
+                            label = f"{layer}:{unit}"
+                            if hasattr(result, "activation"):   # the gain the optimisation reached
+                                label += f"\nact {result.start_activation:.2g} -> {result.activation:.3g}"
+                            images[label] = np.asarray(image)
                             task.advance()
         return images
 

@@ -262,6 +262,21 @@ def hayne_heatmaps(table: ResultsTable, measure: str, out_dir: Path | str, title
     return written
 
 
+PROBE_ACCURACY = "probe accuracy"
+
+
+def _mark_chance(bar, measure: str) -> None:
+    """A probe's balanced accuracy at chance is 0.5: a dashed line on its colour bar, when in range."""
+    if measure != PROBE_ACCURACY:
+        return
+    low, high = bar.mappable.get_clim()
+    bar.set_label("balanced accuracy; chance 0.5" + ("" if low <= 0.5 <= high else " (below the scale)"),
+                  fontsize=6)
+    if low <= 0.5 <= high:
+        bar.ax.axhline(0.5, color="white", linestyle="--", linewidth=1.0)
+        bar.ax.axhline(0.5, color="black", linestyle=":", linewidth=1.0)
+
+
 def _hayne_figure(grid: np.ndarray, classes: list[str], layers: list[str], measure: str,
                   title: str, cmap) -> Figure:
     n_classes, n_layers, n_rows, n_cols = grid.shape
@@ -305,14 +320,16 @@ def _hayne_figure(grid: np.ndarray, classes: list[str], layers: list[str], measu
         bar.update_ticks()
         bar.ax.tick_params(labelsize=small, length=2, pad=1)
         bar.outline.set_linewidth(0.5)
+        _mark_chance(bar, measure)
 
     for k, name in enumerate(classes):
         row_of_panels(k, name or "all", [grid[k, l] for l in range(n_layers)], class_means[k], bold=False)
     row_of_panels(n_classes + 1, "mean", [layer_means[l] for l in range(n_layers)], grand, bold=True)
 
     figure.suptitle(title, fontsize=10)
+    chance = " (chance 0.5: the dashed line on each colour bar)" if measure == PROBE_ACCURACY else ""
     figure.supxlabel(f"within each panel: activation magnitude → (cells c = 0..{n_cols - 1})\n"
-                     f"colour: {measure}, scaled per row", fontsize=8)
+                     f"colour: {measure}, scaled per row of panels{chance}", fontsize=8)
     figure.supylabel(f"within each panel: class selectivity → (strips r = 0..{n_rows - 1})", fontsize=8)
     return figure
 
@@ -363,6 +380,7 @@ def hayne_summary(table: ResultsTable, measures: Sequence[str], out_dir: Path | 
                 ax.set_title(measure, fontsize=9)
             bar = figure.colorbar(image, ax=ax, shrink=0.85)
             bar.ax.tick_params(labelsize=7)
+            _mark_chance(bar, measure)
     figure.suptitle(title, fontsize=10)
     return _save(figure, out_dir, "summary-grid", svg=True)
 
@@ -443,7 +461,13 @@ def per_class_bars(table: ResultsTable, measure: str, out_dir: Path | str, title
     finite = means[np.isfinite(means)]
     if finite.size and finite.min() >= 0:
         top = float((finite + upper[np.isfinite(means)]).max())
-        ax.set_ylim(0, (1.0 if top <= 1.0 else top) * (1.22 if rotate else 1.12))
+        bottom = float((finite - lower[np.isfinite(means)]).min())
+        span = max(top - bottom, 1e-9)
+        # the axis starts near the smallest value, so the differences show (it says so)
+        low = 0.0 if bottom < 0.5 * top else max(0.0, np.floor((bottom - 0.15 * span) * 20) / 20)
+        ax.set_ylim(low, top + (0.28 if rotate else 0.16) * (top - low))
+        if low > 0:
+            ax.set_ylabel(ax.get_ylabel() + f"\n(axis from {low:g}, not 0)", fontsize=8)
     ax.spines[["top", "right"]].set_visible(False)
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=min(n_bars, 3),
               frameon=False)
@@ -463,13 +487,16 @@ def selectivity_histograms(table: ResultsTable, out_dir: Path | str, title: str)
     layers = _ordered(r.layer for r in rows)
     varying = [name for name in ("model", "stimuli") if len({getattr(r, name) for r in rows}) > 1]
 
+    varying = [name for name in varying if not (name == "model" and any(r.dim("seed") for r in rows))]
+
     def group_of(row: ResultRow) -> str:
-        parts = [f"{k}={v}" for k, v in row.dims]
+        # replicate seeds are pooled: one distribution per sweep value, coloured as in the curves
+        parts = [f"{k}={v}" for k, v in row.dims if k != "seed"]
         parts += [getattr(row, name) for name in varying]
         return ", ".join(parts)
 
     groups = _ordered(group_of(r) for r in rows)
-    dim_keys = {tuple(k for k, _ in r.dims) for r in rows}
+    dim_keys = {tuple(k for k, _ in r.dims if k != "seed") for r in rows}
     if not varying and len(dim_keys) == 1 and len(next(iter(dim_keys))) == 1:
         # a single sweep (e.g. alpha): order and colour the distributions by its value
         key = next(iter(dim_keys))[0]
@@ -501,7 +528,9 @@ def selectivity_histograms(table: ResultsTable, out_dir: Path | str, title: str)
                 ax.hist(chunk, bins=bins, color="#4c72b0", edgecolor="white", linewidth=0.5)
             else:
                 ax.hist(chunk, bins=bins, histtype="step", linewidth=1.4, color=colour_of[group], label=group)
-        ax.set_title(f"{layer} ({len(layer_rows) // max(len(groups), 1)} units)", fontsize=9)
+        seeds = len({r.dim("seed") for r in layer_rows if r.dim("seed")})
+        units = len(layer_rows) // max(len(groups), 1) // max(seeds, 1)
+        ax.set_title(f"{layer} ({units} units" + (f" x {seeds} seeds)" if seeds > 1 else ")"), fontsize=9)
         ax.set_xlabel("class selectivity index", fontsize=8)
         ax.set_ylabel("units", fontsize=8)
         ax.tick_params(labelsize=7)
@@ -536,14 +565,19 @@ def feature_grid(images: dict[str, np.ndarray], out_dir: Path | str, title: str)
     n_rows = math.ceil(len(prepared) / n_cols)
     figure = _new_figure(0.4 + 1.9 * n_cols, 0.7 + 2.0 * n_rows)
     axes = figure.subplots(n_rows, n_cols, squeeze=False)
+    shown = None
     for index, ax in enumerate(axes.ravel()):
         ax.set_axis_off()
         if index < len(prepared):
             name, array = prepared[index]
-            ax.imshow(array, cmap="gray" if array.ndim == 2 else None, vmin=0, vmax=1, aspect="equal",
-                      interpolation="nearest")
-            ax.set_title(name, fontsize=8)
-    figure.suptitle(title, fontsize=10)
+            shown = ax.imshow(array, cmap="gray" if array.ndim == 2 else None, vmin=0, vmax=1,
+                              aspect="equal", interpolation="nearest")
+            ax.set_title(name, fontsize=7)
+    if shown is not None and prepared[-1][1].ndim == 2:
+        bar = figure.colorbar(shown, ax=axes.ravel().tolist(), shrink=0.8)
+        bar.set_label("pixel value (input scale 0..1)", fontsize=7)
+    figure.suptitle(title + "\n(panel: unit; act: its activation on the start noise -> on the image)",
+                    fontsize=9)
     return _save(figure, out_dir, "features")[0]
 
 
