@@ -85,7 +85,10 @@ class SpecError(Exception):
         self.diagnostics = diagnostics
 
     def __str__(self) -> str:
-        # what a notebook or a traceback shows: the diagnostics themselves, as `abl lint` prints them
-        from .emit.text import render_text
-
-        return f"{self.args[0]}:\n{render_text(self.diagnostics, False)}"
+        # what a notebook or a traceback shows: the diagnostics themselves, one line each
+        lines = [f"{self.args[0]}:"]
+        for d in self.diagnostics:
+            lines.append(f"{d.path}:{d.span.line}:{d.span.column}: {d.code} {d.severity.value}: {d.message}")
+            if d.help:
+                lines.append(f"  = help: {d.help}")
+        return "\n".join(lines)
