@@ -357,7 +357,7 @@ def cmd_run(args) -> int:
         return ExitCode.ERROR
     started = time.time()
     folder = RunFolder.create(plan, args.out, Path(args.spec), overrides)
-    err.print(f"[bold]{plan.experiment}[/]: {_plan_line(plan)}")
+    err.print(f"[bold]{plan.experiment}[/]: {_plan_line(plan)}", soft_wrap=False)   # wrap at words
     use_bars = err.is_terminal and not os.environ.get("CI")
     progress = RichProgress(err) if use_bars else SilentProgress()
     executor = Executor(plan, progress, args.cache_dir, args.device, memory_budget=budget)
