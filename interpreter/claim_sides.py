@@ -11,8 +11,6 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from abl.spec.vocabulary import MEASURES_NEEDING_INTERVENTION
-
 from .errors import RunError
 from .plan import ExpectItem, ResultQuery
 from .results import ResultRow, ResultsTable
@@ -71,12 +69,17 @@ def _rows(query: ResultQuery, reader: SideReader, baseline: bool, family: set[st
     among = dict(query.among)
     # `expect rank deficit on eval ...` reads the family of `measure rank deficit ... ablating
     # cells`: a measure that only exists under interventions matches them when none is written
-    any_intervention = wanted == "none" and query.measure in MEASURES_NEEDING_INTERVENTION
     rows = [r for r in reader.table if r.measure == query.measure and r.stimuli == stimuli
-            and (r.intervention == wanted or any_intervention) and r.claim == claim
+            and r.claim == claim
             and (query.model is None or r.model == query.model)
             and (not query.models or r.model in query.models)
-            and (query.layer is None or r.layer == query.layer)]
+            and (query.layer is None or r.layer == query.layer)
+            and (not query.units or r.units == query.units)]
+    # a claim without interventions reads plain values; when the measurement has none (`rank
+    # deficit`, or `accuracy[s = 2]` of `measure accuracy ... scaling hot by s`), its intervened ones
+    plain_only = baseline or any(r.intervention == wanted for r in rows) or wanted != "none"
+    if plain_only:
+        rows = [r for r in rows if r.intervention == wanted]
     rows = [r for r in rows if all(same_value(row_dims(r).get(k, ""), v) for k, v in query.dims)]
     rows = [r for r in rows if all(any(same_value(row_dims(r).get(k, ""), v) for v in values)
                                    for k, values in among.items())]

@@ -143,6 +143,7 @@ class ResultQuery:
     claim: int = 0                    # which claim's random draws the rows are (0: not a claim's own)
     baseline_claim: int = 0           # the same for the quantity without its interventions
     models: tuple[str, ...] = ()      # a replicated model's members (rows of any of them)
+    units: str = ""                   # `activation of a`: the unit set's name (rows' `units`)
     among: tuple[tuple[str, tuple[str, ...]], ...] = ()   # `row in [0, 3]`: averaged over these
     context: tuple[tuple[str, str], ...] = ()  # the enclosing `for each class c, each layer L`:
                                                # applied where the rows have the dimension

@@ -556,10 +556,14 @@ class Planner:
         intervention = " and ".join(intervention_text(i) for i in quantity.interventions) or "none"
         from abl.spec.fmt import quantity_text
         layer = self._layer(quantity.metric.in_layer, env) if quantity.metric.in_layer is not None else None
+        units = ""
+        if quantity.metric.of_units is not None:
+            of_units = quantity.metric.of_units
+            units = of_units.name.value if isinstance(of_units, ast.UnitRef) else unit_expr_text(of_units)
         return ResultQuery(label, stimuli, None if models else model, cls, intervention, tuple(dims),
                            quantity.drop, quantity_text(quantity), layer,
                            env.stimuli_label(quantity.stimuli.value), *claims, models=models,
-                           among=tuple(among), context=tuple(context))
+                           among=tuple(among), context=tuple(context), units=units)
 
     def _member_text(self, key: str, value, env: _Env, stimuli: str) -> list[tuple[str, str]]:
         """One selected member as (dimension, value) pairs: a cell is its row and its column."""

@@ -111,6 +111,7 @@ class Checker:
         self.symbols_in_order: list[tuple[str, Symbol]] = []
         self.model_aliases: set[str] = set()
         self.expired_variables: dict[str, Span] = {}
+        self.unit_exprs: dict[str, object] = {}       # unit set name -> its expression (the last one)
 
     # ---- diagnostics helpers ------------------------------------------------------------
     def error(self, code: str, message: str, span: Span, help: str | None = None) -> None:
@@ -557,6 +558,7 @@ class Checker:
                         self.layer_value(layer, scope)
 
     def _check_UnitsDecl(self, decl: ast.UnitsDecl, scope: Scope):
+        self.unit_exprs[decl.name.value] = decl.expr
         is_grid = self.unit_expr(decl.expr, scope)
         self.define(scope, decl.name, "units", is_grid=is_grid)
         return decl
@@ -794,6 +796,13 @@ class Checker:
                 self.class_value(selector.value, scope)
         for intervention in quantity.interventions:
             self.intervention(intervention, scope)
+        if quantity.metric is not None and quantity.metric.text == "probe accuracy" and in_measure and \
+                quantity.metric.of_units is not None and quantity.where_class is None and \
+                not self._has_class(quantity.metric.of_units):
+            self.error("E308", "a probe decodes one class, and neither its units nor the measurement say which",
+                       quantity.metric.span,
+                       help="select the units `for class C` (`top 5 by activation for class 7 in fc2`), "
+                            "or add `where class == C`")
         if quantity.metric is not None and quantity.metric.text == "probe accuracy" and quantity.interventions:
             self.error("E309", "`probe accuracy` is not measured under interventions: the probe is "
                        "fitted on the plain network's activations", quantity.interventions[0].span,
@@ -810,6 +819,16 @@ class Checker:
                 self.error("E306", f"`per class` does not apply to {name}", quantity.metric.span,
                            help="measure it `where class == c` inside `for each class c`")
         return dataclasses.replace(quantity, stimuli=stimuli, model=model)
+
+    def _has_class(self, expr, seen: frozenset = frozenset()) -> bool:
+        """Whether a unit expression's units are chosen for a class (`for class C`)."""
+        if isinstance(expr, ast.UnitRef):
+            name = expr.name.value
+            target = self.unit_exprs.get(name)
+            return target is None or name in seen or self._has_class(target, seen | {name})
+        if isinstance(expr, ast.SetOperation):
+            return self._has_class(expr.left, seen) or self._has_class(expr.right, seen)
+        return getattr(expr, "target_class", None) is not None
 
     def default_model(self, scope: Scope, span: Span) -> ast.Name | None:
         """Without `using M`: the one model no other model declaration refers to."""

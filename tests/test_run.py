@@ -191,3 +191,41 @@ def test_reports_read_at_80_columns(example, overrides, cache, tmp_path):
     tables = [text(part) for part in report.renderables if isinstance(part, Table)]
     assert tables and len(tables) == len(set(tables))
     assert max(len(line) for line in text(report).splitlines()) <= 80
+
+
+NATURAL_HEAD = ('experiment "x"\nseed 0\nstimuli train = digits split train\nstimuli test = digits split test\n'
+                'model net = train mlp [64, 32, 10] on train epochs 2\n')
+NATURAL_CLAIMS = {
+    "sweep member under an intervention": "units hot = top 3 by activation for class 7 in fc1\n"
+        "for each s in [0.5, 2]:\n    measure accuracy on test scaling hot by s\n"
+        "expect accuracy[s = 2] on test < accuracy[s = 0.5] on test\n",
+    "claim inside a class x layer block": "for each class c in [3, 7], each layer L in [fc1, fc2]:\n"
+        "    units hi = top 3 by activation for class c in L\n"
+        "    measure accuracy on test where class == c ablating hi\n"
+        "    expect accuracy on test where class == c drops by at least 1% ablating hi\n",
+    "logits of two classes": "measure logit of class 3 on test\nmeasure logit of class 7 on test\n"
+        "expect logit of class 3 on test > logit of class 7 on test\n",
+    "a probe accuracy": "units u = top 3 by activation for class 7 in fc1\nmeasure probe accuracy of u on test\n"
+        "expect probe accuracy of u on test > 0.6\n",
+    "mean activation of two sets": "units a = top 3 by activation for class 7 in fc1\n"
+        "units b = bottom 3 by activation for class 7 in fc1\n"
+        "measure activation of a on test\nmeasure activation of b on test\n"
+        "expect activation of a on test > activation of b on test\n",
+}
+
+
+@pytest.mark.parametrize("name", list(NATURAL_CLAIMS))
+def test_natural_claims_that_lint_clean_are_decided(name, tmp_path, cache):
+    spec = tmp_path / "s.abl"
+    spec.write_text(NATURAL_HEAD + NATURAL_CLAIMS[name])
+    assert abl("lint", str(spec), cache=cache).returncode == 0
+    result = abl("run", str(spec), "--out", str(tmp_path / "run"), "--no-figures", cache=cache)
+    assert result.returncode in (0, 1), result.stderr
+    assert json.loads((tmp_path / "run" / "expectations.json").read_text())
+
+
+def test_a_probe_without_its_class_is_a_lint_error(tmp_path, cache):
+    spec = tmp_path / "s.abl"
+    spec.write_text(NATURAL_HEAD + "units u = top 3 by activation in fc1\nmeasure probe accuracy of u on test\n")
+    result = abl("lint", str(spec), cache=cache)
+    assert result.returncode == 1 and "E308" in result.stdout and "for class C" in result.stdout
