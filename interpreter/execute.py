@@ -117,7 +117,7 @@ class Executor:
                             needs[(item.model, item.stimuli, ())][0].add(layer)
             if item.of_units is not None:
                 if item.metric == "probe accuracy":
-                    add_selection(item.of_units, (item.fit_on or item.of_units.stimuli, item.stimuli))
+                    add_selection(item.of_units, (item.fit_on or item.of_units.leaves()[0].stimuli, item.stimuli))
                 else:
                     add_selection(item.of_units)
                     for layer in item.of_units.recorded_layers():

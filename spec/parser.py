@@ -186,7 +186,9 @@ def _hint(token: Token, expected: set[str]) -> str | None:
     if token.type == "_NL" and "IN" in expected and len(expected) <= 4:
         return "a unit selection names its layer: `... in LAYER`"
     if token.type == "_NL" and "ON" in expected:
-        return "a measurement names its stimuli: `... on STIMULI`"
+        return ("a measurement names its stimuli: `... on STIMULI`; an `on` right after a selection "
+                "belongs to the selection (the stimuli its statistics come from): write "
+                "`of (top 8 by activation in fc2) on test`, or name the units with `units`")
     return None
 
 
