@@ -452,7 +452,10 @@ class Checker:
             if option.extra is not None:
                 self.int_value(option.extra, f"the {option.key}'s seed", minimum=0)
         elif option.key == "holdout":
-            self.number_value(value, "the held-out fraction", low=0.0, high=1.0, allow_variable=False)
+            fraction = self.number_value(value, "the held-out fraction", allow_variable=False)
+            if fraction is not None and not 0.0 < fraction < 1.0:
+                self.error("E301", f"a held-out fraction of {fraction:g} leaves one split empty", value.span,
+                           help="use a fraction strictly between 0 and 1, e.g. `holdout 0.3` (30% held out)")
         elif option.key == "seed":
             self.int_value(value, "the seed", minimum=0)
         elif option.key == "classes":
@@ -536,7 +539,11 @@ class Checker:
             self.error("E306", "`train mlp` needs its widths: `train mlp [64, 128, 64, 10] on ...`",
                        expr.arch.span)
         self.use(scope, expr.train_on, ("stimuli",), "stimuli")
+        seen: set[str] = set()
         for option in expr.options:
+            if option.key in seen:
+                self.error("E202", f"option `{option.key}` is given twice", option.span)
+            seen.add(option.key)
             if option.key == "epochs":
                 self.int_value(option.value, "epochs", minimum=1)
             elif option.key == "lr":

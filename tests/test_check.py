@@ -398,3 +398,14 @@ def test_codes_are_well_formed():
     for code, entry in CODES.items():
         assert re.fullmatch(r"[EW]\d{3}", code) and entry.code == code
         assert entry.summary and entry.summary == entry.summary.rstrip(".")
+
+
+@pytest.mark.parametrize("line, words", [
+    ("stimuli h = digits split test holdout 0\nmeasure accuracy on h\n", "leaves one split empty"),
+    ("stimuli h = digits split test holdout 1\nmeasure accuracy on h\n", "leaves one split empty"),
+    ("model m2 = train mlp [64, 10] on test epochs 1 epochs 2\nmeasure accuracy on test using m2\n",
+     "option `epochs` is given twice"),
+])
+def test_options_that_would_fail_or_be_dropped_at_run_time_are_lint_errors(line, words):
+    found = [d for d in diagnostics(HEAD + line) if words in d.message]
+    assert found and found[0].is_error
