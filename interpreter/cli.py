@@ -455,7 +455,46 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _PipeSafe:
+    """stdout that survives a reader going away (`abl lint ... | head`): the command still finishes
+    and exits with its own code; what could not be written is dropped."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+        self.closed_pipe = False
+
+    def write(self, text: str) -> int:
+        if not self.closed_pipe:
+            try:
+                return self._stream.write(text)
+            except BrokenPipeError:
+                self.closed_pipe = True
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.closed_pipe:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self.closed_pipe = True
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
 def main(argv: list[str] | None = None) -> int:
+    if not isinstance(sys.stdout, _PipeSafe) and sys.stdout is not None:
+        sys.stdout = _PipeSafe(sys.stdout)
+    try:
+        return _main(argv)
+    finally:
+        if isinstance(sys.stdout, _PipeSafe) and sys.stdout.closed_pipe:
+            # keep Python's exit-time flush from reporting the closed pipe
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+
+
+def _main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):

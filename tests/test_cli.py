@@ -241,3 +241,21 @@ def test_api_spec_errors_print_their_diagnostics_and_notebooks_get_text_progress
     with progress.task("training net", 10) as task:
         task.describe("training net: epoch 1/1, loss 0.5")
     assert stream.getvalue().startswith("training net: epoch 1/1, loss 0.5: done in")
+
+
+def test_a_closed_stdout_keeps_the_exit_code(tmp_path):
+    """`abl lint ... | head -c0` and `abl run ... | true`: the command's own code, no internal error."""
+    bad = tmp_path / "bad.abl"
+    bad.write_text('experiment "x"\nseed 0\nstimuli s = digts split test\n')
+    good = tmp_path / "good.abl"
+    good.write_text('experiment "x"\nseed 0\nstimuli s = digits split test\n'
+                    'model m = train mlp [64, 10] on s epochs 1\nmeasure accuracy on s\n')
+    cases = [(["lint", "--format", "json", str(bad)], 1), (["lint", str(bad)], 1),
+             (["run", str(good), "--out", str(tmp_path / "run"), "--no-figures"], 0)]
+    for args, expected in cases:
+        process = subprocess.Popen([sys.executable, "-m", "abl.interpreter.cli", *args], cwd=ROOT,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        process.stdout.close()
+        stderr = process.stderr.read().decode()
+        assert process.wait() == expected, (args, stderr)
+        assert "internal error" not in stderr and "Traceback" not in stderr and "BrokenPipe" not in stderr
