@@ -45,6 +45,12 @@ _code("E102", "bad-indentation", "a `for each` body is not indented consistently
 _code("E103", "unterminated-string", "a string literal has no closing quote",
       "Strings are written in double quotes and end on the same line.",
       'experiment "digit 7', 'experiment "digit 7"')
+_code("E104", "too-deep", "brackets, parentheses or `for each` blocks nest deeper than abl accepts",
+      "A spec nests lists, parenthesised unit sets and `for each` blocks at most 64 deep; deeper "
+      "text is refused before parsing (it is never a real experiment, and it would exhaust the "
+      "parser's stack).",
+      "param p = [[[[[[ ... 200 levels ... ]]]]]]",
+      "param p = [[1, 2], [3, 4]]")
 _code("E201", "undefined-name", "a name is used before it is defined, or never defined",
       "Stimuli, models, units and measures must be defined (by a statement earlier in the "
       "file) before they are used.",

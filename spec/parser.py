@@ -212,8 +212,58 @@ def _blank_line(text: str, line: int) -> str:
     return "\n".join(lines)
 
 
+MAX_NESTING = 64
+
+
+def _too_deep(source: SourceFile) -> tuple[int, int, str] | None:
+    """(offset, depth, what) of the first place nesting goes past MAX_NESTING: brackets and
+    parentheses outside strings and comments, or `for each` blocks by indentation."""
+    depth = 0
+    indents: list[int] = [0]
+    in_string = False
+    line_start = True
+    text = source.text
+    for offset, char in enumerate(text):
+        if line_start and char not in "\n":
+            stripped = text[offset:].split("\n", 1)[0]
+            if stripped.strip() and not stripped.lstrip().startswith("#"):
+                width = len(stripped) - len(stripped.lstrip(" \t"))
+                while indents and width < indents[-1]:
+                    indents.pop()
+                if width > indents[-1]:
+                    indents.append(width)
+                    if len(indents) - 1 > MAX_NESTING:
+                        return offset + width, len(indents) - 1, "`for each` blocks"
+            line_start = False
+        if char == "\n":
+            line_start, in_string = True, False
+        elif in_string:
+            in_string = char != '"' or text[offset - 1] == "\\"
+        elif char == '"':
+            in_string = True
+        elif char == "#":
+            end = text.find("\n", offset)
+            # skip the comment by pretending we are in a string until the end of the line
+            in_string = end != -1
+        elif char in "[(":
+            depth += 1
+            if depth > MAX_NESTING:
+                return offset, depth, "brackets and parentheses"
+        elif char in "])":
+            depth = max(0, depth - 1)
+    return None
+
+
 def parse_source(source: SourceFile, sink: DiagnosticSink) -> ast.Spec:
     """Parse a whole spec, reporting every syntax error found; returns the AST of what parsed."""
+    deep = _too_deep(source)
+    if deep is not None:
+        offset, depth, what = deep
+        sink.report("E104", f"{what} nest {depth} deep here; abl accepts at most {MAX_NESTING}",
+                    source.span(offset, offset + 1),
+                    help="flatten the structure: name intermediate unit sets with `units`, or "
+                         "bind several variables in one `for each a in [..], each b in [..]:`")
+        return ast.Spec(source.path, ())
     text = source.text if source.text.endswith("\n") else source.text + "\n"
     reported_lines: set[int] = set()
     for _ in range(MAX_SYNTAX_ERRORS):

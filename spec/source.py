@@ -27,6 +27,9 @@ class Span:
                     last.end_line, last.end_column)
 
 
+MAX_SPEC_BYTES = 10_000_000
+
+
 @dataclass(frozen=True)
 class SourceFile:
     """The text of one spec, decoded, with line endings normalised to LF."""
@@ -52,8 +55,15 @@ class SourceFile:
         p = Path(path)
         if p.is_dir():
             raise SourceReadError(str(path), "is a directory, not a spec file")
+        if p.exists() and not p.is_file():
+            # a FIFO or a device (`/dev/zero`) would block or never end
+            raise SourceReadError(str(path), "is not a regular file")
         try:
-            raw = p.read_bytes()
+            with open(p, "rb") as handle:
+                raw = handle.read(MAX_SPEC_BYTES + 1)
+            if len(raw) > MAX_SPEC_BYTES:
+                raise SourceReadError(str(path), f"is larger than {MAX_SPEC_BYTES // 1_000_000} MB; "
+                                                 "a spec is a short text")
         except FileNotFoundError:
             raise SourceReadError(str(path), "no such file") from None
         except OSError as error:

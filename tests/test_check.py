@@ -96,6 +96,7 @@ CASES = [
                     "measure accuracy on other\n", 6, 23, "noise 0.3 seed 7"),
     ("E309", HEAD + "units h = top 3 by activation for class 3 in fc2\n"
                     "measure probe accuracy of h on test ablating h\n", 6, 37, "activation of UNITS"),
+    ("E104", HEAD + "param p = " + "[" * 70 + "1" + "]" * 70 + "\n", 5, 75, "flatten"),
     ("E310", HEAD + "for each layer L in [fc1, fc2]:\n    units g = top 3 by activation "
                     "for class 3 in L\n    measure accuracy on test ablating g\n"
                     "expect accuracy on test > 0.5 averaged over lyaer\n", 8, 45, "did you mean `layer`?"),
@@ -409,3 +410,23 @@ def test_codes_are_well_formed():
 def test_options_that_would_fail_or_be_dropped_at_run_time_are_lint_errors(line, words):
     found = [d for d in diagnostics(HEAD + line) if words in d.message]
     assert found and found[0].is_error
+
+
+@pytest.mark.parametrize("text", [
+    HEAD + "param p = " + "[" * 3000 + "1" + "]" * 3000 + "\n",
+    HEAD + "units u = " + "(" * 3000 + "[1] in fc1" + ")" * 3000 + "\n",
+    HEAD + "".join("    " * i + f"for each v{i} in [1]:\n" for i in range(200)) + "    " * 200 + "measure accuracy on test\n",
+])
+def test_deep_nesting_is_a_diagnostic_not_a_recursion_error(text):
+    assert [d.code for d in diagnostics(text) if d.is_error] == ["E104"]
+
+
+def test_non_regular_files_are_refused(tmp_path):
+    import os
+
+    from abl.spec.source import SourceFile, SourceReadError
+
+    fifo = tmp_path / "pipe.abl"
+    os.mkfifo(fifo)
+    with pytest.raises(SourceReadError, match="not a regular file"):
+        SourceFile.read(fifo)
