@@ -23,6 +23,17 @@ from .vocabulary import (BUILTIN_ARCHITECTURES, CLASS_UNIT_METRICS, DATASETS, DE
                          REPORT_KINDS, SPLITS, TORCHVISION_ARCHITECTURES, UNIT_METRICS)
 
 DEFAULT_REPEATS = 100
+DEFAULT_MAX_PLAN = 1_000_000      # bindings x draws a spec may expand to (ABL_MAX_PLAN overrides)
+CLASS_GUESS = 1000                # `for each class c` without a list: up to ImageNet's classes
+
+
+def max_plan() -> int:
+    import os
+
+    try:
+        return max(1, int(os.environ.get("ABL_MAX_PLAN", DEFAULT_MAX_PLAN)))
+    except ValueError:
+        return DEFAULT_MAX_PLAN
 DEFAULT_CONFIDENCE = 0.95
 DEFAULT_RESAMPLES = 1000
 
@@ -112,6 +123,7 @@ class Checker:
         self.model_aliases: set[str] = set()
         self.expired_variables: dict[str, Span] = {}
         self.unit_exprs: dict[str, object] = {}       # unit set name -> its expression (the last one)
+        self.expansion = 1                            # bindings of the enclosing `for each` blocks
 
     # ---- diagnostics helpers ------------------------------------------------------------
     def error(self, code: str, message: str, span: Span, help: str | None = None) -> None:
@@ -230,6 +242,10 @@ class Checker:
                 device = self._device(statement.value)
             elif isinstance(statement, ast.Repeats):
                 repeats = self.int_value(statement.value, "repeats", minimum=1) or DEFAULT_REPEATS
+                if repeats > max_plan():
+                    self.error("E311", f"{repeats:,} random draws per control; abl plans at most {max_plan():,}",
+                               statement.value.span, help="100 to 10,000 draws give p-values to 1e-2 .. 1e-4")
+                    repeats = DEFAULT_REPEATS
         first_line = Span(0, 0, 1, 1, 1, 1)
         if self._had_syntax_errors:
             return experiment or _stem(self.source.path), seed or 0, device, repeats
@@ -355,6 +371,14 @@ class Checker:
 
     def _check_ForBlock(self, block: ast.ForBlock, scope: Scope):
         inner = Scope(scope)
+        outer_factor = self.expansion
+        for binder in block.binders:
+            size = len(binder.domain.items) if isinstance(binder.domain, ast.ListValue) else CLASS_GUESS
+            self.expansion *= max(size, 1)
+        if self.expansion > max_plan() and outer_factor <= max_plan():
+            self.error("E311", f"this `for each` expands to {self.expansion:,} bindings; abl plans at most "
+                       f"{max_plan():,}", block.span,
+                       help="sweep fewer values, or raise the limit with ABL_MAX_PLAN=N if you mean it")
         for binder in block.binders:
             kind = {"class": "class-var", "layer": "layer-var", None: "var"}[binder.kind]
             domain = binder.domain
@@ -394,6 +418,7 @@ class Checker:
             if symbol.kind in ("class-var", "layer-var", "var") and not symbol.used:
                 self.error("W501", f"loop variable `{name}` is never used", symbol.span,
                            help="use it in the block's statements, or drop the binding")
+        self.expansion = outer_factor
         return dataclasses.replace(block, body=body)
 
     def _check_StimuliDecl(self, decl: ast.StimuliDecl, scope: Scope):
@@ -611,6 +636,10 @@ class Checker:
         for option in decl.options:
             if option.key == "repeats":
                 repeats = self.int_value(option.value, "repeats", minimum=1)
+                if repeats is not None and repeats * self.expansion > max_plan():
+                    self.error("E311", f"{repeats:,} random draws x {self.expansion:,} bindings; abl plans at "
+                               f"most {max_plan():,}", option.value.span,
+                               help="100 to 10,000 draws give p-values to 1e-2 .. 1e-4")
                 if repeats is not None and repeats < 20:
                     self.error("W503", f"{repeats} random draws give p-values no smaller than "
                                f"{1 / (repeats + 1):.2f}", option.span, help="use `repeats 100` or more")

@@ -120,6 +120,11 @@ _code("E310", "family-mismatch", "a claim selects, averages or quantifies over a
       "3,3]`), but only over dimensions the measurement has, each used once.",
       "expect rank deficit on eval is largest at [cell = 3,3] averaged over alpha",
       "expect rank deficit on eval is largest at [cell = 3,3] averaged over class, layer")
+_code("E311", "plan-too-large", "a spec would expand to more bindings or random draws than abl plans",
+      "`for each` blocks multiply (40 two-valued binders are 2^40 bindings) and `repeats` multiplies "
+      "every random control. Above 1,000,000 (ABL_MAX_PLAN=N raises it) the spec is refused before "
+      "planning, which would otherwise exhaust memory.",
+      "for each a in [1, 2], each b in [1, 2], ...  (40 binders)", "for each a in [1, 2], each b in [1, 2]:")
 _code("E401", "unknown-layer", "a layer name does not exist in the model",
       "Layers are named by module path (`features.3`) or by an alias the model declares "
       "(`fc2`, `conv3`). `abl lint --deep` and `abl run` check every name against the model.",

@@ -96,6 +96,7 @@ CASES = [
                     "measure accuracy on other\n", 6, 23, "noise 0.3 seed 7"),
     ("E309", HEAD + "units h = top 3 by activation for class 3 in fc2\n"
                     "measure probe accuracy of h on test ablating h\n", 6, 37, "activation of UNITS"),
+    ("E311", HEAD + "repeats 100000000\nmeasure accuracy on test\n", 5, 9, "p-values"),
     ("E104", HEAD + "param p = " + "[" * 70 + "1" + "]" * 70 + "\n", 5, 75, "flatten"),
     ("E310", HEAD + "for each layer L in [fc1, fc2]:\n    units g = top 3 by activation "
                     "for class 3 in L\n    measure accuracy on test ablating g\n"
@@ -430,3 +431,10 @@ def test_non_regular_files_are_refused(tmp_path):
     os.mkfifo(fifo)
     with pytest.raises(SourceReadError, match="not a regular file"):
         SourceFile.read(fifo)
+
+
+def test_a_spec_that_would_expand_past_the_limit_is_refused_before_planning():
+    binders = ", ".join(f"each v{i} in [1, 2]" for i in range(40))
+    found = diagnostics(HEAD + f"for {binders}:\n    measure accuracy on test\n")
+    assert [d.code for d in found if d.is_error] == ["E311"]
+    assert "1,099,511,627,776 bindings" in [d for d in found if d.code == "E311"][0].message
