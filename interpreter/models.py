@@ -302,6 +302,9 @@ def _factory(spec: ModelSpec) -> LoadedModel:
             raise RunError(f"model `{spec.name}`: cannot import `{module_name}` ({error})",
                            help="make it importable: install the package, or run abl from the folder "
                                 "that holds the module") from None
+        except (Exception, SystemExit) as error:  # noqa: BLE001 - the user's module failed to import
+            raise RunError(f"model `{spec.name}`: importing `{module_name}` raised "
+                           f"{type(error).__name__}: {error}", help="fix the module; abl runs it as trusted code") from None
         factory = imported
         for part in attribute.split("."):
             if not hasattr(factory, part):
@@ -313,7 +316,7 @@ def _factory(spec: ModelSpec) -> LoadedModel:
         with _seeded(spec.seed):
             try:
                 module = factory()
-            except Exception as error:  # noqa: BLE001 - the user's code failed
+            except (Exception, SystemExit) as error:  # noqa: BLE001 - the user's code failed
                 raise RunError(f"model `{spec.name}`: `{target}()` raised {type(error).__name__}: {error}",
                                help="fix the factory; it is called with no arguments") from None
     finally:

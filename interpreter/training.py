@@ -116,6 +116,28 @@ def batch_selectivity(activations: torch.Tensor, labels: torch.Tensor) -> torch.
     return class_selectivity_index(class_means, eps=REGULARIZER_EPS).mean()
 
 
+def _cache_problem(cache_file: Path, module: nn.Module) -> str | None:
+    """Why a cache entry cannot be used as it is (None: it can): unreadable, other tensors or
+    shapes or dtypes than the module's, or non-finite values. Checked before anything is loaded,
+    so a bad entry never touches the module."""
+    try:
+        state = torch.load(str(cache_file), weights_only=True, map_location="cpu")
+    except Exception as error:  # noqa: BLE001 - any unreadable file is a damaged entry
+        return f"cannot be read ({type(error).__name__})"
+    if not isinstance(state, dict):
+        return "are not a state dict"
+    expected = module.state_dict()
+    if set(state) != set(expected):
+        return "hold other tensors than the network's"
+    for name, tensor in expected.items():
+        value = state[name]
+        if not isinstance(value, torch.Tensor) or value.shape != tensor.shape or value.dtype != tensor.dtype:
+            return f"do not match the network at `{name}`"
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            return f"hold non-finite values (NaN/inf) at `{name}`"
+    return None
+
+
 def _atomic_save(state: dict, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
@@ -154,11 +176,17 @@ def train_model(spec: ModelSpec, stimuli, progress: Progress | None = None,
         if cache_dir is not None:
             cache_file = Path(cache_dir) / "models" / f"{cache_key(spec, stimuli, module)}.pt"
             if cache_file.is_file():
-                try:
+                problem = _cache_problem(cache_file, module)
+                if problem is None:
                     state = torch.load(str(cache_file), weights_only=True, map_location="cpu")
                     module.load_state_dict(state)
                     return module.eval(), True
-                except Exception:  # noqa: BLE001 - a damaged cache entry is retrained
+                # a damaged entry is deleted and the model retrained from a clean start
+                progress.note(f"the cached weights of `{spec.name}` ({cache_file}) {problem}; "
+                              "deleted, retraining")
+                try:
+                    cache_file.unlink()
+                except OSError:
                     pass
         _train(spec, module, stimuli, paths, progress)
     module.eval()

@@ -208,3 +208,26 @@ def test_check_fits(digits_train, empty_hub):
     net = MLP((64, 8, 10)).eval()
     ok = LoadedModel(ModelSpec("m", "train", arch="mlp"), net, net.aliases(), None, 10, "", True)
     check_fits(ok, digits_train)
+
+
+@pytest.mark.parametrize("source, words", [
+    ("raise ValueError('broken at import')\n", "importing `faultmod"),
+    ("import sys\nsys.exit(3)\n", "SystemExit"),
+    ("def make():\n    import sys\n    sys.exit(3)\n", "SystemExit"),
+    ("def make():\n    raise ValueError('no')\n", "raised ValueError"),
+])
+def test_a_failing_factory_is_a_user_error_not_an_exit_or_a_crash(tmp_path, monkeypatch, source, words):
+    import importlib
+    import sys
+
+    from abl.interpreter.errors import RunError
+    from abl.interpreter.models import ModelSpec, build_model
+    from abl.interpreter.progress import SilentProgress
+
+    name = f"faultmod{abs(hash(source)) % 10_000}"
+    (tmp_path / f"{name}.py").write_text(source)
+    monkeypatch.chdir(tmp_path)
+    importlib.invalidate_caches()
+    with pytest.raises(RunError, match=words.replace("faultmod", name) if "faultmod" in words else words):
+        build_model(ModelSpec("net", "factory", path=f"{name}:make"), {}, SilentProgress(), tmp_path)
+    sys.modules.pop(name, None)

@@ -117,3 +117,27 @@ def test_batch_selectivity_is_differentiable_and_needs_two_classes():
     assert batch_selectivity(acts, torch.tensor([2, 2, 2])) is None
     conv = torch.rand(6, 3, 4, 4)
     assert batch_selectivity(conv, torch.tensor([0, 1, 2, 0, 1, 2])).shape == ()
+
+
+@pytest.mark.parametrize("damage", ["wrong shape", "nan", "garbage"])
+def test_a_damaged_cache_entry_is_deleted_and_the_model_retrained_from_a_clean_start(train, tmp_path, damage):
+    spec = mlp(epochs=2)
+    clean, _ = train_model(spec, train, SilentProgress(), None)
+    first, _ = train_model(spec, train, SilentProgress(), tmp_path)
+    (entry,) = (tmp_path / "models").glob("*.pt")
+    state = {k: v.clone() for k, v in first.state_dict().items()}
+    if damage == "wrong shape":
+        state["fc1.0.weight"] = torch.zeros(3, 3)
+        torch.save(state, entry)
+    elif damage == "nan":
+        state["fc1.0.bias"][0] = float("nan")
+        torch.save(state, entry)
+    else:
+        entry.write_bytes(b"not a torch file")
+    progress = SilentProgress()
+    again, cached = train_model(spec, train, progress, tmp_path)
+    assert not cached and any(str(entry) in note and "retraining" in note for note in progress.notes)
+    for name, tensor in clean.state_dict().items():       # the same weights as a clean training
+        assert torch.equal(again.state_dict()[name], tensor), name
+    reloaded, cached = train_model(spec, train, SilentProgress(), tmp_path)
+    assert cached and torch.equal(reloaded.state_dict()["fc1.0.weight"], clean.state_dict()["fc1.0.weight"])
