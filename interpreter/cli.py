@@ -373,8 +373,9 @@ def cmd_run(args) -> int:
         figures = folder.write(result, time.time() - started, str(executor.device),
                                figures=not args.no_figures)
     report = render_report(result, figures, folder.path)
-    out.print(report)
     folder.write_report_text(report)
+    folder.finish()
+    out.print(report)
     return ExitCode.OK if result.all_passed else ExitCode.FAILED
 
 

@@ -2,7 +2,8 @@
 
     spec.abl            the spec as run (byte for byte)
     params.json         the resolved parameters (defaults with --set overrides applied)
-    manifest.json       versions, seed, device, hashes of stimuli and weights, wall time
+    manifest.json       versions, seed, device, hashes of stimuli and weights, wall time; written
+                        last with "status": "complete" ("running" until then: an interrupted run)
     results.csv         the tidy results table (one row per value)
     results.jsonl       the same rows as JSON lines
     expectations.json   each expectation's verdict with the numbers that decided it
@@ -21,11 +22,12 @@ import re
 import shlex
 import shutil
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.console import Console
 
+from .atomic import atomic_path, write_text
 from .errors import RunError
 
 
@@ -45,6 +47,7 @@ class RunFolder:
     spec_path: Path
     overrides: dict
     started: str = ""
+    _manifest: dict = field(default_factory=dict, repr=False)
 
     @staticmethod
     def create(plan, out: str | None, spec_path: Path, overrides: dict) -> "RunFolder":
@@ -61,8 +64,12 @@ class RunFolder:
                 path = Path("runs") / f"{_slug(plan.experiment)}-{stamp}-{suffix}"
         try:
             path.mkdir(parents=True, exist_ok=True)
-            (path / "spec.abl").write_bytes(spec_path.read_bytes())
+            with atomic_path(path / "spec.abl") as temporary:
+                temporary.write_bytes(spec_path.read_bytes())
             _write_json(path / "params.json", dict(plan.params))
+            # until `finish` replaces it, the manifest says the run is not complete
+            _write_json(path / "manifest.json", {"experiment": plan.experiment, "status": "running",
+                                                 "started": started, "spec": str(spec_path)})
         except OSError as error:
             raise RunError(f"cannot write the run folder {path}: {error.strerror or error}",
                            help="choose another folder with --out") from None
@@ -70,16 +77,24 @@ class RunFolder:
 
     def write(self, result, wall_seconds: float, device: str, figures: bool = True,
               progress=None) -> list[Path]:
-        result.table.write_csv(self.path / "results.csv")
-        result.table.write_jsonl(self.path / "results.jsonl")
+        """The results, each file written whole (temp file and rename); the manifest, which marks
+        the folder complete, is written last, by `finish`."""
+        with atomic_path(self.path / "results.csv") as temporary:
+            result.table.write_csv(temporary)
+        with atomic_path(self.path / "results.jsonl") as temporary:
+            result.table.write_jsonl(temporary)
         _write_json(self.path / "expectations.json", [v.as_record() for v in result.verdicts])
         _write_json(self.path / "selections.json", [s.as_record() for s in result.selections])
-        _write_json(self.path / "manifest.json", self.manifest(result, wall_seconds, device))
+        self._manifest = self.manifest(result, wall_seconds, device)
         if not figures:
             return []
         from .figure_reports import write_figures
 
         return write_figures(result, self.path / "figures", progress)
+
+    def finish(self) -> None:
+        """The completion marker: manifest.json with `"status": "complete"`, written last."""
+        _write_json(self.path / "manifest.json", {**self._manifest, "status": "complete"})
 
     def manifest(self, result, wall_seconds: float, device: str) -> dict:
         import numpy
@@ -112,10 +127,9 @@ class RunFolder:
         }
 
     def write_report_text(self, renderable) -> None:
-        console = Console(file=open(self.path / "report.txt", "w", encoding="utf-8"), width=120,
-                          no_color=True, force_terminal=False)
-        console.print(renderable)
-        console.file.close()
+        with atomic_path(self.path / "report.txt") as temporary:
+            with open(temporary, "w", encoding="utf-8") as handle:
+                Console(file=handle, width=120, no_color=True, force_terminal=False).print(renderable)
 
 
 def _claim_folder(path: Path, spec_path: Path) -> None:
@@ -131,10 +145,13 @@ def _claim_folder(path: Path, spec_path: Path) -> None:
     if not same_spec:
         raise RunError(f"--out {path} is not empty and is not a run folder of this spec; nothing was written",
                        help="name a new or empty folder (a run of the same spec is replaced)")
-    foreign = [p.name for p in path.iterdir() if p.name not in OWN_FILES + ("figures",)]
+    foreign = [p.name for p in path.iterdir() if p.name not in OWN_FILES + ("figures",)
+               and not (p.name.startswith(".") and p.name.endswith(".tmp"))]   # an interrupted write
     if foreign:
         raise RunError(f"--out {path} holds files abl did not write ({', '.join(sorted(foreign)[:3])}); "
                        "nothing was written", help="name a new or empty folder")
+    for leftover in path.glob(".*.tmp"):
+        leftover.unlink()
     for name in OWN_FILES:
         target = path / name
         if target.is_symlink() or target.is_file():
@@ -168,4 +185,4 @@ def _torchvision_version() -> str:
 
 
 def _write_json(path: Path, data) -> None:
-    path.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+    write_text(path, json.dumps(data, indent=2, default=str) + "\n")

@@ -41,6 +41,8 @@ def test_digit7_runs_and_writes_the_run_folder(digit7_run):
     assert list((out / "figures").glob("*.png"))
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["seed"] == 0 and manifest["models"]["net"]["weights_sha256"]
+    assert manifest["status"] == "complete"                   # the completion marker, written last
+    assert not list(out.glob(".*.tmp"))
     assert set(manifest["versions"]) >= {"abl", "torch", "python"}
     rows = list(csv.DictReader(open(out / "results.csv")))
     assert list(rows[0])[:13] == ["measure", "stimuli", "model", "class", "layer", "units", "cell",
@@ -229,3 +231,20 @@ def test_a_probe_without_its_class_is_a_lint_error(tmp_path, cache):
     spec.write_text(NATURAL_HEAD + "units u = top 3 by activation in fc1\nmeasure probe accuracy of u on test\n")
     result = abl("lint", str(spec), cache=cache)
     assert result.returncode == 1 and "E308" in result.stdout and "for class C" in result.stdout
+
+
+def test_run_folder_never_writes_through_planted_symlinks(tmp_path, cache):
+    spec = tmp_path / "s.abl"
+    spec.write_text('experiment "x"\nseed 0\nstimuli s = digits split test\n'
+                    'model m = train mlp [64, 10] on s epochs 1\nmeasure accuracy on s\n')
+    out = tmp_path / "run"
+    assert abl("run", str(spec), "--out", str(out), "--no-figures", cache=cache).returncode == 0
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    for name in ("results.csv", "report.txt"):
+        (out / name).unlink()
+        (out / name).symlink_to(victim)
+    assert abl("run", str(spec), "--out", str(out), "--no-figures", cache=cache).returncode == 0
+    assert victim.read_text() == "precious"
+    assert not (out / "results.csv").is_symlink() and (out / "results.csv").read_text().startswith("measure,")
+    assert json.loads((out / "manifest.json").read_text())["status"] == "complete"
