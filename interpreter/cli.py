@@ -20,7 +20,8 @@ class ExitCode(enum.IntEnum):
     OK = 0            # clean lint; every expectation holds; nothing to reformat
     FAILED = 1        # lint found problems; an expectation was falsified; fmt --check would reformat
     ERROR = 2         # usage, I/O, a spec that does not compile (for run/plan), a run-time error
-    INTERRUPTED = 130
+    INTERRUPTED = 130     # Ctrl-C (SIGINT)
+    TERMINATED = 143      # SIGTERM
 
 
 def _consoles(no_color: bool = False):
@@ -495,7 +496,21 @@ def main(argv: list[str] | None = None) -> int:
             os.dup2(devnull, sys.stdout.fileno())
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an interruption so that files in flight are cleaned up."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
 def _main(argv: list[str] | None = None) -> int:
+    import signal
+
+    try:
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:          # not the main thread (an embedding application): leave it be
+        pass
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
@@ -507,6 +522,10 @@ def _main(argv: list[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except RunError as error:
+        if os.environ.get("ABL_DEBUG") and error.__cause__ is not None:
+            import traceback
+
+            traceback.print_exception(error.__cause__)
         where = f"{error.code} " if error.code else ""
         err.print(f"[red]error:[/] {where}{error.message}", markup=True, highlight=False)
         if error.help:
@@ -515,6 +534,9 @@ def _main(argv: list[str] | None = None) -> int:
     except SpecError as error:
         _print_diagnostics(error.diagnostics, err)
         return ExitCode.ERROR
+    except Terminated:
+        err.print("terminated")
+        return ExitCode.TERMINATED
     except KeyboardInterrupt:
         err.print("interrupted")
         return ExitCode.INTERRUPTED

@@ -415,6 +415,19 @@ class Executor:
 
     # ---- whole run ------------------------------------------------------------------------------
     def run(self) -> RunResult:
+        try:
+            return self._run()
+        except RunError:
+            raise
+        except Exception as error:
+            where = _user_frame(error.__traceback__)
+            if where is None:
+                raise               # abl's own bug: the CLI says so
+            raise RunError(f"the model's code raised {type(error).__name__}: {error} ({where})",
+                           help="abl runs your network's forward as it is; fix the error there "
+                                "(ABL_DEBUG=1 shows the traceback)") from error
+
+    def _run(self) -> RunResult:
         model_keys = {m.model for m in self.plan.measures}
         for key in sorted(model_keys):
             self.model(key)
@@ -450,6 +463,32 @@ class Executor:
                             images[label] = np.asarray(image)
                             task.advance()
         return images
+
+
+def _user_frame(traceback) -> str | None:
+    """`file:line` of the innermost frame when it lies outside abl, torch and the standard
+    library: the user's model raised, not abl."""
+    import sysconfig
+
+    ours = (Path(__file__).resolve().parent,)
+    library = tuple(Path(p).resolve() for p in {sysconfig.get_paths()["stdlib"]} if p)
+    last = None
+    while traceback is not None:
+        last = traceback
+        traceback = traceback.tb_next
+    if last is None:
+        return None
+    filename = Path(last.tb_frame.f_code.co_filename)
+    try:
+        resolved = filename.resolve()
+    except OSError:
+        return None
+    import torch as _torch
+
+    foreign = (Path(_torch.__file__).resolve().parent,) + ours + library
+    if filename.name.startswith("<") or any(resolved.is_relative_to(root) for root in foreign):
+        return None
+    return f"{filename}:{last.tb_lineno}"
 
 
 def _advancing(batches, task):

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import json
@@ -79,6 +80,19 @@ class RunFolder:
               progress=None) -> list[Path]:
         """The results, each file written whole (temp file and rename); the manifest, which marks
         the folder complete, is written last, by `finish`."""
+        with self._writing():
+            return self._write(result, wall_seconds, device, figures, progress)
+
+    @contextlib.contextmanager
+    def _writing(self):
+        try:
+            yield
+        except OSError as error:    # a full disk, a read-only folder: the run is not marked complete
+            raise RunError(f"cannot write the run folder {self.path}: {error.strerror or error}",
+                           help="free some space or choose another folder with --out; the folder's "
+                                "manifest says `running`, not `complete`") from None
+
+    def _write(self, result, wall_seconds: float, device: str, figures: bool, progress) -> list[Path]:
         with atomic_path(self.path / "results.csv") as temporary:
             result.table.write_csv(temporary)
         with atomic_path(self.path / "results.jsonl") as temporary:
@@ -94,7 +108,8 @@ class RunFolder:
 
     def finish(self) -> None:
         """The completion marker: manifest.json with `"status": "complete"`, written last."""
-        _write_json(self.path / "manifest.json", {**self._manifest, "status": "complete"})
+        with self._writing():
+            _write_json(self.path / "manifest.json", {**self._manifest, "status": "complete"})
 
     def manifest(self, result, wall_seconds: float, device: str) -> dict:
         import numpy
@@ -127,7 +142,7 @@ class RunFolder:
         }
 
     def write_report_text(self, renderable) -> None:
-        with atomic_path(self.path / "report.txt") as temporary:
+        with self._writing(), atomic_path(self.path / "report.txt") as temporary:
             with open(temporary, "w", encoding="utf-8") as handle:
                 Console(file=handle, width=120, no_color=True, force_terminal=False).print(renderable)
 

@@ -248,3 +248,39 @@ def test_run_folder_never_writes_through_planted_symlinks(tmp_path, cache):
     assert victim.read_text() == "precious"
     assert not (out / "results.csv").is_symlink() and (out / "results.csv").read_text().startswith("measure,")
     assert json.loads((out / "manifest.json").read_text())["status"] == "complete"
+
+
+def test_model_faults_are_user_errors_and_interruptions_leave_an_incomplete_folder(tmp_path, cache):
+    import signal
+    import time
+
+    (tmp_path / "faultnets.py").write_text(
+        "import torch\nfrom torch import nn\n"
+        "class Raises(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+        "        self.fc1 = nn.Linear(64, 10)\n    def forward(self, x):\n        raise ValueError('bad shapes')\n"
+        "class Nan(Raises):\n    def forward(self, x):\n        return self.fc1(x.flatten(1)) * float('nan')\n"
+        "def raises(): return Raises()\ndef nan(): return Nan()\n")
+    for factory, words in (("raises", "the model's code raised ValueError: bad shapes"),
+                           ("nan", "non-finite outputs")):
+        spec = tmp_path / f"{factory}.abl"
+        spec.write_text(f'experiment "x"\nseed 0\nstimuli s = digits split test\nmodel net = python "faultnets:{factory}"\n'
+                        "units u = top 2 by activation in fc1\nmeasure accuracy on s ablating u\n")
+        env = dict(os.environ, NO_COLOR="1", ABL_CACHE_DIR=str(cache))
+        result = subprocess.run([sys.executable, "-m", "abl.interpreter.cli", "run", str(spec), "--out",
+                                 str(tmp_path / f"run-{factory}"), "--no-figures"], capture_output=True, text=True,
+                                cwd=tmp_path, env=env, timeout=300)
+        assert result.returncode == 2 and words in result.stderr and "internal error" not in result.stderr
+    # SIGTERM in the middle of a run: exit 143, the folder says it is not complete, no half files
+    out = tmp_path / "interrupted"
+    env = dict(os.environ, NO_COLOR="1", ABL_CACHE_DIR=str(cache))
+    process = subprocess.Popen([sys.executable, "-m", "abl.interpreter.cli", "run", str(EXAMPLES / "hayne_grid.abl"),
+                                "--out", str(out)], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    for _ in range(200):
+        if (out / "manifest.json").exists():
+            break
+        time.sleep(0.05)
+    time.sleep(1.0)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=120) == 143
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "running" and not list(out.glob(".*.tmp"))
