@@ -52,7 +52,7 @@ class FolderImages(torch.utils.data.Dataset):
         try:
             with Image.open(self.files[position]) as image:
                 pixels = transforms.Compose(steps + [transforms.ToTensor()])(image.convert("RGB"))
-        except OSError as error:
+        except (OSError, ValueError, Image.DecompressionBombError) as error:
             raise RunError(f"cannot read image {self.files[position]}: {error}",
                            help="remove or replace the file") from None
         if self.corruptions:

@@ -399,7 +399,7 @@ def _imagefolder(path: str) -> _Catalog:
                 try:
                     with Image.open(files[position]) as image:
                         tensor = transform(image.convert("RGB"))
-                except OSError as error:
+                except (OSError, ValueError, Image.DecompressionBombError) as error:
                     raise RunError(f"cannot read image {files[position]}: {error}",
                                    help="remove or replace the file") from None
                 if out is None:
