@@ -179,7 +179,9 @@ def cmd_lint(args) -> int:
     body = "\n".join(line for line in lines if line) + "\n"
     if args.output_file:
         try:
-            Path(args.output_file).write_text(body, encoding="utf-8")
+            from .atomic import write_text
+
+            write_text(Path(args.output_file), body)
         except OSError as error:
             err.print(f"error: --output-file {args.output_file}: {error.strerror or error}", markup=False)
             return ExitCode.ERROR

@@ -37,6 +37,7 @@ from matplotlib.colors import LinearSegmentedColormap, Normalize, TwoSlopeNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from .atomic import atomic_path
 from .results import ResultRow, ResultsTable
 
 DPI = 150
@@ -63,7 +64,8 @@ def _save(figure: Figure, out_dir: Path | str, stem: str, svg: bool = False) -> 
     paths = [out / f"{stem}.png"] + ([out / f"{stem}.svg"] if svg else [])
     try:
         for path in paths:
-            figure.savefig(path, dpi=DPI)
+            with atomic_path(path) as temporary:      # a whole figure or none
+                figure.savefig(temporary, dpi=DPI, format=path.suffix[1:])
             # the layout is solved on the first save; the SVG copy keeps it instead of solving again
             figure.set_layout_engine("none")
     finally:

@@ -193,7 +193,7 @@ def train_model(spec: ModelSpec, stimuli, progress: Progress | None = None,
     if cache_file is not None:
         try:
             _atomic_save(module.state_dict(), cache_file)
-        except OSError as error:
+        except (OSError, RuntimeError) as error:    # torch.save on a full disk raises RuntimeError
             progress.note(f"could not cache the trained `{spec.name}` in {cache_file.parent} ({error})")
     return module, False
 

@@ -259,3 +259,33 @@ def test_a_closed_stdout_keeps_the_exit_code(tmp_path):
         stderr = process.stderr.read().decode()
         assert process.wait() == expected, (args, stderr)
         assert "internal error" not in stderr and "Traceback" not in stderr and "BrokenPipe" not in stderr
+
+
+def _full_disk(limit_bytes: int):
+    """preexec_fn: files may not grow past `limit_bytes` (EFBIG instead of the SIGXFSZ kill)."""
+    def limit():
+        import resource
+        import signal
+
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+    return limit
+
+
+def test_a_full_disk_loses_nothing(tmp_path):
+    messy = tmp_path / "messy.abl"
+    original = 'experiment "x"\nseed 0\nstimuli   s = digits split test\n' + "# padding\n" * 60
+    messy.write_text(original)
+    fmt = subprocess.run([sys.executable, "-m", "abl.interpreter.cli", "fmt", str(messy)], capture_output=True,
+                         text=True, cwd=ROOT, preexec_fn=_full_disk(300))
+    assert fmt.returncode == 2 and "not written" in fmt.stderr and "internal error" not in fmt.stderr
+    assert messy.read_text() == original and not list(tmp_path.glob(".*.tmp"))
+    out = tmp_path / "run"
+    env = dict(__import__("os").environ, NO_COLOR="1", ABL_CACHE_DIR=str(tmp_path / "cache"))
+    run = subprocess.run([sys.executable, "-m", "abl.interpreter.cli", "run", str(EXAMPLES / "digit7.abl"),
+                          "--set", "epochs=2", "--out", str(out), "--no-figures"], capture_output=True, text=True,
+                         cwd=ROOT, env=env, preexec_fn=_full_disk(2000), timeout=600)
+    assert run.returncode == 2 and "cannot write the run folder" in run.stderr, run.stderr
+    assert "internal error" not in run.stderr
+    assert json.loads((out / "manifest.json").read_text())["status"] == "running"
+    assert not list(out.glob(".*.tmp"))
