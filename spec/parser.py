@@ -304,7 +304,10 @@ def _dedent_line(text: str) -> int:
     for number, raw in enumerate(text.split("\n"), start=1):
         if not raw.strip() or raw.strip().startswith("#"):
             continue
-        indent = len(raw.expandtabs(4)) - len(raw.expandtabs(4).lstrip())
+        # counted as the indenter counts (a tab is tab_len columns wherever it stands), not by
+        # tab stops: otherwise `" \t"` would be 4 here and 5 there, and the error land on line 1
+        leading = raw[: len(raw) - len(raw.lstrip(" \t"))]
+        indent = leading.count(" ") + leading.count("\t") * _SpecIndenter.tab_len
         if indent > levels[-1]:
             levels.append(indent)
         else:

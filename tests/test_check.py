@@ -438,3 +438,10 @@ def test_a_spec_that_would_expand_past_the_limit_is_refused_before_planning():
     found = diagnostics(HEAD + f"for {binders}:\n    measure accuracy on test\n")
     assert [d.code for d in found if d.is_error] == ["E311"]
     assert "1,099,511,627,776 bindings" in [d for d in found if d.code == "E311"][0].message
+
+
+def test_mixed_tabs_and_spaces_are_reported_at_the_line_not_at_line_1():
+    text = (HEAD + "for each a in [1, 2]:\n  \tmeasure accuracy on test using net\n"
+            "      measure loss on test using net\n    measure rank on test using net\n")
+    (found,) = [d for d in diagnostics(text) if d.code == "E102"]
+    assert found.span.line == 8
