@@ -71,6 +71,18 @@ def _non_finite(layer: str) -> RunError:
                          "(a diverged training run); retrain with a smaller learning rate if needed")
 
 
+MAX_STATISTICS_BYTES = 8 * 2**30      # per layer: per-class sums of every unit, in float64
+
+
+def _check_width(layer: str, units: int, classes: int) -> None:
+    """A layer so wide that its per-class statistics would not fit is refused before allocating."""
+    needed = (classes + 1) * units * 8
+    if needed > MAX_STATISTICS_BYTES:
+        raise RunError(f"layer {layer} has {units:,} units; recording their per-class statistics over "
+                       f"{classes} classes needs {needed / 2**30:.0f} GiB", code="E403",
+                       help="record a narrower layer, or select its channels rather than `per element`")
+
+
 class _Accumulator:
     def __init__(self, layer: str, num_classes: int, keep: bool):
         self.layer = layer
@@ -83,6 +95,8 @@ class _Accumulator:
         self.features: list[torch.Tensor] = []
 
     def add(self, reduced: torch.Tensor, labels: torch.Tensor) -> None:
+        if self.class_sums is None:
+            _check_width(self.layer, reduced.shape[1], self.num_classes)
         values = reduced.cpu().to(torch.float64)
         if self.class_sums is None:
             self.class_sums = torch.zeros(self.num_classes, values.shape[1], dtype=torch.float64)
