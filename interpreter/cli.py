@@ -213,6 +213,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _located(error, spec_path: str | None) -> str | None:
+    """A run-time error that knows its place, as lint shows one: path:line:col, the line, a caret."""
+    span = getattr(error, "span", None)
+    if span is None or not spec_path:
+        return None
+    from abl.spec.source import SourceFile
+
+    try:
+        line = SourceFile.read(spec_path).line_text(span.line)
+    except SourceReadError:
+        return None
+    code = f"{error.code} " if error.code else ""
+    width = max(1, (span.end_column - span.column) if span.end_line == span.line else len(line) - span.column + 1)
+    gutter = " " * len(str(span.line))
+    return (f"{spec_path}:{span.line}:{span.column}: {code}error: {error.message}\n"
+            f"{gutter} |\n{span.line} | {line}\n{gutter} | {' ' * (span.column - 1)}{'^' * width}")
+
+
 class _PipeSafe:
     """stdout that survives a reader going away (`abl lint ... | head`): the command still finishes
     and exits with its own code; what could not be written is dropped."""
@@ -283,7 +301,11 @@ def _main(argv: list[str] | None = None) -> int:
 
             traceback.print_exception(error.__cause__)
         where = f"{error.code} " if error.code else ""
-        err.print(f"[red]error:[/] {where}{error.message}", markup=True, highlight=False)
+        located = _located(error, getattr(args, "spec", None))
+        if located:
+            err.print(located, markup=False, highlight=False)
+        else:
+            err.print(f"[red]error:[/] {where}{error.message}", markup=True, highlight=False)
         if error.help:
             err.print(f"  = help: {error.help}", markup=False)
         return ExitCode.ERROR

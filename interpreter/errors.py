@@ -10,11 +10,18 @@ class RunError(Exception):
     `code` is a diagnostic code from abl.spec.codes when one applies (E4xx).
     """
 
-    def __init__(self, message: str, help: str | None = None, code: str | None = None):
+    def __init__(self, message: str, help: str | None = None, code: str | None = None, span=None):
         super().__init__(message)
         self.message = message
         self.help = help
         self.code = code
+        self.span = span            # where in the spec, when known (abl.spec.source.Span)
+
+    def at(self, span) -> "RunError":
+        """The same error, located at `span` unless it already has a place."""
+        if self.span is None and span is not None and getattr(span, "line", 0):
+            self.span = span
+        return self
 
     def __str__(self) -> str:
         return self.message if not self.help else f"{self.message} (help: {self.help})"

@@ -157,6 +157,27 @@ class Executor:
                 self.forward_passes += 1
                 self._stats[key].update({layer: stats[path] for layer, path in paths.items()})
 
+    def check_layers(self) -> None:
+        """Every layer the plan names exists in its model, checked before any work, so that an
+        unknown layer is reported at the line and column that wrote it."""
+        for item in self.plan.measures:
+            model = self.model(item.model)
+            selections = [i.units for i in item.interventions if i.units is not None]
+            selections += [item.of_units] if item.of_units is not None else []
+            for selection in selections:
+                for leaf in selection.leaves():
+                    try:
+                        self.model(leaf.model).resolve_layer(leaf.layer)
+                    except RunError as error:
+                        raise error.at(leaf.span) from None
+            layers = [(item.in_layer, item.span)] if item.in_layer else []
+            layers += [(i.layer, i.span) for i in item.interventions if i.layer]
+            for layer, span in layers:
+                try:
+                    model.resolve_layer(layer)
+                except RunError as error:
+                    raise error.at(span) from None
+
     def stats(self, model: str, stimuli: str, layer: str, interventions: tuple = ()):
         try:
             return self._stats[(model, stimuli, interventions)][layer]
@@ -431,6 +452,7 @@ class Executor:
         model_keys = {m.model for m in self.plan.measures}
         for key in sorted(model_keys):
             self.model(key)
+        self.check_layers()
         self.record_all()
         self.run_all_conditions()
         table = self.measure_all()

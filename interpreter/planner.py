@@ -15,7 +15,7 @@ from typing import Callable
 
 from abl.spec import ast
 from abl.spec.check import Program
-from abl.spec.diagnostics import Diagnostic, DiagnosticSink, did_you_mean, listing
+from abl.spec.diagnostics import Diagnostic, DiagnosticSink, listing
 from abl.spec.fmt import intervention_text, unit_expr_text, value_text
 from abl.spec.vocabulary import MEASURES_NEEDING_INTERVENTION
 
@@ -340,16 +340,17 @@ class Planner:
                 self.fail("E402", f"class {value_index} is not in stimuli `{self.stimuli[stimuli_key].name}`",
                           span, help=f"its classes are {listing(shown)}")
             return value_index
-        lowered = [n.lower() for n in names]
-        if str(value_index).lower() in lowered:
-            index = lowered.index(str(value_index).lower())
-            if index in info.present_classes:
-                return index
-            self.fail("E402", f"class \"{value_index}\" has no images in stimuli "
-                      f"`{self.stimuli[stimuli_key].name}`", span)
-        self.fail("E402", f"unknown class \"{value_index}\"", span,
-                  help=did_you_mean(str(value_index), [names[i] for i in info.present_classes]) or
-                  f"its classes are {listing([names[i] for i in info.present_classes])}")
+        # one resolver for names everywhere (`classes [...]` uses it too): case, `_` for spaces,
+        # ImageNet WordNet ids
+        from .errors import RunError
+        from .stimuli import resolve_class
+
+        try:
+            return resolve_class(str(value_index), tuple(names), tuple(info.present_classes))
+        except RunError as error:
+            self.fail("E402", error.message.replace("these stimuli",
+                                                    f"stimuli `{self.stimuli[stimuli_key].name}`"),
+                      span, help=error.help)
 
     # ---- units ----------------------------------------------------------------------------
     def _bind_units(self, expr, env: _Env, model: str, stimuli: str, name: str = "") -> list[tuple[str, Selection]]:

@@ -289,3 +289,14 @@ def test_a_full_disk_loses_nothing(tmp_path):
     assert "internal error" not in run.stderr
     assert json.loads((out / "manifest.json").read_text())["status"] == "running"
     assert not list(out.glob(".*.tmp"))
+
+
+def test_an_unknown_layer_at_run_time_points_at_the_spec(tmp_path):
+    spec = tmp_path / "s.abl"
+    spec.write_text('experiment "x"\nseed 0\nstimuli s = digits split test\n'
+                    'model net = train mlp [64, 16, 10] on s epochs 1\n'
+                    'units u = top 3 by activation in fc9\nmeasure accuracy on s ablating u\n')
+    result = run_cli("run", str(spec), "--out", str(tmp_path / "run"), "--no-figures")
+    assert result.returncode == 2
+    assert f"{spec}:5:11: E401 error: model `net` has no layer `fc9`" in result.stderr
+    assert "^^^" in result.stderr and "did you mean `fc2`?" in result.stderr

@@ -116,3 +116,19 @@ expect accuracy[alpha = -1] on test > accuracy[alpha = 0.5] on test
     assert (("alpha", "-1"),) in dims and (("alpha", "0.5"), ("sigma", "1")) in dims
     (expectation,) = plan.expectations
     assert expectation.lhs.dims == (("alpha", "-1"),) and expectation.lhs.model is None
+
+
+def test_class_names_resolve_the_same_in_where_and_in_classes():
+    """`where class == "Indian_cobra"` works wherever `classes ["Indian_cobra"]` does."""
+    def snakes(spec):
+        names = ("tench", "Indian cobra", "green mamba")
+        return FakeInfo(names, (0, 1, 2), (3, 224, 224))
+
+    text = ('experiment "x"\nseed 0\nstimuli s = imagefolder "photos" classes ["Indian_cobra", "tench"]\n'
+            'model m = torchvision alexnet weights none\n'
+            'measure accuracy on s where class == "Indian_cobra"\nmeasure accuracy on s where class == "INDIAN COBRA"\n')
+    result = compile_text(text, "t.abl")
+    plan = make_plan(result.program, snakes)
+    assert [m.where_class for m in plan.measures] == [1]          # the same class, measured once
+    with pytest.raises(PlanError, match="unknown class"):
+        make_plan(compile_text(text.replace('"INDIAN COBRA"', '"king cobra"'), "t.abl").program, snakes)
