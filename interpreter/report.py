@@ -17,26 +17,13 @@ from .plan import Plan, Selection, condition_groups
 
 
 def count_forwards(plan: Plan) -> tuple[int, int]:
-    """(passes over stimuli sets, distinct conditions): recording passes + one batched run each."""
-    recordings: set[tuple[str, str]] = set()
+    """(passes over stimuli sets, distinct conditions): the recording passes the executor will make
+    (recordings.py, the same function it uses) plus one batched run per (model, stimuli)."""
+    from .recordings import recording_passes
+
     runs = condition_groups(plan)
-    for item in plan.measures:
-        for selection in _selections(item):
-            for leaf in selection.leaves():
-                recordings.add((leaf.model, leaf.stimuli))
-        if item.in_layer or item.metric in ("probe accuracy", "activation"):
-            recordings.add((item.model, item.stimuli))
-        if item.fit_on:
-            recordings.add((item.model, item.fit_on))
     conditions = sum(len(c) for c in runs.values())
-    return len(recordings) + len(runs), conditions
-
-
-def _selections(item) -> list[Selection]:
-    found = [i.units for i in item.interventions if i.units is not None]
-    if item.of_units is not None:
-        found.append(item.of_units)
-    return found
+    return recording_passes(plan) + len(runs), conditions
 
 
 def plan_tree(plan: Plan) -> Tree:

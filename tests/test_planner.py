@@ -132,3 +132,21 @@ def test_class_names_resolve_the_same_in_where_and_in_classes():
     assert [m.where_class for m in plan.measures] == [1]          # the same class, measured once
     with pytest.raises(PlanError, match="unknown class"):
         make_plan(compile_text(text.replace('"INDIAN COBRA"', '"king cobra"'), "t.abl").program, snakes)
+
+
+@pytest.mark.parametrize("extra", [
+    "measure accuracy on test mean-ablating hot\n",
+    "measure accuracy per class on test ablating hot\nmeasure activation of hot on test ablating hot\n",
+    "units g = grid 2x2 over selectivity, magnitude for class 3 in fc1 per element\n"
+    "measure probe accuracy of g on test\n",
+])
+def test_the_plan_announces_the_passes_the_run_makes(extra, tmp_path):
+    from abl.interpreter.api import Experiment
+    from abl.interpreter.report import count_forwards
+
+    text = ('experiment "x"\nseed 0\nstimuli train = digits split train\nstimuli test = digits split test\n'
+            'model net = train mlp [64, 16, 10] on train epochs 1\n'
+            'units hot = top 3 by activation for class 7 in fc1\n' + extra)
+    experiment = Experiment.from_text(text, cache_dir=tmp_path, device="cpu")
+    announced, _ = count_forwards(experiment.plan)
+    assert announced == experiment.run().forward_passes
