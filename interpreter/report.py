@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from .plan import Plan, Selection, condition_groups
+from .plan import Plan, condition_groups
 
 
 def count_forwards(plan: Plan) -> tuple[int, int]:
