@@ -32,13 +32,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from .atomic import atomic_path
 from .errors import RunError
 from .progress import Progress, SilentProgress
 from .selectivity import class_selectivity_index
@@ -140,17 +139,8 @@ def _cache_problem(cache_file: Path, module: nn.Module) -> str | None:
 
 def _atomic_save(state: dict, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
-        torch.save(state, tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path) as temporary:
+        torch.save(state, temporary)
 
 
 def train_model(spec: ModelSpec, stimuli, progress: Progress | None = None,

@@ -177,7 +177,9 @@ def test_fmt_check_and_rewrite(tmp_path):
     spec = tmp_path / "messy.abl"
     spec.write_text('experiment   "x"\r\nseed 0\r\n\r\n\r\nstimuli s=digits   split test\r\n')
     assert run_cli("fmt", "--check", str(spec)).returncode == 1
+    spec.chmod(0o640)
     assert run_cli("fmt", str(spec)).returncode == 0
+    assert (spec.stat().st_mode & 0o777) == 0o640          # rewritten in place, keeping its mode
     assert run_cli("fmt", "--check", str(spec)).returncode == 0
     assert spec.read_text() == 'experiment "x"\nseed 0\n\nstimuli s = digits split test\n'
 
@@ -213,7 +215,9 @@ def test_fmt_diff_and_stdin_and_check(tmp_path):
                            capture_output=True, text=True, cwd=ROOT)
     assert piped.returncode == 0 and piped.stdout == 'experiment "x"\nseed 0\nstimuli s = digits split test\n'
     assert run_cli("fmt", "--check", str(spec)).returncode == 1
+    spec.chmod(0o640)
     assert run_cli("fmt", str(spec)).returncode == 0
+    assert (spec.stat().st_mode & 0o777) == 0o640          # rewritten in place, keeping its mode
     assert run_cli("fmt", "--check", str(spec)).returncode == 0
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 

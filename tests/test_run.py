@@ -43,6 +43,10 @@ def test_digit7_runs_and_writes_the_run_folder(digit7_run):
     assert manifest["seed"] == 0 and manifest["models"]["net"]["weights_sha256"]
     assert manifest["status"] == "complete"                   # the completion marker, written last
     assert not list(out.glob(".*.tmp"))
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in ("results.csv", "manifest.json", "spec.abl"):   # written atomically, readable as usual
+        assert (out / name).stat().st_mode & 0o777 == 0o666 & ~umask, name
     assert set(manifest["versions"]) >= {"abl", "torch", "python"}
     rows = list(csv.DictReader(open(out / "results.csv")))
     assert list(rows[0])[:13] == ["measure", "stimuli", "model", "class", "layer", "units", "cell",
