@@ -118,6 +118,11 @@ def family_dims(dims: dict[str, set[str]], lhs: ast.Quantity, scope) -> set[str]
     `for each` blocks fix (their loop variables)."""
     if lhs.metric is None:
         return set()
+    return set(dims.get(lhs.metric.text, set())) - loop_dims(scope)
+
+
+def loop_dims(scope) -> set[str]:
+    """The dimensions the enclosing `for each` blocks fix: `class`, `layer`, variables by name."""
     fixed = set()
     for name, symbol in scope.visible().items():
         if symbol.kind == "class-var":
@@ -126,16 +131,14 @@ def family_dims(dims: dict[str, set[str]], lhs: ast.Quantity, scope) -> set[str]
             fixed.add("layer")
         elif symbol.kind == "var":
             fixed.add(name)
-    return set(dims.get(lhs.metric.text, set())) - fixed
+    return fixed
 
 
 def check_open_dims(checker: _Reporter, decl: ast.ExpectDecl, lhs: ast.Quantity, test,
                     open_dims: dict, scope) -> None:
     """Each side's values must come down to one value (or one per quantified member): every
     dimension its measurements differ in is selected, averaged, quantified or compared over (E310)."""
-    scope_fixed = set()
-    for name, symbol in scope.visible().items():
-        scope_fixed.add({"class-var": "class", "layer-var": "layer"}.get(symbol.kind, name))
+    scope_fixed = loop_dims(scope)
     handled = set()
     for clause in decl.families:
         handled |= set(clause.dims)
