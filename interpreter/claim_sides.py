@@ -62,13 +62,13 @@ def same_value(a: str, b: str) -> bool:
         return False
 
 
-def _rows(query: ResultQuery, reader: SideReader, baseline: bool, family: set[str]) -> list[ResultRow]:
+def _rows(query: ResultQuery, reader: SideReader, baseline: bool,
+          family: set[str]) -> list[tuple[ResultRow, dict[str, str]]]:
+    """The rows a side reads, each with its `row_dims` (computed once)."""
     wanted = "none" if baseline else query.intervention
     claim = query.baseline_claim if baseline else query.claim
     stimuli = query.stimuli_label or query.stimuli
     among = dict(query.among)
-    # `expect rank deficit on eval ...` reads the family of `measure rank deficit ... ablating
-    # cells`: a measure that only exists under interventions matches them when none is written
     rows = [r for r in reader.table if r.measure == query.measure and r.stimuli == stimuli
             and r.claim == claim
             and (query.model is None or r.model == query.model)
@@ -80,38 +80,39 @@ def _rows(query: ResultQuery, reader: SideReader, baseline: bool, family: set[st
     plain_only = baseline or any(r.intervention == wanted for r in rows) or wanted != "none"
     if plain_only:
         rows = [r for r in rows if r.intervention == wanted]
-    rows = [r for r in rows if all(same_value(row_dims(r).get(k, ""), v) for k, v in query.dims)]
-    rows = [r for r in rows if all(any(same_value(row_dims(r).get(k, ""), v) for v in values)
-                                   for k, values in among.items())]
+    pairs = [(r, row_dims(r)) for r in rows]
+    pairs = [(r, dims) for r, dims in pairs
+             if all(same_value(dims.get(k, ""), v) for k, v in query.dims)
+             and all(any(same_value(dims.get(k, ""), v) for v in values) for k, values in among.items())]
     context = dict(query.context)
     if query.cls is not None:
         label = reader.class_names(query.stimuli)[query.cls]
-        rows = [r for r in rows if r.cls == label]
+        pairs = [(r, d) for r, d in pairs if r.cls == label]
     elif "class" in family or "class" in among:
-        rows = [r for r in rows if r.cls != ""]
-    elif "class" in context and any(r.cls == context["class"] for r in rows):
-        rows = [r for r in rows if r.cls == context["class"]]
-    elif any(r.cls == "" for r in rows):
+        pairs = [(r, d) for r, d in pairs if r.cls != ""]
+    elif "class" in context and any(r.cls == context["class"] for r, _ in pairs):
+        pairs = [(r, d) for r, d in pairs if r.cls == context["class"]]
+    elif any(r.cls == "" for r, _ in pairs):
         # the all-images value of a `per class` measurement; per-class values are selected by name
-        rows = [r for r in rows if r.cls == ""]
-    if "layer" in context and query.layer is None and any(r.layer == context["layer"] for r in rows):
-        rows = [r for r in rows if r.layer == context["layer"]]
-    if not rows:
+        pairs = [(r, d) for r, d in pairs if r.cls == ""]
+    if "layer" in context and query.layer is None and any(r.layer == context["layer"] for r, _ in pairs):
+        pairs = [(r, d) for r, d in pairs if r.layer == context["layer"]]
+    if not pairs:
         raise RunError(f"no measured value matches `{query.text}`",
                        help="measure it with a `measure` statement (check the selectors and stimuli)")
-    return rows
+    return pairs
 
 
 def read_side(query: ResultQuery, reader: SideReader, item: ExpectItem, baseline: bool = False,
-          by_repeat: bool = False) -> dict[tuple, dict[int, Member]]:
+              by_repeat: bool = False) -> dict[tuple, dict[int, Member]]:
     """{member key (the kept dimensions' values): {draw: member}} of one side of a claim."""
     family = item.family
     kept = tuple(family.quantify) + tuple(k for k, _ in family.at)
     averaged = set(family.average) | {k for k, _ in query.among}
-    rows = _rows(query, reader, baseline, set(kept) | averaged)
+    pairs = _rows(query, reader, baseline, set(kept) | averaged)
     values = defaultdict(set)
-    for row in rows:
-        for key, value in row_dims(row).items():
+    for _, dims in pairs:
+        for key, value in dims.items():
             values[key].add(value)
     varying = {k for k, v in values.items() if len(v) > 1}
     if "seed" in varying:
@@ -125,8 +126,7 @@ def read_side(query: ResultQuery, reader: SideReader, item: ExpectItem, baseline
                        help=f"select one (`[{first} = ...]`), average them (`averaged over {first}`) "
                             f"or quantify (`in every {first}`)")
     groups: dict[tuple, dict[int, list[ResultRow]]] = defaultdict(lambda: defaultdict(list))
-    for row in rows:
-        dims = row_dims(row)
+    for row, dims in pairs:
         groups[tuple((k, dims.get(k, "")) for k in kept)][row.repeat if by_repeat else 0].append(row)
     out: dict[tuple, dict[int, Member]] = {}
     for key, draws in groups.items():
