@@ -462,7 +462,7 @@ def _user_frame(traceback) -> str | None:
     import sysconfig
 
     ours = (Path(__file__).resolve().parent,)
-    library = tuple(Path(p).resolve() for p in {sysconfig.get_paths()["stdlib"]} if p)
+    library = (Path(sysconfig.get_paths()["stdlib"]).resolve(),)
     last = None
     while traceback is not None:
         last = traceback

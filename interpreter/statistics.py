@@ -172,7 +172,6 @@ def bootstrap_test(values: np.ndarray, op: str, margin: float, level: float, res
     if alternative is None:
         return None
     x = np.asarray(values, dtype=np.float64).reshape(-1)
-    means = np.empty(0)
     if np.ptp(x) > 0:
         batch = _batch(x.size, resamples)
         chunks = []
@@ -186,7 +185,7 @@ def bootstrap_test(values: np.ndarray, op: str, margin: float, level: float, res
     p = float((1 + np.sum(wrong)) / (resamples + 1))
     sd = float(np.std(x, ddof=1)) if x.size > 1 else 0.0
     effect = float(np.mean(x)) - margin
-    low, high = (np.quantile(means, [(1 - level) / 2, (1 + level) / 2]) if means.size else (math.nan, math.nan))
+    low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
     return TestResult("bootstrap", p, effect, effect / sd if sd > 0 else math.nan,
                       Interval(float(low) - margin, float(high) - margin), int(x.size))
 
