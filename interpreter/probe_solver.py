@@ -78,7 +78,9 @@ def _newton(design, y, weights, penalty) -> torch.Tensor:
         curvature = weights * p * (1 - p)
         hessian = torch.einsum("gnk,gn,gnl->gkl", design, curvature, design) + eye
         hessian = hessian + 1e-12 * torch.eye(width, dtype=torch.float64)   # saturated probabilities
-        step = torch.linalg.solve(hessian, grad.unsqueeze(-1)).squeeze(-1)
+        # the Hessian is symmetric positive definite: Cholesky, not LU (MKL's batched LU fails
+        # with "Pivots given to lu_solve" once torch.set_num_threads(n >= 2) has been called)
+        step = torch.cholesky_solve(grad.unsqueeze(-1), torch.linalg.cholesky(hessian)).squeeze(-1)
         decrease = (grad * step).sum(1)
         size = torch.ones(groups, dtype=torch.float64)
         for _ in range(40):
