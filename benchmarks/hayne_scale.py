@@ -107,8 +107,8 @@ def prepare(workload: str, cache: Path, per_class: int):
 def abl_phase(experiment) -> dict:
     executor = experiment.executor
     executor.run_all_conditions()
-    table = executor.measure_all()
-    return {(r.cls, r.layer, r.cell): r.value for r in table}
+    measured = executor.measure_all()
+    return {(r.cls, r.layer, r.cell): r.value for rows in measured for r in rows}
 
 
 def _cells(experiment):

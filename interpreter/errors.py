@@ -17,6 +17,9 @@ class RunError(Exception):
         self.code = code
         self.span = span            # where in the spec, when known (abl.spec.source.Span)
 
+    def __reduce__(self):            # pickled whole (Ray sends a worker's errors to the driver)
+        return (type(self), (self.message, self.help, self.code, self.span))
+
     def at(self, span) -> "RunError":
         """The same error, located at `span` unless it already has a place."""
         if self.span is None and span is not None and getattr(span, "line", 0):

@@ -6,10 +6,11 @@ for all its conditions."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
+import time
 from collections import defaultdict
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,31 +20,14 @@ from .cache import default_cache_dir
 from .condition_runs import condition_runs, subset_batches
 from .conditions import ActivationEdit, Condition, EditMode, WeightEdit, WeightTarget
 from .claim_sides import ImageValues
-from .decide import Verdict, decide
 from .errors import RunError
 from .plan import InterventionPlan, MeasureItem, Plan, Selection, recorded_layer, split_recorded
 from .recordings import recording_requirements
 from .progress import Progress, SilentProgress
-from .results import ResultRow, ResultsTable
+from .results import ResultRow
 from .selections import Selector
-
-
-@dataclass
-class RunResult:
-    plan: Plan
-    table: ResultsTable
-    verdicts: list[Verdict]
-    stimuli: dict
-    models: dict
-    notes: list[str] = field(default_factory=list)
-    feature_images: dict[str, np.ndarray] = field(default_factory=dict)
-    forward_passes: int = 0
-    per_image: dict = field(default_factory=dict)    # row key -> ImageValues (measures of outputs)
-    selections: list = field(default_factory=list)   # ResolvedSelection: every unit set as run
-
-    @property
-    def all_passed(self) -> bool:
-        return all(v.passed for v in self.verdicts)
+from .shard_results import ModelRecord, RunResult, ShardResult, StimuliRecord, merge
+from .shards import Shard
 
 
 def resolve_device(name: str) -> torch.device:
@@ -57,14 +41,20 @@ def resolve_device(name: str) -> torch.device:
 
 class Executor:
     def __init__(self, plan: Plan, progress: Progress | None = None, cache_dir: Path | None = None,
-                 device: str | None = None, batch_size: int = 256, memory_budget: int | None = None):
+                 device: str | None = None, batch_size: int = 256, memory_budget: int | None = None,
+                 threads: int | None = None, keep_state: bool = True, loaded_stimuli: dict | None = None):
         self.plan = plan
+        self.keep_state = keep_state               # False: each shard's statistics and outputs freed after it
+        self.scope = plan                          # the part of the plan being run: a shard's
+        self.threads = threads                     # torch threads while running (None: torch's default)
+        self.model_records: dict[str, ModelRecord] = {}
         self.progress = progress or SilentProgress()
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         self.device = resolve_device(device or plan.device)
         self.batch_size = batch_size
         self._memory_budget = memory_budget        # bytes for conditions in flight (None: default)
-        self._stimuli: dict = {}
+        self._stimuli: dict = {} if loaded_stimuli is None else loaded_stimuli    # may be shared
+        self._used_stimuli: set[str] = set()       # by the shard running
         self._models: dict = {}
         self._stats: dict[tuple[str, str, tuple], dict] = {}
         self._selector = Selector(self.stats)
@@ -75,6 +65,7 @@ class Executor:
 
     # ---- loading ----------------------------------------------------------------------
     def stimuli(self, key: str):
+        self._used_stimuli.add(key)
         if key not in self._stimuli:
             from .stimuli import load_stimuli
 
@@ -89,14 +80,21 @@ class Executor:
             training = {}
             if spec.train_on:
                 training[spec.train_on] = self.stimuli(spec.train_on)
+            started = time.perf_counter()
             loaded = build_model(spec, training, self.progress, self.cache_dir)
             loaded.module.to(self.device)
+            source = ("cache" if loaded.cached else "trained") if spec.kind == "train" else "built"
+            self.model_records[key] = ModelRecord(key, loaded.weights_fingerprint, loaded.pretrained, spec.kind,
+                                                  spec.arch, source, time.perf_counter() - started)
             self._models[key] = loaded
         return self._models[key]
 
+    def loaded_stimuli(self) -> dict:
+        return dict(self._stimuli)
+
     # ---- recording -------------------------------------------------------------------------
     def _requirements(self) -> dict[tuple[str, str, tuple], tuple[set[str], set[str]]]:
-        return recording_requirements(self.plan)
+        return recording_requirements(self.scope)
 
     def record_all(self) -> None:
         from .backend.record import record_layers
@@ -129,7 +127,7 @@ class Executor:
     def check_layers(self) -> None:
         """Every layer the plan names exists in its model, checked before any work, so that an
         unknown layer is reported at the line and column that wrote it."""
-        for item in self.plan.measures:
+        for item in self.scope.measures:
             model = self.model(item.model)
             selections = [i.units for i in item.interventions if i.units is not None]
             selections += [item.of_units] if item.of_units is not None else []
@@ -214,7 +212,7 @@ class Executor:
         from .measures import per_image
 
         budget = self._memory_budget or default_budget(self.device)
-        for (model_key, stimuli_key), runs in condition_runs(self.plan).items():
+        for (model_key, stimuli_key), runs in condition_runs(self.scope).items():
             model = self.model(model_key)
             stimuli = self.stimuli(stimuli_key)
             labels = stimuli.labels.numpy()
@@ -259,15 +257,18 @@ class Executor:
         return self._outputs[(item.model, item.stimuli)][key]
 
     # ---- measuring ----------------------------------------------------------------------------
-    def measure_all(self) -> ResultsTable:
+    def measure_all(self) -> list[list[ResultRow]]:
+        """The rows of each measurement in scope, in order."""
         from . import measures
         from .selectivity import class_selectivity_index
         from .statistics import (bootstrap_balanced_accuracy_ci, bootstrap_difference_ci,
                                  bootstrap_mean_ci, stream_seed)
 
         probes = self.probe_values()
-        table = ResultsTable(confidence=self.plan.confidence)
-        for item in self.plan.measures:
+        measured: list[list[ResultRow]] = []
+        for item in self.scope.measures:
+            rows: list[ResultRow] = []
+            measured.append(rows)
             stimuli = self.stimuli(item.stimuli)
             names = stimuli.class_names
             labels = stimuli.labels
@@ -286,15 +287,15 @@ class Executor:
                                                               self.plan.resamples,
                                                               stream_seed(self.plan.seed, *row.key))
                     row = dataclasses.replace(row, ci_low=interval.low, ci_high=interval.high)
-                table.add(row)
+                rows.append(row)
                 continue
             if item.metric == "selectivity index":
                 stats = self.stats(item.model, item.stimuli, item.in_layer, item.interventions)
                 values = np.asarray(class_selectivity_index(stats.class_means()), dtype=float)
                 common["layer"] = item.in_layer
-                table.add(ResultRow(measure=item.label, value=float(np.mean(values)), n=stimuli.n, **common))
+                rows.append(ResultRow(measure=item.label, value=float(np.mean(values)), n=stimuli.n, **common))
                 for unit, value in enumerate(values):
-                    table.add(ResultRow(measure="selectivity index unit", value=float(value), n=stimuli.n,
+                    rows.append(ResultRow(measure="selectivity index unit", value=float(value), n=stimuli.n,
                                         **{**common, "units": str(unit)}))
                 continue
             if item.metric == "activation":
@@ -308,7 +309,7 @@ class Executor:
                         n = int(stats.class_counts[item.where_class])
                     else:
                         row, n = stats.mean(), stats.n
-                    table.add(ResultRow(measure=item.label, value=float(np.mean(row[list(units)])), n=n,
+                    rows.append(ResultRow(measure=item.label, value=float(np.mean(row[list(units)])), n=n,
                                         cls=names[item.where_class] if item.where_class is not None else "",
                                         **{**common, "layer": recorded_layer(layer, elementwise[layer])}))
                 continue
@@ -326,7 +327,7 @@ class Executor:
                                 **common)
                 interval = bootstrap_difference_ci(deficits[mine], deficits[~mine], self.plan.confidence,
                                                    self.plan.resamples, stream_seed(self.plan.seed, *row.key))
-                table.add(dataclasses.replace(row, ci_low=interval.low, ci_high=interval.high))
+                rows.append(dataclasses.replace(row, ci_low=interval.low, ci_high=interval.high))
                 continue
             classes = [item.where_class] if item.where_class is not None else [None]
             if item.per_class:
@@ -345,9 +346,9 @@ class Executor:
                 interval = bootstrap_mean_ci(images, self.plan.confidence, self.plan.resamples,
                                              stream_seed(self.plan.seed, *row.key))
                 row = dataclasses.replace(row, ci_low=interval.low, ci_high=interval.high)
-                table.add(row)
+                rows.append(row)
                 self.per_image[row.key] = ImageValues(item.stimuli, positions[mask], images)
-        return table
+        return measured
 
     def probe_values(self) -> dict[MeasureItem, float]:
         """Every probe's balanced accuracy. Probes that share their features (the cells of one
@@ -355,7 +356,7 @@ class Executor:
         are fitted together in one batched solve."""
 
         groups: dict[tuple, list[tuple[MeasureItem, list[int]]]] = defaultdict(list)
-        for item in self.plan.measures:
+        for item in self.scope.measures:
             if item.metric != "probe accuracy":
                 continue
             selection = item.of_units
@@ -398,15 +399,20 @@ class Executor:
             values.update({item: score for (item, _), score in zip(members, scores)})
             self._probe_predictions.update({item: pair for (item, _), pair in zip(members, predictions)})
 
-    # ---- expectations ----------------------------------------------------------------------------
-    def decide(self, table: ResultsTable) -> list[Verdict]:
-        return decide(self.plan.expectations, table, lambda key: self.stimuli(key).class_names,
-                      self.per_image, self.plan.confidence, self.plan.resamples, self.plan.seed)
-
-    # ---- whole run ------------------------------------------------------------------------------
+    # ---- shards and whole runs ---------------------------------------------------------------------
     def run(self) -> RunResult:
+        """The whole plan, shard after shard in this process (see shards.py)."""
+        from .shards import plan_shards
+
+        results = [self.run_shard(shard) for shard in plan_shards(self.plan)]
+        return merge(self.plan, results, self._stimuli, self._models)
+
+    def run_shard(self, shard: Shard) -> ShardResult:
+        """One shard's work: its models built, its statistics recorded, its units selected, its
+        conditions run and measured. Errors raised by the user's model code become RunErrors."""
         try:
-            return self._run()
+            with _torch_threads(self.threads):
+                return self._run_shard(shard)
         except RunError:
             raise
         except Exception as error:
@@ -416,26 +422,50 @@ class Executor:
             raise RunError(f"the model's code raised {type(error).__name__}: {error} ({where})",
                            help="abl runs your network's forward as it is; fix the error there "
                                 "(ABL_DEBUG=1 shows the traceback)") from error
+        finally:
+            self.scope = self.plan
+            if not self.keep_state:
+                self._models.clear()
+                self._stats.clear()
+                self._outputs.clear()
+                self._probe_predictions.clear()
 
-    def _run(self) -> RunResult:
-        model_keys = {m.model for m in self.plan.measures}
-        for key in sorted(model_keys):
+    def _run_shard(self, shard: Shard) -> ShardResult:
+        import os
+        import platform
+
+        from .shards import shard_plan
+
+        started, started_at = time.perf_counter(), time.time()
+        self.scope = shard_plan(self.plan, shard)
+        self.per_image, self._selector = {}, Selector(self.stats)     # each shard's own
+        self._used_stimuli = set()
+        passes = self.forward_passes
+        notes = len(getattr(self.progress, "notes", []))
+        for key in sorted({m.model for m in self.scope.measures}):
             self.model(key)
         self.check_layers()
         self.record_all()
         self.run_all_conditions()
-        table = self.measure_all()
-        verdicts = self.decide(table)
-        images = self.feature_visualisations()
-        return RunResult(self.plan, table, verdicts, dict(self._stimuli), dict(self._models),
-                         list(getattr(self.progress, "notes", [])), images, self.forward_passes,
-                         self.per_image, self._selector.resolved())
+        measured = self.measure_all()
+        features = self.feature_visualisations()
+        rows = tuple((index, tuple(item_rows)) for index, item_rows in zip(shard.measures, measured))
+        per_image = tuple(self.per_image.items())
+        stimuli = tuple(StimuliRecord(key, s.fingerprint, int(s.n), tuple(s.class_names),
+                                      tuple(int(c) for c in s.present_classes))
+                        for key in sorted(self._used_stimuli) for s in [self._stimuli[key]])
+        models = tuple(self.model_records[key] for key in shard.models if key in self.model_records)
+        return ShardResult(shard.index, rows, per_image,
+                           tuple(r.as_record() for r in self._selector.resolved()), stimuli, models,
+                           tuple(getattr(self.progress, "notes", [])[notes:]), self.forward_passes - passes,
+                           tuple(features.items()), time.perf_counter() - started, torch.get_num_threads(),
+                           platform.node(), os.getpid(), started_at)
 
     def feature_visualisations(self) -> dict[str, np.ndarray]:
         from .featurevis import visualize_unit
 
         images: dict[str, np.ndarray] = {}
-        for report in self.plan.reports:
+        for report in self.scope.reports:
             if report.kind != "features":
                 continue
             for selection in report.units:
@@ -454,6 +484,21 @@ class Executor:
                             images[label] = np.asarray(image)
                             task.advance()
         return images
+
+
+@contextlib.contextmanager
+def _torch_threads(threads: int | None):
+    """torch's intra-op threads set for the block (None: left as they are), restored after.
+    Training's numbers depend on the thread count (its reductions are split across threads)."""
+    before = torch.get_num_threads()
+    if not threads or threads == before:
+        yield
+        return
+    torch.set_num_threads(int(threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _user_frame(traceback) -> str | None:

@@ -61,8 +61,12 @@ def plan_tree(plan: Plan) -> Tree:
             text = f"{spec.kind} {spec.path}"
         models.add(_escape(f"{key}: {text}"))
     forwards, conditions = count_forwards(plan)
+    from .shards import plan_shards
+
+    shards = len(plan_shards(plan))
     measures = root.add(f"[bold]measure[/] ({len(plan.measures)} values in {conditions} conditions, "
-                        f"about {forwards} passes over stimuli sets)")
+                        f"about {forwards} passes over stimuli sets, in {shards} independent "
+                        f"shard{'s' if shards != 1 else ''})")
     grouped: dict[tuple, list] = defaultdict(list)
     for item in plan.measures:
         grouped[(item.label, item.stimuli, item.intervention_label, item.hidden, item.claim)].append(item)

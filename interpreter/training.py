@@ -23,7 +23,9 @@ test-set SI fell. With 1e-3 the test-set SI of conv1 / conv2 / fc1 rose from 0.0
 Cache: the trained state dict is kept in `CACHE/models/KEY.pt`, KEY the sha256 of a canonical JSON
 of everything that determines the weights (architecture, widths, epochs, lr, batch size,
 regulariser and its layers, seed, the training stimuli's fingerprint, the network's input shape
-and classes, the torch version and this trainer's version). A later run with the same KEY loads
+and classes, the torch version, torch's thread count and this trainer's version: training's
+reductions are split across threads, so weights trained with 1 and with 2 threads differ in their
+last bits, and so do measurements taken from them). A later run with the same KEY loads
 the weights instead of training. Delete the folder to retrain.
 """
 
@@ -64,6 +66,7 @@ def cache_key(spec: ModelSpec, stimuli, module: nn.Module | None = None) -> str:
         "input_shape": [int(s) for s in stimuli.shape],
         "classes": len(stimuli.class_names),
         "torch": torch.__version__,
+        "threads": torch.get_num_threads(),     # the weights' last bits depend on it
         "regularizer_eps": REGULARIZER_EPS,
     }
     text = json.dumps(record, sort_keys=True, separators=(",", ":"))

@@ -287,4 +287,4 @@ def test_model_faults_are_user_errors_and_interruptions_leave_an_incomplete_fold
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=120) == 143
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["status"] == "running" and not list(out.glob(".*.tmp"))
+    assert manifest["status"] == "interrupted" and not list(out.glob(".*.tmp"))

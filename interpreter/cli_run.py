@@ -1,0 +1,256 @@
+"""`abl plan` and `abl run` (with `--resume`, executors and tracking): compile, plan, run the
+shards, write the run folder, print the report."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from pathlib import Path
+
+from abl.spec.source import SourceReadError
+
+from .cli_common import ExitCode, _consoles, _parse_sets, _print_diagnostics
+
+EXECUTORS = ("local", "ray")
+
+
+# ---- plan / run -----------------------------------------------------------------------------
+
+def _compile_for_run(args, err):
+    from abl.spec.frontend import compile_file
+
+    overrides = _parse_sets(args.set, err)
+    if overrides is None:
+        return None
+    try:
+        result = compile_file(args.spec, overrides)
+    except SourceReadError as error:
+        err.print(f"[red]error:[/] {error.path}: {error.reason}")
+        return None
+    _print_diagnostics(list(result.diagnostics), err)
+    if result.program is None:
+        errors = sum(d.is_error for d in result.diagnostics)
+        err.print(f"[red]error:[/] {args.spec} has {errors} error(s); nothing was run")
+        return None
+    return result, overrides
+
+
+def _make_plan(program, err):
+    from .api import plan_program
+    from .planner import PlanError
+
+    try:
+        return plan_program(program)
+    except PlanError as error:
+        _print_diagnostics(error.diagnostics, err)
+        return None
+
+
+def cmd_plan(args) -> int:
+    from .report import plan_tree
+
+    out, err = _consoles(args.no_color)
+    compiled = _compile_for_run(args, err)
+    if compiled is None:
+        return ExitCode.ERROR
+    plan = _make_plan(compiled[0].program, err)
+    if plan is None:
+        return ExitCode.ERROR
+    out.print(plan_tree(plan))
+    return ExitCode.OK
+
+
+def cmd_run(args) -> int:
+    from .runfolder import RunFolder
+
+    out, err = _consoles(args.no_color)
+    args.executor_given = args.executor is not None
+    if args.ray_address and args.executor == "local":
+        err.print("error: --ray-address needs --executor ray", markup=False)
+        return ExitCode.ERROR
+    args.executor = args.executor or ("ray" if args.ray_address else "local")
+    budget = None
+    if args.memory_budget:
+        from .backend.budget import parse_size
+
+        try:
+            budget = parse_size(args.memory_budget)
+        except ValueError as error:
+            err.print(f"error: --memory-budget: {error}", markup=False)
+            return ExitCode.ERROR
+    if args.threads is not None and args.threads < 1:
+        err.print("error: --threads must be at least 1", markup=False)
+        return ExitCode.ERROR
+    if args.executor == "ray":
+        from .ray_executor import import_ray
+
+        import_ray()                        # before anything is written: say how to install it
+    if args.log == "mlflow":
+        from .tracking import import_mlflow
+
+        import_mlflow()
+    if args.resume:
+        return _resume(args, out, err, budget)
+    if args.spec is None:
+        err.print("error: `abl run` needs a SPEC (or --resume RUN_DIR)", markup=False)
+        return ExitCode.ERROR
+    compiled = _compile_for_run(args, err)
+    if compiled is None:
+        return ExitCode.ERROR
+    front_end, overrides = compiled
+    plan = _make_plan(front_end.program, err)
+    if plan is None:
+        return ExitCode.ERROR
+    execution = {"executor": args.executor, "threads": _threads(args)}
+    folder = RunFolder.create(plan, args.out, Path(args.spec), overrides, execution)
+    return _execute(args, out, err, plan, folder, budget, {})
+
+
+def _threads(args) -> int:
+    if args.threads:
+        return int(args.threads)
+    if args.executor == "ray":
+        return 1
+    import torch
+
+    return torch.get_num_threads()
+
+
+def _resume(args, out, err, budget) -> int:
+    """`abl run [SPEC] --resume RUN_DIR`: the folder's spec and parameters, its finished shards kept."""
+    from abl.spec.frontend import compile_text
+
+    from .runfolder import ResumeRefused, RunFolder
+    from .shard_store import plan_digest, read_shards
+    from .version import abl_version
+
+    if args.out:
+        err.print("error: --resume and --out cannot be used together: a resumed run completes its own folder",
+                  markup=False)
+        return ExitCode.ERROR
+    folder_path = Path(args.resume)
+    manifest = RunFolder.read_running(folder_path)
+    if manifest.get("status") == "complete":
+        err.print(f"{folder_path} is complete; nothing to resume (its report is {folder_path / 'report.txt'})",
+                  markup=False)
+        return ExitCode.OK
+    spec_text = (folder_path / "spec.abl").read_bytes()
+    if args.spec is not None and Path(args.spec).read_bytes() != spec_text:
+        raise ResumeRefused(f"--resume {folder_path}: {args.spec} differs from the spec the run started with "
+                            f"({folder_path / 'spec.abl'})",
+                            help=f"resume with the folder's own spec (`abl run --resume {folder_path}`), "
+                                 "or start a new run")
+    overrides = manifest.get("overrides", {})
+    if args.set:
+        asked = _parse_sets(args.set, err)
+        if asked is None:
+            return ExitCode.ERROR
+        overrides = {**overrides, **asked}
+    execution = manifest["execution"]
+    if args.threads and int(args.threads) != execution.get("threads"):
+        raise ResumeRefused(f"--resume {folder_path}: the run started with {execution.get('threads')} threads, "
+                            f"not {args.threads}; its finished shards would not match the rest",
+                            help="leave --threads out to resume with the run's own")
+    original = manifest.get("spec") or str(folder_path / "spec.abl")
+    front_end = compile_text(spec_text.decode("utf-8"), original, overrides)
+    args.spec = original                    # run-time errors point at the spec as it was run
+    _print_diagnostics(list(front_end.diagnostics), err)
+    if front_end.program is None:
+        err.print(f"[red]error:[/] {folder_path / 'spec.abl'} no longer compiles; nothing was run")
+        return ExitCode.ERROR
+    plan = _make_plan(front_end.program, err)
+    if plan is None:
+        return ExitCode.ERROR
+    if json.loads(json.dumps(dict(plan.params), default=str)) != manifest["params"]:
+        raise ResumeRefused(f"--resume {folder_path}: the parameters differ from the run's params.json",
+                            help="resume without --set (the run's own parameters are used)")
+    if args.executor_given:
+        execution = {**execution, "executor": args.executor}
+    else:
+        args.executor = execution.get("executor", "local")
+    args.threads = execution.get("threads")
+    folder = RunFolder.reopen(plan, folder_path, {**manifest, "execution": execution})
+    digest = plan_digest(spec_text, dict(plan.params), int(args.threads), abl_version())
+    finished, notes = read_shards(folder_path, digest)
+    folder.kept_shards = len(finished)
+    for note in notes:
+        err.print(f"[yellow]warning:[/] {note}")
+    err.print(f"resuming {folder_path}: {len(finished)} finished shard(s) kept", markup=False)
+    return _execute(args, out, err, plan, folder, budget, finished)
+
+
+def _execute(args, out, err, plan, folder, budget, finished) -> int:
+    """Runs into `folder`; an interruption at any point before the folder is complete marks it
+    `interrupted` and says how to complete it."""
+    try:
+        return _run_into(args, out, err, plan, folder, budget, finished)
+    except KeyboardInterrupt:
+        if not folder.complete:
+            folder.mark_interrupted()
+            err.print(f"interrupted: `abl run --resume {folder.path}` completes the run "
+                      "(its finished shards are kept)", markup=False)
+        raise
+
+
+def _run_into(args, out, err, plan, folder, budget, finished) -> int:
+    from .progress import RichProgress, SilentProgress
+    from .report import render_report
+    from .scheduling import ExecutionOptions, run_plan
+    from .shard_store import plan_digest, write_shard
+    from .version import abl_version
+
+    started = time.time()
+    threads = int(folder.execution["threads"])
+    digest = plan_digest((folder.path / "spec.abl").read_bytes(), dict(plan.params), threads, abl_version())
+    err.print(f"[bold]{plan.experiment}[/]: {_plan_line(plan)}", soft_wrap=False)   # wrap at words
+    use_bars = err.is_terminal and not os.environ.get("CI")
+    progress = RichProgress(err) if use_bars else SilentProgress()
+    cache_dir = args.cache_dir or os.environ.get("ABL_CACHE_DIR") or None
+    options = ExecutionOptions(Path(cache_dir).resolve() if cache_dir else None, args.device, budget,
+                               threads, run_id=f"{digest}-{started}")
+
+    def keep(shard_result) -> None:
+        with folder._writing():
+            write_shard(folder.path, digest, shard_result)
+
+    with progress if use_bars else contextlib.nullcontext():
+        result = run_plan(plan, options, progress, folder.execution["executor"], args.ray_address,
+                          finished, keep)
+        device = _device_of(args, plan)
+        figures = folder.write(result, time.time() - started, device, figures=not args.no_figures,
+                               progress=progress if use_bars else None)
+    if not use_bars:
+        for note in progress.notes:
+            err.print(f"[yellow]warning:[/] {note}")
+    for note in result.notes:
+        if note not in progress.notes:      # notes from shards that ran elsewhere
+            err.print(f"[yellow]warning:[/] {note}")
+    report = render_report(result, figures, folder.path)
+    folder.write_report_text(report)
+    folder.finish()
+    out.print(report)
+    if args.log == "mlflow":
+        from .tracking import log_run
+
+        run_id = log_run(result, folder.path, folder._manifest)
+        err.print(f"logged to MLflow: run {run_id} in experiment `{plan.experiment}`", markup=False)
+    return ExitCode.OK if result.all_passed else ExitCode.FAILED
+
+
+def _device_of(args, plan) -> str:
+    from .execute import resolve_device
+
+    if getattr(args, "executor", "local") == "ray":
+        return args.device or plan.device
+    return str(resolve_device(args.device or plan.device))
+
+
+def _plan_line(plan) -> str:
+    from .report import count_forwards
+
+    forwards, conditions = count_forwards(plan)
+    return (f"{len(plan.stimuli)} stimuli sets, {len(plan.models)} model(s), "
+            f"{len(plan.measures)} measurements in {conditions} conditions, "
+            f"about {forwards} forward passes over stimuli sets")

@@ -1,0 +1,155 @@
+"""What one shard hands back, and the whole run put together from its shards.
+
+A ShardResult is plain, picklable data (it travels back from Ray workers and is written into the
+run folder as the shard finishes): the rows of each of its measurements, the per-image values
+the statistics need, the unit sets as resolved, and records of the stimuli and models it used.
+`merge` orders the shards' rows by measurement, as one process computing the plan in order
+would, and decides the expectations over the whole table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .claim_sides import ImageValues
+from .decide import Verdict, decide
+from .plan import Plan
+from .results import ResultRow, ResultsTable
+
+
+@dataclass(frozen=True)
+class StimuliRecord:
+    key: str
+    sha256: str
+    n: int
+    class_names: tuple[str, ...]
+    present_classes: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    key: str
+    weights_sha256: str
+    pretrained: bool
+    kind: str
+    arch: str
+    source: str                       # trained | cache | built (architectures, files, factories)
+    seconds: float                    # building it: training, loading, or reading the cache
+
+    def as_record(self) -> dict:
+        return {"weights_sha256": self.weights_sha256, "pretrained": self.pretrained, "kind": self.kind,
+                "arch": self.arch, "source": self.source, "seconds": round(self.seconds, 3)}
+
+
+@dataclass(frozen=True)
+class ShardResult:
+    index: int
+    rows: tuple[tuple[int, tuple[ResultRow, ...]], ...]      # (measurement index, its rows)
+    per_image: tuple[tuple[tuple, ImageValues], ...] = ()     # (row key, the row's per-image values)
+    selections: tuple[dict, ...] = ()                        # ResolvedSelection.as_record()
+    stimuli: tuple[StimuliRecord, ...] = ()
+    models: tuple[ModelRecord, ...] = ()
+    notes: tuple[str, ...] = ()
+    forward_passes: int = 0
+    feature_images: tuple[tuple[str, np.ndarray], ...] = ()
+    seconds: float = 0.0
+    threads: int = 0                  # torch threads the shard ran with
+    node: str = ""                    # the machine that ran it
+    pid: int = 0                      # and the process
+    started_at: float = 0.0           # wall clock (time.time()) when it started
+
+
+@dataclass(repr=False)
+class RunResult:
+    plan: Plan
+    table: ResultsTable
+    verdicts: list[Verdict]
+    stimuli: dict                     # key -> Stimuli, when loaded in this process (else empty)
+    models: dict                      # key -> LoadedModel, likewise
+    notes: list[str] = field(default_factory=list)
+    feature_images: dict[str, np.ndarray] = field(default_factory=dict)
+    forward_passes: int = 0
+    per_image: dict = field(default_factory=dict)    # row key -> ImageValues (measures of outputs)
+    selections: list = field(default_factory=list)   # every unit set as run (records)
+    stimuli_records: dict[str, StimuliRecord] = field(default_factory=dict)
+    model_records: dict[str, ModelRecord] = field(default_factory=dict)
+    shards: list[ShardResult] = field(default_factory=list)
+
+    @property
+    def all_passed(self) -> bool:
+        return all(v.passed for v in self.verdicts)
+
+    def to_pandas(self):
+        """The results table as a DataFrame (frames.py: columns and types as results.parquet's)."""
+        from .frames import results_frame
+
+        return results_frame(self.table)
+
+    def __repr__(self) -> str:
+        passed = sum(v.passed for v in self.verdicts)
+        return (f"<RunResult {self.plan.experiment!r}: {len(self.table)} rows, {len(self.verdicts)} "
+                f"expectation(s), {passed} passed>")
+
+    def _repr_html_(self) -> str:
+        """In a notebook: the verdicts as a table, and the size of the results."""
+        import html
+
+        passed = sum(v.passed for v in self.verdicts)
+        head = (f"<p><b>{html.escape(self.plan.experiment)}</b>: {len(self.table)} result rows; "
+                f"{len(self.verdicts)} expectation(s), {passed} passed, {len(self.verdicts) - passed} failed</p>")
+        if not self.verdicts:
+            return head
+        frame = self.verdicts_frame()[["claim", "expectation", "verdict", "detail"]]
+        return head + frame.to_html(index=False, escape=True)
+
+    def show_figures(self, folder=None) -> list:
+        """Draws the spec's `report` figures (into `folder`, else a temporary folder) and, in a
+        notebook, displays them inline. Returns the files written."""
+        import tempfile
+        from pathlib import Path
+
+        from .figure_reports import write_figures
+
+        out = Path(folder) if folder else Path(tempfile.mkdtemp(prefix="abl-figures-"))
+        written = write_figures(self, out)
+        try:
+            from IPython.display import Image, display
+        except ModuleNotFoundError:
+            return written
+        for path in written:
+            if str(path).endswith(".png"):
+                display(Image(filename=str(path)))
+        return written
+
+    def verdicts_frame(self):
+        """One row per expectation, as expectations.json."""
+        import pandas as pd
+
+        return pd.DataFrame.from_records([v.as_record() for v in self.verdicts])
+
+
+def merge(plan: Plan, shards: list[ShardResult], stimuli: dict | None = None,
+          models: dict | None = None) -> RunResult:
+    """The run's result from all of its shards (in any order)."""
+    shards = sorted(shards, key=lambda s: s.index)
+    rows = sorted((pair for shard in shards for pair in shard.rows), key=lambda pair: pair[0])
+    table = ResultsTable(confidence=plan.confidence)
+    for _, item_rows in rows:
+        table.extend(item_rows)
+    per_image = {key: values for shard in shards for key, values in shard.per_image}
+    stimuli_records = {r.key: r for shard in shards for r in shard.stimuli}
+    model_records = {r.key: r for shard in shards for r in shard.models}
+
+    def class_names(key: str) -> tuple[str, ...]:
+        return stimuli_records[key].class_names
+
+    verdicts = decide(plan.expectations, table, class_names, per_image, plan.confidence,
+                      plan.resamples, plan.seed)
+    notes = list(dict.fromkeys(note for shard in shards for note in shard.notes))
+    return RunResult(plan, table, verdicts, dict(stimuli or {}), dict(models or {}), notes,
+                     {label: image for shard in shards for label, image in shard.feature_images},
+                     sum(shard.forward_passes for shard in shards), per_image,
+                     [record for shard in shards for record in shard.selections],
+                     stimuli_records, model_records, shards)

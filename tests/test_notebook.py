@@ -1,0 +1,46 @@
+"""examples/notebook.ipynb executes headless (nbclient, a real Jupyter kernel) and shows what a
+researcher came for: the verdicts as HTML, the DataFrame of per-class drops with class 7's, a
+plot, and the spec's figures inline."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK = ROOT / "examples" / "notebook.ipynb"
+
+
+def test_the_example_notebook_runs_and_shows_class_7s_drop(tmp_path, monkeypatch):
+    import importlib.util
+
+    nbformat = pytest.importorskip("nbformat", reason="the notebook test needs nbformat, nbclient and ipykernel")
+    nbclient = pytest.importorskip("nbclient")
+    if importlib.util.find_spec("ipykernel") is None:      # (not imported here: it is the kernel's)
+        pytest.skip("the notebook test needs ipykernel")
+    monkeypatch.setenv("ABL_CACHE_DIR", str(tmp_path / "cache"))
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    client = nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
+                                     resources={"metadata": {"path": str(ROOT / "examples")}})
+    client.execute()
+    outputs = [cell.get("outputs", []) for cell in notebook.cells if cell.cell_type == "code"]
+    assert not [o for cell in outputs for o in cell if o.output_type == "error"]
+
+    def html_of(index):
+        return "".join(o.get("data", {}).get("text/html", "") for o in outputs[index])
+
+    def text_of(index):
+        return "".join(o.get("text", "") + o.get("data", {}).get("text/plain", "") for o in outputs[index])
+
+    assert "digit-7 units - " in text_of(0)
+    assert "(540, 1, 8, 8) test images" in text_of(1)
+    verdicts = html_of(2)
+    assert "<table" in verdicts and "accuracy[class 7] on test drops by at least 3% ablating hot7" in verdicts
+    drops = html_of(3)
+    assert "drop ablating hot7" in drops and "drop ablating rand5" in drops and "<th>7</th>" in drops
+    seven = text_of(4)
+    assert "drop ablating hot7" in seven and "Name: 7" in seven
+    assert any("image/png" in o.get("data", {}) for o in outputs[5])            # our own plot
+    figures = sum("image/png" in o.get("data", {}) for o in outputs[6])
+    assert figures >= 2 and ".png" in text_of(6)
+    assert os.path.isdir(tmp_path / "cache" / "models")
