@@ -12,7 +12,7 @@ from abl.spec.source import SourceReadError
 
 from .cli_common import ExitCode, _consoles, _print_diagnostics
 from .cli_compare import cmd_compare
-from .cli_run import EXECUTORS, cmd_plan, cmd_run
+from .cli_run import EXECUTORS, cmd_layers, cmd_plan, cmd_run
 from .cli_tools import cmd_fmt, cmd_lint
 from .version import abl_version
 
@@ -114,6 +114,20 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--resume", metavar="RUN_DIR",
                            help="complete an interrupted run in RUN_DIR, keeping its finished shards")
         p.set_defaults(handler=handler)
+
+    layers = sub.add_parser("layers", help="show a model's layers: shapes, units, aliases, traps",
+                            description="Build the spec's models (training or loading them as a run would) "
+                                        "and show each one's module tree with aliases, the output shape for "
+                                        "one stimulus, the unit axis and count, and traps (in-place "
+                                        "activations, modules called more than once per forward).")
+    layers.add_argument("spec", metavar="SPEC")
+    layers.add_argument("--model", metavar="NAME", help="only this model (default: one of each declared)")
+    layers.add_argument("--set", action="append", metavar="NAME=VALUE", help="override a param")
+    layers.add_argument("--format", choices=("text", "json"), default="text")
+    layers.add_argument("--device", choices=("auto", "cpu", "cuda"), help="override `device`")
+    layers.add_argument("--cache-dir", metavar="DIR", help="trained-model cache (as for abl run)")
+    common(layers)
+    layers.set_defaults(handler=cmd_layers)
 
     compare = sub.add_parser("compare", help="show what differs between two run folders",
                              description="Compare two complete run folders: specs and parameters, verdicts, "

@@ -254,3 +254,49 @@ def _plan_line(plan) -> str:
     return (f"{len(plan.stimuli)} stimuli sets, {len(plan.models)} model(s), "
             f"{len(plan.measures)} measurements in {conditions} conditions, "
             f"about {forwards} forward passes over stimuli sets")
+
+
+# ---- layers ---------------------------------------------------------------------------------------
+
+def cmd_layers(args) -> int:
+    """`abl layers SPEC [--model NAME]`: each model's module tree with output shapes, units, traps."""
+    from abl.spec.diagnostics import did_you_mean
+
+    from .execute import Executor
+    from .layers import inspect_layers, layers_tree
+    from .progress import SilentProgress
+
+    out, err = _consoles(args.no_color)
+    compiled = _compile_for_run(args, err)
+    if compiled is None:
+        return ExitCode.ERROR
+    plan = _make_plan(compiled[0].program, err)
+    if plan is None:
+        return ExitCode.ERROR
+    keys = [key for key, _ in plan.models]
+    if args.model:
+        chosen = [key for key in keys if key == args.model] or \
+            [key for key in keys if key.split("[")[0] == args.model][:1]
+        if not chosen:
+            hint = did_you_mean(args.model, sorted({key.split("[")[0] for key in keys}))
+            err.print(f"error: --model {args.model}: the spec declares no such model"
+                      + (f"; {hint}" if hint else f" (models: {', '.join(keys)})"), markup=False)
+            return ExitCode.ERROR
+    else:                                   # one of each declaration (a sweep's first member)
+        measured = list(dict.fromkeys(item.model for item in plan.measures)) or keys
+        chosen = list({key.split("[")[0]: key for key in reversed(measured)}.values())[::-1]
+    executor = Executor(plan, SilentProgress(), args.cache_dir, args.device)
+    inspected = []
+    for key in chosen:
+        loaded = executor.model(key)
+        stimuli = next((item.stimuli for item in plan.measures if item.model == key), None) or \
+            plan.model_spec(key).train_on or plan.stimuli[0][0]
+        inspected.append(inspect_layers(key, loaded.module, loaded.aliases, executor.stimuli(stimuli).images[0]))
+    for note in executor.progress.notes:
+        err.print(f"warning: {note}", markup=False)
+    if args.format == "json":
+        out.print_json(json.dumps([layers.as_record() for layers in inspected]))
+    else:
+        for layers in inspected:
+            out.print(layers_tree(layers))
+    return ExitCode.OK
