@@ -56,5 +56,5 @@ def check_layers(plan: Plan, sink: DiagnosticSink) -> None:
         for layer, span in uses:
             if layer not in known:
                 sink.report("E401", f"model `{item.model}` has no layer `{layer}`", span,
-                            help=did_you_mean(layer, known) or
-                            f"its layers: {listing(list(aliases) + [p for p in paths if p], 16)}")
+                            help=did_you_mean(layer, known, pasteable=True) or
+                            f"its layers: {listing(list(aliases) + [p for p in paths if p], 16, pasteable=True)}")

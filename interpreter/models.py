@@ -69,8 +69,8 @@ class LoadedModel:
         from abl.spec.diagnostics import did_you_mean, listing
 
         names = self.layer_names()
-        suggestion = did_you_mean(name, names)
-        layers = f"its layers: {listing(names, 24)}"
+        suggestion = did_you_mean(name, names, pasteable=True)
+        layers = f"its layers: {listing(names, 24, pasteable=True)}"
         raise RunError(f"model `{self.spec.name}` has no layer `{name}`", code="E401",
                        help=f"{suggestion} {layers}" if suggestion else layers)
 

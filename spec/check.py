@@ -741,7 +741,9 @@ class Checker:
             return
         if isinstance(value, ast.String):
             return
-        self.error("E306", "a layer is a name like `fc2` or `features.3`", value.span)
+        self.error("E306", "a layer is a name like `fc2` or `features.3`", value.span,
+                   help="a module path whose first segment is a number is written in quotes: "
+                        "`in \"1._blocks.5\"`")
 
     def _expired(self, name: ast.Name, scope: Scope) -> bool:
         if scope.lookup(name.value) is None and name.value in self.expired_variables:

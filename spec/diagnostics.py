@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import difflib
+import json
+import re
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -62,14 +64,26 @@ def closest(word: str, candidates: Iterable[str]) -> str | None:
     return matches[0] if matches else None
 
 
-def did_you_mean(word: str, candidates: Iterable[str], prefix: str = "") -> str | None:
-    """A `help:` text proposing the closest candidate, or None."""
+_BARE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*")
+
+
+def spec_form(name: str) -> str:
+    """A name as it is written in a spec: bare when the grammar reads it as a name, else quoted
+    (a module path whose first segment is a number: `"1._blocks.5"`)."""
+    return name if _BARE_NAME.fullmatch(name) else json.dumps(name)
+
+
+def did_you_mean(word: str, candidates: Iterable[str], prefix: str = "", pasteable: bool = False) -> str | None:
+    """A `help:` text proposing the closest candidate, or None. `pasteable`: the candidate as it
+    is written in a spec (`spec_form`)."""
     match = closest(word, candidates)
+    if match and pasteable:
+        match = spec_form(match)
     return f"did you mean `{prefix}{match}`?" if match else None
 
 
-def listing(candidates: Sequence[str], limit: int = 12) -> str:
-    items = list(candidates)
+def listing(candidates: Sequence[str], limit: int = 12, pasteable: bool = False) -> str:
+    items = [spec_form(c) if pasteable else c for c in candidates]
     shown = ", ".join(f"`{c}`" for c in items[:limit])
     if len(items) > limit:
         shown += f", … ({len(items) - limit} more)"

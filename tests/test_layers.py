@@ -82,3 +82,32 @@ def test_abl_layers_on_a_built_in_and_on_alexnet(tmp_path):
 def test_abl_layers_names_an_unknown_model(tmp_path):
     done = abl("layers", "examples/digit7.abl", "--model", "nett", cache=tmp_path)
     assert done.returncode == 2 and "did you mean `net`?" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_layer_suggestion_pasted_back_lints_clean_and_runs(tmp_path):
+    """Module paths whose first segment is a number (an nn.Sequential wrapper) are quoted in
+    every hint, so that the hint pastes back into the spec."""
+    import re
+
+    (tmp_path / "wrapped.py").write_text(
+        "from torch import nn\n"
+        "def make():\n"
+        "    inner = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))\n"
+        "    return nn.Sequential(nn.Identity(), inner)\n")
+    spec = tmp_path / "wrapped.abl"
+    template = ('experiment "wrapped"\nseed 0\nstimuli test = digits split test\n'
+                'model net = python "wrapped:make"\n'
+                "units hot = top 3 by activation for class 7 in {layer} on test\n"
+                "measure accuracy on test ablating hot\n")
+    spec.write_text(template.format(layer='"1.9"'))
+    wrong = abl("run", str(spec), "--out", str(tmp_path / "wrong"), "--no-figures", cwd=tmp_path, cache=tmp_path)
+    assert wrong.returncode == 2 and "E401" in wrong.stderr
+    suggested = re.search(r"did you mean `([^`]+)`\?", wrong.stderr).group(1)
+    assert suggested == '"1.3"' and '`"1.2"`' in wrong.stderr
+    spec.write_text(template.format(layer="1.9"))
+    bare = abl("lint", str(spec), cwd=tmp_path, cache=tmp_path)
+    assert bare.returncode == 1 and 'written in quotes: `in "1._blocks.5"`' in bare.stdout
+    spec.write_text(template.format(layer=suggested))
+    assert abl("lint", str(spec), cwd=tmp_path, cache=tmp_path).returncode == 0
+    right = abl("run", str(spec), "--out", str(tmp_path / "right"), "--no-figures", cwd=tmp_path, cache=tmp_path)
+    assert right.returncode == 0, right.stderr
