@@ -19,6 +19,7 @@ def test_the_example_notebook_runs_and_shows_class_7s_drop(tmp_path, monkeypatch
     if importlib.util.find_spec("ipykernel") is None:      # (not imported here: it is the kernel's)
         pytest.skip("the notebook test needs ipykernel")
     monkeypatch.setenv("ABL_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("MPLBACKEND", raising=False)     # CI sets Agg; the kernel draws inline
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     client = nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
                                      resources={"metadata": {"path": str(ROOT / "examples")}})
