@@ -449,7 +449,11 @@ Statement = Union[Experiment, Seed, Device, Repeats, Confidence, Resamples, Para
                   MeasureDecl, ExpectDecl, ReportDecl, ForBlock]
 
 
+BROKEN = "__broken__"      # the loop variable of a `for each` whose header did not parse
+
+
 @dataclass(frozen=True)
 class Spec:
     path: str
     statements: tuple[Statement, ...]
+    broken_lines: tuple[int, ...] = ()    # lines that did not parse (blanked; reported as E1xx)

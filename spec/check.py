@@ -8,6 +8,7 @@ are done by the interpreter (`abl lint --deep`, `abl run`).
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from typing import Iterable
 
@@ -124,10 +125,25 @@ class Checker:
         self.expired_variables: dict[str, Span] = {}
         self.unit_exprs: dict[str, object] = {}       # unit set name -> its expression (the last one)
         self.expansion = 1                            # bindings of the enclosing `for each` blocks
+        # statements that did not parse take nothing down with them: names they would have
+        # defined are not "undefined", and in a block whose header did not parse nothing is
+        self.broken_names = _names_defined_on(self.source, spec.broken_lines)
+        self.broken_mentions = {word for line in spec.broken_lines
+                                for word in re.findall(r"[A-Za-z_]\w*", source.line_text(line))}
+        self._in_broken_block = 0
+        self._in_expect = False
 
     # ---- diagnostics helpers ------------------------------------------------------------
     def error(self, code: str, message: str, span: Span, help: str | None = None) -> None:
+        if self._in_broken_block and code in ("E201", "E203", "E206"):
+            return              # the block's variables are unknown: its header did not parse
         written = self.source.text[span.start:span.end]
+        if written.startswith("$") and written[1:] in self.broken_names:
+            return              # a parameter whose declaration did not parse: its value is unknown
+        if code in ("E201", "E303") and self.broken_names & set(re.findall(r"`([^`]+)`", message)):
+            return              # a name that a statement which did not parse would have defined
+        if self._in_expect and self.spec.broken_lines and code in ("E306", "E310"):
+            return              # a claim reads measurements, some of which may be on broken lines
         if written.startswith("$") and written[1:] in self.overrides:
             # the value is the command line's: say so, where the spec uses it
             flag = f"`--set {written[1:]}={self.overrides[written[1:]]}`"
@@ -348,6 +364,8 @@ class Checker:
 
     def use(self, scope: Scope, name: ast.Name, kinds: tuple[str, ...], what: str) -> Symbol | None:
         symbol = scope.lookup(name.value)
+        if symbol is None and name.value in self.broken_names:
+            return None             # defined by a statement that did not parse (reported there)
         if symbol is None:
             candidates = [n for n, s in scope.visible().items() if s.kind in kinds]
             help_text = did_you_mean(name.value, candidates)
@@ -370,6 +388,14 @@ class Checker:
         return handler(statement, scope) if handler else statement
 
     def _check_ForBlock(self, block: ast.ForBlock, scope: Scope):
+        if any(binder.variable.value == ast.BROKEN for binder in block.binders):
+            self._in_broken_block += 1          # its header did not parse: check the body alone
+            try:
+                body = tuple(self._statement(s, Scope(scope)) for s in block.body)
+            finally:
+                self._in_broken_block -= 1
+                self._current_scope = scope
+            return dataclasses.replace(block, body=body)
         inner = Scope(scope)
         outer_factor = self.expansion
         for binder in block.binders:
@@ -415,7 +441,8 @@ class Checker:
             if symbol.kind in ("class-var", "layer-var", "var"):
                 self.expired_variables.setdefault(name, symbol.span)
         for name, symbol in inner.symbols.items():
-            if symbol.kind in ("class-var", "layer-var", "var") and not symbol.used:
+            if symbol.kind in ("class-var", "layer-var", "var") and not symbol.used \
+                    and name not in self.broken_mentions:       # used, maybe, on a line that did not parse
                 self.error("W501", f"loop variable `{name}` is never used", symbol.span,
                            help="use it in the block's statements, or drop the binding")
         self.expansion = outer_factor
@@ -602,6 +629,13 @@ class Checker:
         return dataclasses.replace(decl, quantity=quantity)
 
     def _check_ExpectDecl(self, decl: ast.ExpectDecl, scope: Scope):
+        self._in_expect = True
+        try:
+            return self._check_expect(decl, scope)
+        finally:
+            self._in_expect = False
+
+    def _check_expect(self, decl: ast.ExpectDecl, scope: Scope):
         # a claim over a family reads the `measure` statements' values, of whichever model
         over_family = bool(decl.families) or isinstance(decl.test, ast.ExtremeTest)
         lhs = self.quantity(decl.quantity, scope, in_measure=False, over_family=over_family)
@@ -758,6 +792,8 @@ class Checker:
             if self._expired(value, scope):
                 return
             symbol = scope.lookup(value.value)
+            if symbol is None and value.value in self.broken_names:
+                return
             if symbol is None:
                 self.error("E201", f"undefined class variable `{value.value}`", value.span,
                            help='classes are numbers (`7`), names in quotes (`"junco"`), or a '
@@ -875,6 +911,8 @@ class Checker:
         if len(leaves) == 1:
             scope.lookup(leaves[0]).used = True
             return ast.Name(leaves[0], span)
+        if not models and self.spec.broken_lines:
+            return None             # a model declaration may be among the lines that did not parse
         if not models:
             self.error("E201", "no model is defined before this measurement", span,
                        help="define one: `model net = train mlp [64, 128, 10] on STIMULI`")
@@ -912,6 +950,23 @@ class Checker:
             if not symbol.used and symbol.kind in ("stimuli", "model", "units"):
                 self.error("W501", f"{KIND_WORDS[symbol.kind]} `{name}` is never used", symbol.span,
                            help="use it, or delete it")
+
+
+_DEFINITION = re.compile(r"^\s*[A-Za-z_]\w*\s+([A-Za-z_][A-Za-z0-9_]*)")   # `units hot = ...`, `param x 3`
+_BINDING = re.compile(r"\beach\s+(?:class\s+|layer\s+)?([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _names_defined_on(source: SourceFile, lines) -> set[str]:
+    """The names that the statements on these lines (which did not parse) would have defined or
+    bound, read from their text."""
+    names: set[str] = set()
+    for line in lines:
+        text = source.line_text(line)
+        match = _DEFINITION.match(text)
+        if match:
+            names.add(match.group(1))
+        names.update(_BINDING.findall(text))
+    return names
 
 
 def _measured_stimuli(statements) -> list[str]:

@@ -4,6 +4,7 @@ parsing again."""
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import functools
 import re
@@ -165,6 +166,10 @@ def _syntax_message(error: UnexpectedInput, source: SourceFile, sink: Diagnostic
         if words:
             message += f", expected {_join(words)}"
         help_text = _hint(token, expected)
+        before = source.text[:span.start]
+        if token.type == "NAME" and re.search(r"(^|[\s\[,(])\d+(\.\d+)*\.$", before):
+            path = re.search(r"[\d.]+$", before).group(0) + str(token)
+            help_text = f"a module path whose first segment is a number is written in quotes: `\"{path}\"`"
         sink.report("E101", message, span, help=help_text)
         return span.line
     raise error
@@ -206,7 +211,7 @@ def _blank_line(text: str, line: int) -> str:
         original = lines[line - 1]
         indent = original[: len(original) - len(original.lstrip())]
         if original.rstrip().endswith(":") or original.lstrip().startswith("for "):
-            lines[line - 1] = indent + "for each _ in []:"
+            lines[line - 1] = indent + f"for each {ast.BROKEN} in []:"    # its body still parses
         else:
             lines[line - 1] = (indent + "#").ljust(len(original)) if original.strip() else original
     return "\n".join(lines)
@@ -269,19 +274,51 @@ def parse_source(source: SourceFile, sink: DiagnosticSink) -> ast.Spec:
     for _ in range(MAX_SYNTAX_ERRORS):
         try:
             tree = _parser().parse(text)
-            return lower(tree, source)
+            return dataclasses.replace(lower(tree, source), broken_lines=tuple(sorted(reported_lines)))
         except DedentError:
             line = _dedent_line(text)
             span = source.span(*_line_bounds(source, line))
             sink.report("E102", "this line's indentation matches no enclosing block", span,
                         help="indent it exactly like the other statements of its block")
         except UnexpectedInput as error:
-            line = _syntax_message(error, source, sink)
+            opened = _unclosed_before(text, getattr(error, "line", None) or 0)
+            if opened is not None:      # a bracket left open on an earlier line swallowed this one
+                line, column, bracket = opened
+                start = _offset(source, line, column)
+                sink.report("E101", f"`{bracket}` is not closed on its line", source.span(start, start + 1),
+                            help=f"close it with `{CLOSING[bracket]}` before the end of the line")
+            else:
+                line = _syntax_message(error, source, sink)
         if line in reported_lines:
             break
         reported_lines.add(line)
         text = _blank_line(text, line)
     return ast.Spec(source.path, ())
+
+
+CLOSING = {"[": "]", "(": ")"}
+
+
+def _unclosed_before(text: str, error_line: int) -> tuple[int, int, str] | None:
+    """(line, column, bracket) of a bracket opened on an earlier line and still open where the
+    error is: lists never span lines in abl, so that line is the one to report and blank."""
+    stack: list[tuple[int, int, str]] = []
+    for number, raw in enumerate(text.split("\n"), start=1):
+        if number >= error_line:
+            return stack[-1] if stack and stack[-1][0] < error_line else None
+        in_string = False
+        for column, char in enumerate(raw, start=1):
+            if in_string:
+                in_string = char != '"' or raw[column - 2] == "\\"
+            elif char == '"':
+                in_string = True
+            elif char == "#":
+                break
+            elif char in CLOSING:
+                stack.append((number, column, char))
+            elif char in "])" and stack:
+                stack.pop()
+    return None
 
 
 def _offset(source: SourceFile, line: int, column: int) -> int:
