@@ -48,14 +48,17 @@ def _make_plan(program, err):
         return None
 
 
+def _plan_of(args, err):
+    """The spec's plan, or None once its problems are printed."""
+    compiled = _compile_for_run(args, err)
+    return None if compiled is None else _make_plan(compiled[0].program, err)
+
+
 def cmd_plan(args) -> int:
     from .report import plan_tree
 
     out, err = _consoles(args.no_color)
-    compiled = _compile_for_run(args, err)
-    if compiled is None:
-        return ExitCode.ERROR
-    plan = _make_plan(compiled[0].program, err)
+    plan = _plan_of(args, err)
     if plan is None:
         return ExitCode.ERROR
     out.print(plan_tree(plan))
@@ -267,10 +270,7 @@ def cmd_layers(args) -> int:
     from .progress import SilentProgress
 
     out, err = _consoles(args.no_color)
-    compiled = _compile_for_run(args, err)
-    if compiled is None:
-        return ExitCode.ERROR
-    plan = _make_plan(compiled[0].program, err)
+    plan = _plan_of(args, err)
     if plan is None:
         return ExitCode.ERROR
     keys = [key for key, _ in plan.models]
