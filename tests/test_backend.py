@@ -1,6 +1,5 @@
 """Backend: hooks, recording, batched conditions, weight edits, checked against plain torch."""
 
-import copy
 
 import numpy as np
 import pytest

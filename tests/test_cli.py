@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from abl.interpreter.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

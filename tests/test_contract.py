@@ -72,7 +72,7 @@ def generate(seed: int) -> tuple[str, list[str]]:
         lines += [f"measure probe accuracy of u on test where class == {cls}",
                   f"expect probe accuracy of u on test where class == {cls} > 0.5"]
     elif form == 4:
-        lines += [f"measure selectivity index in {layer} on test", f"measure activation of u on test",
+        lines += [f"measure selectivity index in {layer} on test", "measure activation of u on test",
                   f"measure activation of u on test {rng.choice(['ablating r', 'scaling r by 2'])}",
                   f"expect selectivity index in {layer} on test >= 0"]
     elif form == 5:
@@ -82,22 +82,22 @@ def generate(seed: int) -> tuple[str, list[str]]:
                   "    units g = grid 2x2 over selectivity, magnitude for class c in L",
                   "    measure rank deficit on test where class == c ablating g",
                   "expect rank deficit on test is largest at [cell = 1,1] averaged over class, layer",
-                  f"expect rank deficit[row in [1]] on test >= rank deficit[row = 0] on test averaged over col "
-                  f"in at least 25% of class x layer"]
+                  "expect rank deficit[row in [1]] on test >= rank deficit[row = 0] on test averaged over col "
+                  "in at least 25% of class x layer"]
     elif form == 7:
-        lines += ["for each s in [0.5, 2]:", f"    measure accuracy on test scaling u by s",
+        lines += ["for each s in [0.5, 2]:", "    measure accuracy on test scaling u by s",
                   "expect accuracy[s = 2] on test <= accuracy[s = 0.5] on test + 10%"]
     elif form == 9:
         lines += ["for each class c:", f"    measure accuracy on test where class == c {intervention}",
                   f"expect accuracy on test {intervention} >= 0 in at least 50% of class"]
     elif form == 10:
-        lines += [f"measure activation of u on test {intervention}", f"measure activation of u on test",
+        lines += [f"measure activation of u on test {intervention}", "measure activation of u on test",
                   f"expect activation of u on test {intervention} != activation of u on test"]
     elif form == 11:
-        lines += [f"measure accuracy per class on test ablating u",
+        lines += ["measure accuracy per class on test ablating u",
                   f"expect accuracy[class {cls}] on test ablating u <= accuracy[class {cls}] on test + 50%"]
     else:
-        lines += [f"for each layer L in [fc1, fc2]:",
+        lines += ["for each layer L in [fc1, fc2]:",
                   f"    units top3 = top 3 by activation for class {cls} in L",
                   f"    measure accuracy on test where class == {cls} ablating top3",
                   f"expect accuracy on test where class == {cls} >= 0 in every layer"]
