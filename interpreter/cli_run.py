@@ -126,8 +126,6 @@ def _resume(args, out, err, budget) -> int:
     from abl.spec.frontend import compile_text
 
     from .runfolder import ResumeRefused, RunFolder
-    from .shard_store import plan_digest, read_shards
-    from .version import abl_version
 
     if args.out:
         err.print("error: --resume and --out cannot be used together: a resumed run completes its own folder",
@@ -173,10 +171,8 @@ def _resume(args, out, err, budget) -> int:
         execution = {**execution, "executor": args.executor}
     else:
         args.executor = execution.get("executor", "local")
-    args.threads = execution.get("threads")
     folder = RunFolder.reopen(plan, folder_path, {**manifest, "execution": execution})
-    digest = plan_digest(spec_text, dict(plan.params), int(args.threads), abl_version())
-    finished, notes = read_shards(folder_path, digest)
+    finished, notes = folder.finished_shards()
     folder.kept_shards = len(finished)
     for note in notes:
         err.print(f"[yellow]warning:[/] {note}")
@@ -201,26 +197,18 @@ def _run_into(args, out, err, plan, folder, budget, finished) -> int:
     from .progress import RichProgress, SilentProgress
     from .report import render_report
     from .scheduling import ExecutionOptions, run_plan
-    from .shard_store import plan_digest, write_shard
-    from .version import abl_version
 
     started = time.time()
     threads = int(folder.execution["threads"])
-    digest = plan_digest((folder.path / "spec.abl").read_bytes(), dict(plan.params), threads, abl_version())
     err.print(f"[bold]{plan.experiment}[/]: {_plan_line(plan)}", soft_wrap=False)   # wrap at words
     use_bars = err.is_terminal and not os.environ.get("CI")
     progress = RichProgress(err) if use_bars else SilentProgress()
     cache_dir = args.cache_dir or os.environ.get("ABL_CACHE_DIR") or None
     options = ExecutionOptions(Path(cache_dir).resolve() if cache_dir else None, args.device, budget,
-                               threads, run_id=f"{digest}-{started}")
-
-    def keep(shard_result) -> None:
-        with folder._writing():
-            write_shard(folder.path, digest, shard_result)
-
+                               threads, run_id=f"{folder.shard_digest()}-{started}")
     with progress if use_bars else contextlib.nullcontext():
         result = run_plan(plan, options, progress, folder.execution["executor"], args.ray_address,
-                          finished, keep)
+                          finished, folder.keep_shard)
         device = _device_of(args, plan)
         figures = folder.write(result, time.time() - started, device, figures=not args.no_figures,
                                progress=progress if use_bars else None)

@@ -28,3 +28,14 @@ class RunError(Exception):
 
     def __str__(self) -> str:
         return self.message if not self.help else f"{self.message} (help: {self.help})"
+
+
+def import_extra(module: str, feature: str, name: str, extra: str):
+    """`module`, or a RunError saying that `feature` needs the optional extra that provides it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError:
+        raise RunError(f"{feature} needs {name}, which this install of abl lacks",
+                       help=f"pip install 'abl[{extra}]'   (from a checkout: pip install -e \".[{extra}]\")") from None

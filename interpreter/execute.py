@@ -12,6 +12,7 @@ import math
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -88,9 +89,6 @@ class Executor:
                                                   spec.arch, source, time.perf_counter() - started)
             self._models[key] = loaded
         return self._models[key]
-
-    def loaded_stimuli(self) -> dict:
-        return dict(self._stimuli)
 
     # ---- recording -------------------------------------------------------------------------
     def _requirements(self) -> dict[tuple[str, str, tuple], tuple[set[str], set[str]]]:
@@ -400,12 +398,30 @@ class Executor:
             self._probe_predictions.update({item: pair for (item, _), pair in zip(members, predictions)})
 
     # ---- shards and whole runs ---------------------------------------------------------------------
-    def run(self) -> RunResult:
-        """The whole plan, shard after shard in this process (see shards.py)."""
+    def run(self, finished: dict[int, ShardResult] | None = None,
+            on_finished: Callable[[ShardResult], None] | None = None) -> RunResult:
+        """The whole plan, shard after shard in this process (see shards.py): shards already
+        `finished` (a resumed run) are not run again; each new result goes to `on_finished`."""
         from .shards import plan_shards
 
-        results = [self.run_shard(shard) for shard in plan_shards(self.plan)]
-        return merge(self.plan, results, self._stimuli, self._models)
+        shards = plan_shards(self.plan)
+        results = dict(finished or {})
+        with contextlib.ExitStack() as stack:
+            overall = stack.enter_context(self.progress.task(f"{len(shards)} shards", len(shards))) \
+                if len(shards) > 1 else None
+            if overall is not None:
+                overall.advance(len(results))
+            for shard in shards:
+                if shard.index in results:
+                    continue
+                if overall is not None:
+                    overall.describe(f"{shard.label} of {len(shards)}")
+                results[shard.index] = self.run_shard(shard)
+                if on_finished is not None:
+                    on_finished(results[shard.index])
+                if overall is not None:
+                    overall.advance()
+        return merge(self.plan, list(results.values()), self._stimuli, self._models)
 
     def run_shard(self, shard: Shard) -> ShardResult:
         """One shard's work: its models built, its statistics recorded, its units selected, its

@@ -15,23 +15,17 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .errors import RunError
+from .errors import RunError, import_extra
 from .plan import Plan
 from .progress import Progress, SilentProgress
 from .shard_results import ShardResult
 from .shards import Shard
 
 MAX_RETRIES = 3
-INSTALL_HELP = "pip install 'abl[ray]'   (from a checkout: pip install -e \".[ray]\")"
 
 
 def import_ray():
-    try:
-        import ray
-    except ModuleNotFoundError:
-        raise RunError("`--executor ray` needs Ray, which this install of abl lacks",
-                       help=INSTALL_HELP) from None
-    return ray
+    return import_extra("ray", "`--executor ray`", "Ray", "ray")
 
 
 _WORKER_STIMULI: dict[str, dict] = {}       # run id -> stimuli loaded by this worker process

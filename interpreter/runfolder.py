@@ -61,6 +61,7 @@ class RunFolder:
     kept_shards: int = 0                              # finished shards a resumed run kept
     complete: bool = False                            # the completion marker is written
     _manifest: dict = field(default_factory=dict, repr=False)
+    _digest: str = field(default="", repr=False)
 
     @staticmethod
     def read_running(path: Path) -> dict:
@@ -168,6 +169,29 @@ class RunFolder:
         keys = ("experiment", "spec_sha256", "seed", "device", "versions", "started", "execution")
         return {**{key: self._manifest.get(key) for key in keys}, "params": dict(self.plan.params),
                 "overrides": self.overrides}
+
+    def shard_digest(self) -> str:
+        """What this run's shard files must have been computed from (shard_store.plan_digest)."""
+        from .shard_store import plan_digest
+        from .version import abl_version
+
+        if not self._digest:
+            self._digest = plan_digest((self.path / "spec.abl").read_bytes(), dict(self.plan.params),
+                                       int(self.execution["threads"]), abl_version())
+        return self._digest
+
+    def keep_shard(self, result) -> None:
+        """A finished shard, written into shards/ as it arrives."""
+        from .shard_store import write_shard
+
+        with self._writing():
+            write_shard(self.path, self.shard_digest(), result)
+
+    def finished_shards(self):
+        """(the shards this run already finished, notes on shard files set aside)."""
+        from .shard_store import read_shards
+
+        return read_shards(self.path, self.shard_digest())
 
     def finish(self) -> None:
         """The completion marker: manifest.json with `"status": "complete"`, written last."""

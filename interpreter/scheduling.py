@@ -4,7 +4,6 @@ moment it is done, and shards already finished (a resumed run) are not run again
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -12,9 +11,7 @@ from typing import Callable
 from .plan import Plan
 from .progress import Progress, SilentProgress
 from .shard_results import RunResult, ShardResult, merge
-from .shards import Shard, plan_shards
-
-EXECUTORS = ("local", "ray")
+from .shards import plan_shards
 
 
 @dataclass(frozen=True)
@@ -34,36 +31,15 @@ def run_plan(plan: Plan, options: ExecutionOptions, progress: Progress | None = 
              on_finished: Callable[[ShardResult], None] | None = None) -> RunResult:
     progress = progress or SilentProgress()
     finished = dict(finished or {})
-    shards = plan_shards(plan)
-    pending = [shard for shard in shards if shard.index not in finished]
     on_finished = on_finished or (lambda result: None)
     if executor == "ray":
         from .ray_executor import run_on_ray
 
+        pending = [shard for shard in plan_shards(plan) if shard.index not in finished]
         done = run_on_ray(plan, pending, options, progress, on_finished, ray_address)
         return merge(plan, list(finished.values()) + done)
-    return _run_local(plan, shards, pending, finished, options, progress, on_finished)
-
-
-def _run_local(plan: Plan, shards: tuple[Shard, ...], pending: list[Shard], finished: dict[int, ShardResult],
-               options: ExecutionOptions, progress: Progress,
-               on_finished: Callable[[ShardResult], None]) -> RunResult:
     from .execute import Executor
 
     runner = Executor(plan, progress, options.cache_dir, options.device, memory_budget=options.memory_budget,
                       threads=options.threads, keep_state=False)
-    results = dict(finished)
-    with contextlib.ExitStack() as stack:
-        overall = stack.enter_context(progress.task(f"{len(shards)} shards", len(shards))) \
-            if len(shards) > 1 else None
-        if overall is not None:
-            overall.advance(len(finished))
-        for shard in pending:
-            if overall is not None:
-                overall.describe(f"{shard.label} of {len(shards)}")
-            result = runner.run_shard(shard)
-            on_finished(result)
-            results[shard.index] = result
-            if overall is not None:
-                overall.advance()
-    return merge(plan, list(results.values()), runner.loaded_stimuli(), {})
+    return runner.run(finished, on_finished)

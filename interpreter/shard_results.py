@@ -9,6 +9,7 @@ would, and decides the expectations over the whole table.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -63,19 +64,44 @@ class ShardResult:
 
 @dataclass(repr=False)
 class RunResult:
+    """The whole run: its table and verdicts; everything else is read off its shards."""
+
     plan: Plan
     table: ResultsTable
     verdicts: list[Verdict]
     stimuli: dict                     # key -> Stimuli, when loaded in this process (else empty)
     models: dict                      # key -> LoadedModel, likewise
-    notes: list[str] = field(default_factory=list)
-    feature_images: dict[str, np.ndarray] = field(default_factory=dict)
-    forward_passes: int = 0
-    per_image: dict = field(default_factory=dict)    # row key -> ImageValues (measures of outputs)
-    selections: list = field(default_factory=list)   # every unit set as run (records)
-    stimuli_records: dict[str, StimuliRecord] = field(default_factory=dict)
-    model_records: dict[str, ModelRecord] = field(default_factory=dict)
-    shards: list[ShardResult] = field(default_factory=list)
+    shards: list[ShardResult] = field(default_factory=list)     # in shard order
+
+    @functools.cached_property
+    def notes(self) -> list[str]:
+        return list(dict.fromkeys(note for shard in self.shards for note in shard.notes))
+
+    @functools.cached_property
+    def feature_images(self) -> dict[str, np.ndarray]:
+        return {label: image for shard in self.shards for label, image in shard.feature_images}
+
+    @property
+    def forward_passes(self) -> int:
+        return sum(shard.forward_passes for shard in self.shards)
+
+    @functools.cached_property
+    def per_image(self) -> dict:
+        """Row key -> ImageValues (the measures of the outputs)."""
+        return _per_image(self.shards)
+
+    @functools.cached_property
+    def selections(self) -> list[dict]:
+        """Every unit set as run (ResolvedSelection records)."""
+        return [record for shard in self.shards for record in shard.selections]
+
+    @functools.cached_property
+    def stimuli_records(self) -> dict[str, StimuliRecord]:
+        return _stimuli_records(self.shards)
+
+    @functools.cached_property
+    def model_records(self) -> dict[str, ModelRecord]:
+        return {record.key: record for shard in self.shards for record in shard.models}
 
     @property
     def all_passed(self) -> bool:
@@ -138,18 +164,15 @@ def merge(plan: Plan, shards: list[ShardResult], stimuli: dict | None = None,
     table = ResultsTable(confidence=plan.confidence)
     for _, item_rows in rows:
         table.extend(item_rows)
-    per_image = {key: values for shard in shards for key, values in shard.per_image}
-    stimuli_records = {r.key: r for shard in shards for r in shard.stimuli}
-    model_records = {r.key: r for shard in shards for r in shard.models}
+    records = _stimuli_records(shards)
+    verdicts = decide(plan.expectations, table, lambda key: records[key].class_names, _per_image(shards),
+                      plan.confidence, plan.resamples, plan.seed)
+    return RunResult(plan, table, verdicts, dict(stimuli or {}), dict(models or {}), shards)
 
-    def class_names(key: str) -> tuple[str, ...]:
-        return stimuli_records[key].class_names
 
-    verdicts = decide(plan.expectations, table, class_names, per_image, plan.confidence,
-                      plan.resamples, plan.seed)
-    notes = list(dict.fromkeys(note for shard in shards for note in shard.notes))
-    return RunResult(plan, table, verdicts, dict(stimuli or {}), dict(models or {}), notes,
-                     {label: image for shard in shards for label, image in shard.feature_images},
-                     sum(shard.forward_passes for shard in shards), per_image,
-                     [record for shard in shards for record in shard.selections],
-                     stimuli_records, model_records, shards)
+def _per_image(shards: list[ShardResult]) -> dict:
+    return {key: values for shard in shards for key, values in shard.per_image}
+
+
+def _stimuli_records(shards: list[ShardResult]) -> dict[str, StimuliRecord]:
+    return {record.key: record for shard in shards for record in shard.stimuli}

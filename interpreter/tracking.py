@@ -15,20 +15,15 @@ import os
 import re
 from pathlib import Path
 
-from .errors import RunError
+from .errors import RunError, import_extra
 from .results import ResultRow
 
-INSTALL_HELP = "pip install 'abl[mlflow]'   (from a checkout: pip install -e \".[mlflow]\")"
 _NOT_ALLOWED = re.compile(r"[^A-Za-z0-9_\-. :]")
 MAX_KEY = 250
 
 
 def import_mlflow():
-    try:
-        import mlflow
-    except ModuleNotFoundError:
-        raise RunError("`--log mlflow` needs MLflow, which this install of abl lacks", help=INSTALL_HELP) from None
-    return mlflow
+    return import_extra("mlflow", "`--log mlflow`", "MLflow", "mlflow")
 
 
 def metric_name(row: ResultRow) -> str:

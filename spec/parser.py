@@ -220,43 +220,47 @@ def _blank_line(text: str, line: int) -> str:
 MAX_NESTING = 64
 
 
+def _brackets(text: str):
+    """(offset, line, column, bracket) of every `[`, `(`, `]` and `)` outside strings and comments
+    (a string or comment ends with its line)."""
+    offset = 0
+    for number, raw in enumerate(text.split("\n"), start=1):
+        in_string = False
+        for column, char in enumerate(raw, start=1):
+            if in_string:
+                in_string = char != '"' or raw[column - 2] == "\\"
+            elif char == '"':
+                in_string = True
+            elif char == "#":
+                break
+            elif char in "[(])":
+                yield offset + column - 1, number, column, char
+        offset += len(raw) + 1
+
+
 def _too_deep(source: SourceFile) -> tuple[int, int, str] | None:
     """(offset, depth, what) of the first place nesting goes past MAX_NESTING: brackets and
     parentheses outside strings and comments, or `for each` blocks by indentation."""
+    found = []
     depth = 0
-    indents: list[int] = [0]
-    in_string = False
-    line_start = True
-    text = source.text
-    for offset, char in enumerate(text):
-        if line_start and char not in "\n":
-            stripped = text[offset:].split("\n", 1)[0]
-            if stripped.strip() and not stripped.lstrip().startswith("#"):
-                width = len(stripped) - len(stripped.lstrip(" \t"))
-                while indents and width < indents[-1]:
-                    indents.pop()
-                if width > indents[-1]:
-                    indents.append(width)
-                    if len(indents) - 1 > MAX_NESTING:
-                        return offset + width, len(indents) - 1, "`for each` blocks"
-            line_start = False
-        if char == "\n":
-            line_start, in_string = True, False
-        elif in_string:
-            in_string = char != '"' or text[offset - 1] == "\\"
-        elif char == '"':
-            in_string = True
-        elif char == "#":
-            end = text.find("\n", offset)
-            # skip the comment by pretending we are in a string until the end of the line
-            in_string = end != -1
-        elif char in "[(":
-            depth += 1
-            if depth > MAX_NESTING:
-                return offset, depth, "brackets and parentheses"
-        elif char in "])":
-            depth = max(0, depth - 1)
-    return None
+    for offset, _, _, char in _brackets(source.text):
+        depth = depth + 1 if char in CLOSING else max(0, depth - 1)
+        if depth > MAX_NESTING:
+            found.append((offset, depth, "brackets and parentheses"))
+            break
+    indents, offset = [0], 0
+    for raw in source.text.split("\n"):
+        if raw.strip() and not raw.lstrip().startswith("#"):
+            width = len(raw) - len(raw.lstrip(" \t"))
+            while width < indents[-1]:
+                indents.pop()
+            if width > indents[-1]:
+                indents.append(width)
+                if len(indents) - 1 > MAX_NESTING:
+                    found.append((offset + width, len(indents) - 1, "`for each` blocks"))
+                    break
+        offset += len(raw) + 1
+    return min(found, default=None)
 
 
 def parse_source(source: SourceFile, sink: DiagnosticSink) -> ast.Spec:
@@ -302,23 +306,17 @@ CLOSING = {"[": "]", "(": ")"}
 def _unclosed_before(text: str, error_line: int) -> tuple[int, int, str] | None:
     """(line, column, bracket) of a bracket opened on an earlier line and still open where the
     error is: lists never span lines in abl, so that line is the one to report and blank."""
+    if not 1 <= error_line <= text.count("\n") + 1:
+        return None
     stack: list[tuple[int, int, str]] = []
-    for number, raw in enumerate(text.split("\n"), start=1):
-        if number >= error_line:
-            return stack[-1] if stack and stack[-1][0] < error_line else None
-        in_string = False
-        for column, char in enumerate(raw, start=1):
-            if in_string:
-                in_string = char != '"' or raw[column - 2] == "\\"
-            elif char == '"':
-                in_string = True
-            elif char == "#":
-                break
-            elif char in CLOSING:
-                stack.append((number, column, char))
-            elif char in "])" and stack:
-                stack.pop()
-    return None
+    for _, line, column, char in _brackets(text):
+        if line >= error_line:
+            break
+        if char in CLOSING:
+            stack.append((line, column, char))
+        elif stack:
+            stack.pop()
+    return stack[-1] if stack else None
 
 
 def _offset(source: SourceFile, line: int, column: int) -> int:
