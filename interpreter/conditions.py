@@ -15,7 +15,8 @@ class EditMode(enum.Enum):
 
 @dataclass(frozen=True)
 class ActivationEdit:
-    """Replace the output of `layer` (a resolved module path) on `units` (channel indices, dim 1).
+    """Replace the output of `layer` (a resolved module path) on `units` (indices on its unit axis,
+    backend/units.py).
 
     Implemented as x * (1 - m) + r * m with m the unit mask, r the replacement per `mode`.
     `means` holds one value per entry of `units` for EditMode.MEAN, else is empty.
@@ -27,6 +28,7 @@ class ActivationEdit:
     value: float = 0.0
     means: tuple[float, ...] = ()
     elementwise: bool = False     # units index the flattened (C, H, W) elements, not channels
+    token: int | None = None      # a token sequence's units edited at this token only (else at all)
 
 
 class WeightTarget(enum.Enum):

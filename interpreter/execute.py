@@ -54,6 +54,7 @@ class Executor:
         self.device = resolve_device(device or plan.device)
         self.batch_size = batch_size
         self._memory_budget = memory_budget        # bytes for conditions in flight (None: default)
+        self._row_plans: dict[tuple[str, str], tuple[int, int]] = {}
         self._stimuli: dict = {} if loaded_stimuli is None else loaded_stimuli    # may be shared
         self._used_stimuli: set[str] = set()       # by the shard running
         self._models: dict = {}
@@ -106,7 +107,8 @@ class Executor:
             stimuli = self.stimuli(stimuli_key)
             condition = self._condition(model_key, stimuli_key, interventions, "") if interventions else None
             num_classes = max(len(stimuli.class_names), int(stimuli.labels.max()) + 1)
-            total = math.ceil(stimuli.n / self.batch_size)
+            batch_size, _ = self._budgeted(model_key, stimuli_key)
+            total = math.ceil(stimuli.n / batch_size)
             self._stats[key] = {}
             # channel units and element units of a layer are two reductions: one pass each
             for per_element in sorted({split_recorded(layer)[1] for layer in layers}):
@@ -116,7 +118,7 @@ class Executor:
                 what = f"recording {model_key} on {stimuli_key}" + \
                     (" per element" if per_element else "") + (" under interventions" if interventions else "")
                 with self.progress.task(what, total) as task:
-                    stats = record_layers(model.module, _advancing(stimuli.batches(self.batch_size), task),
+                    stats = record_layers(model.module, _advancing(stimuli.batches(batch_size), task),
                                           sorted(set(paths.values())), num_classes, keep_features=keep_paths,
                                           device=self.device, condition=condition, per_element=per_element)
                 self.forward_passes += 1
@@ -177,8 +179,12 @@ class Executor:
                     layer_means = self.stats(model_key, stimuli_key,
                                              recorded_layer(layer, elementwise[layer])).mean()
                     means = tuple(float(layer_means[u]) for u in units)
-                edits.append(ActivationEdit(path, units, EditMode(intervention.kind),
-                                            intervention.value, means, elementwise[layer]))
+                if intervention.token is not None and elementwise[layer]:
+                    raise RunError(f"`at token {intervention.token}` edits whole units at one token, but "
+                                   f"`{intervention.units.name}` is selected per element",
+                                   help="select the units without `per element`", span=intervention.span)
+                edits.append(ActivationEdit(path, units, EditMode(intervention.kind), intervention.value,
+                                            means, elementwise[layer], intervention.token))
         return Condition(label, tuple(edits), tuple(weight_edits))
 
     def _weight_edits(self, intervention: InterventionPlan, model) -> list[WeightEdit]:
@@ -201,21 +207,30 @@ class Executor:
                                     intervention.value))
         return edits
 
+    def _budgeted(self, model_key: str, stimuli_key: str) -> tuple[int, int]:
+        """(images per batch, rows per forward) for this model on these stimuli within the memory
+        budget (backend/budget.py), for recording passes and condition runs alike."""
+        from .backend.budget import bytes_per_row, default_budget, plan_rows
+
+        if (model_key, stimuli_key) not in self._row_plans:
+            budget = self._memory_budget or default_budget(self.device)
+            one = self.stimuli(stimuli_key).take([0]).to(self.device)
+            self._row_plans[(model_key, stimuli_key)] = plan_rows(
+                budget, bytes_per_row(self.model(model_key).module, one), self.batch_size)
+        return self._row_plans[(model_key, stimuli_key)]
+
     def run_all_conditions(self) -> None:
         """Every condition over only the images its measurements read (the union of their `where
         class` subsets; the baseline over the union of all), conditions with the same images
         batched together; outputs reduced to per-image values as the batches come."""
-        from .backend.budget import bytes_per_row, default_budget, plan_rows
         from .backend.run import run_conditions
         from .measures import per_image
 
-        budget = self._memory_budget or default_budget(self.device)
         for (model_key, stimuli_key), runs in condition_runs(self.scope).items():
             model = self.model(model_key)
             stimuli = self.stimuli(stimuli_key)
             labels = stimuli.labels.numpy()
-            batch_size, rows = plan_rows(budget, bytes_per_row(model.module, stimuli.take([0]).to(self.device)),
-                                         self.batch_size)
+            batch_size, rows = self._budgeted(model_key, stimuli_key)
             by_images: dict = defaultdict(list)
             for key, run in runs.items():
                 by_images[run.classes].append(key)

@@ -18,6 +18,7 @@ from torch import nn
 
 from .errors import RunError
 from .backend.hooks import HookSession, eval_mode
+from .backend.units import units_first
 
 
 @dataclass
@@ -37,7 +38,8 @@ def _unit_value(model: nn.Module, layer_path: str, unit: int, x: torch.Tensor) -
     def hook(module, inputs, output):
         if not isinstance(output, torch.Tensor) or output.dim() < 2:
             raise RunError(f"layer `{layer_path}` has no unit dimension to visualise",
-                           help="units are dimension 1 of a (batch, units, ...) output")
+                           help="units are the features, channels or (for a token sequence) the last axis")
+        output = units_first(module, output)
         if unit < 0 or unit >= output.shape[1]:
             raise RunError(f"unit {unit} does not exist in layer `{layer_path}` ({output.shape[1]} units)",
                            help=f"indices run from 0 to {output.shape[1] - 1}", code="E403")

@@ -1,8 +1,9 @@
 """`abl layers`: what a model's layers are, as abl sees them, from one forward pass of one stimulus.
 
 For every module path: its aliases, its type, its output shape for one image, where abl finds its
-units (dimension 1 of a (batch, units, ...) output: channels of (N, C, H, W), features of (N, D);
-dimensions after it are averaged for statistics) and how many there are, and the traps: an
+units (backend/units.py: features of (N, D), channels of (N, C, H, W), the last axis of a token
+sequence (N, T, D); positions and tokens are averaged for statistics) and how many there are,
+and the traps: an
 in-place activation (`inplace=True`: it overwrites its input, so the module before it records the
 activated values), a module called more than once per forward (hooks see each call: its
 statistics mix the calls), a module not called at all, and an output that is not one tensor
@@ -16,6 +17,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from .backend.units import layout
+
 
 @dataclass(frozen=True)
 class LayerInfo:
@@ -26,17 +29,21 @@ class LayerInfo:
     calls: int = 0                             # per forward of one stimulus
     inplace: bool = False
     not_a_tensor: str = ""                     # the output's type when it is not one tensor
+    layout: str = ""                           # features | channels | tokens (backend/units.py)
 
     @property
     def unit_axis(self) -> str:
         if self.output_shape is None:
             return ""
-        rank = len(self.output_shape)
-        return {1: "features", 3: "channels"}.get(rank, f"dimension 1 of {rank + 1}")
+        if self.layout == "tokens":
+            return f"features x {self.output_shape[0]} tokens"
+        return self.layout or "channels"
 
     @property
     def units(self) -> int | None:
-        return self.output_shape[0] if self.output_shape else None
+        if not self.output_shape:
+            return None
+        return self.output_shape[-1] if self.layout == "tokens" else self.output_shape[0]
 
     @property
     def elements(self) -> int | None:
@@ -63,7 +70,7 @@ class LayerInfo:
     def as_record(self) -> dict:
         return {"path": self.path, "type": self.kind, "aliases": list(self.aliases),
                 "output_shape": list(self.output_shape) if self.output_shape is not None else None,
-                "unit_axis": self.unit_axis, "units": self.units, "elements": self.elements,
+                "unit_axis": self.unit_axis, "layout": self.layout, "units": self.units, "elements": self.elements,
                 "calls": self.calls, "traps": list(self.traps)}
 
 
@@ -87,12 +94,13 @@ def inspect_layers(name: str, module: nn.Module, aliases: dict[str, str], image:
     handles = []
 
     def hook_for(path):
-        def hook(_module, _inputs, output):
+        def hook(hooked, _inputs, output):
             record = seen.setdefault(path, {"calls": 0})
             record["calls"] += 1
             if "shape" not in record and "type" not in record:
                 if isinstance(output, torch.Tensor) and output.dim() >= 2:
                     record["shape"] = tuple(int(s) for s in output.shape[1:])
+                    record["layout"] = layout(hooked, output)
                 else:
                     record["type"] = type(output).__name__ if not isinstance(output, torch.Tensor) else \
                         f"a tensor of shape {tuple(output.shape)}"
@@ -113,7 +121,8 @@ def inspect_layers(name: str, module: nn.Module, aliases: dict[str, str], image:
         module.train(was_training)
     layers = tuple(LayerInfo(path, type(sub).__name__, tuple(by_path.get(path, ())),
                              seen.get(path, {}).get("shape"), seen.get(path, {}).get("calls", 0),
-                             bool(getattr(sub, "inplace", False)), seen.get(path, {}).get("type", ""))
+                             bool(getattr(sub, "inplace", False)), seen.get(path, {}).get("type", ""),
+                             seen.get(path, {}).get("layout", ""))
                    for path, sub in named)
     return ModelLayers(name, tuple(int(s) for s in image.shape), layers)
 

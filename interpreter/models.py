@@ -18,7 +18,8 @@ An mlp flattens its input: its first width must be C*H*W of the training images 
 784 for MNIST) and its last the number of classes (10). The cnn takes any square C x S x S input
 (S even or odd; pooling floors).
 
-Other kinds: `torchvision NAME` (see zoo.py for aliases and weights), `file "net.pt"` (TorchScript,
+Other kinds: `torchvision NAME` (see zoo.py for aliases and weights), `timm NAME` (timm_zoo.py),
+`file "net.pt"` (TorchScript,
 or a state dict plus `arch NAME`; built-in widths are read off the state dict), `python
 "package.module:callable"` (called with no arguments; must return an nn.Module; a module may carry
 an `abl_aliases` dict of alias -> module path). Every model is put in eval() mode and fingerprinted
@@ -144,8 +145,10 @@ def build_model(spec: ModelSpec, stimuli_by_name: Mapping[str, object], progress
         return _file(spec)
     if spec.kind == "factory":
         return _factory(spec)
+    if spec.kind == "timm":
+        return _timm(spec, progress)
     raise RunError(f"model `{spec.name}`: unknown kind `{spec.kind}`",
-                   help="models are `train`, `torchvision`, `file` or `python`")
+                   help="models are `train`, `torchvision`, `timm`, `file` or `python`")
 
 
 def _seeded(seed: int):
@@ -235,6 +238,37 @@ def _torchvision(spec: ModelSpec, progress: Progress) -> LoadedModel:
     module = zoo.finish(arch, module)
     return _finish(spec, module, zoo.aliases(arch, module), zoo.input_shape(arch), _last_linear_out(module),
                    file is not None)
+
+
+def _timm(spec: ModelSpec, progress: Progress) -> LoadedModel:
+    from . import timm_zoo
+
+    arch = timm_zoo.check_architecture(str(spec.arch))
+    with _seeded(spec.seed):
+        module = timm_zoo.construct(arch)
+    weights = spec.weights or "auto"
+    file: Path | None = None
+    if weights in ("auto", "imagenet"):
+        file, where = timm_zoo.find_weights(module)
+        if file is None and weights == "imagenet":
+            raise RunError(f"model `{spec.name}`: no pretrained timm {arch} weights in {where}",
+                           help="put them there (abl never downloads), pass `weights \"file\"`, "
+                                "or use `weights none` for random weights")
+        if file is None:
+            progress.note(f"{arch}: no pretrained weights in {where}; running with RANDOM weights. "
+                          f"Pass weights \"file\" (a timm state dict) for the real network")
+    elif weights != "none":
+        file = Path(weights).expanduser()
+        if not file.is_file():
+            raise RunError(f"model `{spec.name}`: no weights file {file}",
+                           help="give the path of a state dict saved from this timm architecture")
+    if file is not None:
+        timm_zoo.load_weights(module, file, spec.name)
+        note = timm_zoo.match_input_statistics(module)
+        if note:
+            progress.note(f"{arch}: {note}")
+    return _finish(spec, module, timm_zoo.aliases(module), timm_zoo.input_shape(module),
+                   timm_zoo.num_classes(module), file is not None)
 
 
 def _is_torchscript(path: Path) -> bool:
@@ -351,6 +385,12 @@ def describe_model(spec: ModelSpec) -> tuple[dict[str, str], list[str]] | None:
         with torch.device("meta"):
             module = zoo.finish(arch, zoo.construct(arch))
         return zoo.aliases(arch, module), [path for path, _ in module.named_modules() if path]
+    if spec.kind == "timm" and arch:
+        from . import timm_zoo
+
+        with torch.device("meta"):
+            module = timm_zoo.construct(arch)
+        return timm_zoo.aliases(module), [path for path, _ in module.named_modules() if path]
     return None
 
 

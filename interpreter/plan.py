@@ -95,6 +95,7 @@ class InterventionPlan:
     direction: str = ""               # weights: incoming | outgoing | connection
     connection: tuple[int, int] | None = None
     layer: str = ""                   # weights/connection: the layer written
+    token: int | None = None          # activation edits of a token sequence at one token only
     span: Span = field(default_factory=Span.unknown, compare=False, hash=False)
 
 

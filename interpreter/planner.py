@@ -286,6 +286,9 @@ class Planner:
         elif isinstance(expr, ast.TorchvisionModel):
             weights = "auto" if expr.weights is None else expr.weights.value
             spec = ModelSpec(key, "torchvision", arch=expr.arch.value, weights=weights, seed=seed)
+        elif isinstance(expr, ast.TimmModel):
+            weights = "auto" if expr.weights is None else expr.weights.value
+            spec = ModelSpec(key, "timm", arch=expr.arch.value, weights=weights, seed=seed)
         elif isinstance(expr, ast.FileModel):
             spec = ModelSpec(key, "file", arch=expr.arch.value if expr.arch else None,
                              path=expr.path.value, seed=seed)
@@ -518,7 +521,8 @@ class Planner:
         if isinstance(intervention, ast.ActivationIntervention):
             family = self._bind_units(intervention.units, env, model, stimuli)
             value = float(self._number(intervention.value, env)) if intervention.value is not None else 0.0
-            return (InterventionPlan(intervention.kind, None, value, span=intervention.span), family)
+            token = int(self._number(intervention.token, env)) if intervention.token is not None else None
+            return (InterventionPlan(intervention.kind, None, value, token=token, span=intervention.span), family)
         factor = float(self._number(intervention.factor, env)) if intervention.factor is not None else 0.0
         if intervention.direction == "connection":
             connection = tuple(int(i.value) for i in intervention.connection.items)

@@ -55,8 +55,8 @@ def plan_tree(plan: Plan) -> Tree:
             if spec.regularize:
                 text += f", selectivity regulariser {spec.regularize:+g}"
             text += " (cached after the first run)"
-        elif spec.kind == "torchvision":
-            text = f"torchvision {spec.arch}, weights {spec.weights}"
+        elif spec.kind in ("torchvision", "timm"):
+            text = f"{spec.kind} {spec.arch}, weights {spec.weights}"
         else:
             text = f"{spec.kind} {spec.path}"
         models.add(_escape(f"{key}: {text}"))

@@ -36,7 +36,7 @@ class StimuliSpec:
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
-    kind: str                        # "train" | "torchvision" | "file" | "factory"
+    kind: str                        # "train" | "torchvision" | "timm" | "file" | "factory"
     arch: str | None = None
     widths: tuple[int, ...] = ()
     train_on: str | None = None      # stimuli key

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -101,9 +102,13 @@ def bootstrap_balanced_accuracy_ci(truth: np.ndarray, predicted: np.ndarray, lev
         return Interval.none()
     if np.array_equal(truth, predicted):
         return Interval(1.0, 1.0)
-    result = stats.bootstrap((truth, predicted), _balanced_accuracy, paired=True, vectorized=True,
-                             n_resamples=resamples, confidence_level=level, method="percentile",
-                             random_state=rng, batch=_batch(truth.size, resamples))
+    with warnings.catch_warnings():
+        # a resample without one of the two classes has no balanced accuracy (NaN); scipy warns
+        # about it, and a non-finite interval is reported as none below
+        warnings.simplefilter("ignore", stats.DegenerateDataWarning)
+        result = stats.bootstrap((truth, predicted), _balanced_accuracy, paired=True, vectorized=True,
+                                 n_resamples=resamples, confidence_level=level, method="percentile",
+                                 random_state=rng, batch=_batch(truth.size, resamples))
     low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
     return Interval(low, high) if math.isfinite(low) and math.isfinite(high) else Interval.none()
 

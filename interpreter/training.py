@@ -40,6 +40,8 @@ import torch
 from torch import nn
 
 from .atomic import atomic_path
+from .backend.hooks import HookSession
+from .backend.units import units_first
 from .errors import RunError
 from .progress import Progress, SilentProgress
 from .selectivity import class_selectivity_index
@@ -201,13 +203,13 @@ def _train(spec: ModelSpec, module: nn.Module, stimuli, paths: list[str], progre
     optimiser = torch.optim.Adam(module.parameters(), lr=float(spec.lr))
     alpha = float(spec.regularize)
     captured: dict[str, torch.Tensor] = {}
-    handles = []
+    session = HookSession(module)
+    for path in paths:
+        def hook(hooked, _inputs, output, path=path):
+            captured[path] = units_first(hooked, output)
+        session.add_output_hook(path, hook)
     try:
-        for path in paths:
-            def hook(_module, _inputs, output, path=path):
-                captured[path] = output
-            handles.append(module.get_submodule(path).register_forward_hook(hook))
-        with deterministic(), progress.task(f"training {spec.name}", spec.epochs * batches) as task:
+        with session, deterministic(), progress.task(f"training {spec.name}", spec.epochs * batches) as task:
             module.train()
             for epoch in range(int(spec.epochs)):
                 order = torch.randperm(n, generator=generator)
@@ -230,6 +232,4 @@ def _train(spec: ModelSpec, module: nn.Module, stimuli, paths: list[str], progre
                 task.describe(f"training {spec.name}: epoch {epoch + 1}/{spec.epochs}, "
                               f"loss {sum(losses) / len(losses):.4f}")
     finally:
-        for handle in handles:
-            handle.remove()
         captured.clear()

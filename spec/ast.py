@@ -164,11 +164,13 @@ UnitExpr = Union[RankedSelection, RandomSelection, ExplicitSelection, AllSelecti
 
 @dataclass(frozen=True)
 class ActivationIntervention:
-    """`ablating U` (zero), `mean-ablating U`, `clamping U to V`, `scaling U by F`."""
+    """`ablating U` (zero), `mean-ablating U`, `clamping U to V`, `scaling U by F`; the first
+    three optionally `at token T` (a token sequence's units edited at one token only)."""
     kind: str             # "zero" | "mean" | "clamp" | "scale"
     units: UnitExpr
     value: Value | None
     span: Span
+    token: Value | None = None
 
 
 @dataclass(frozen=True)
@@ -358,6 +360,14 @@ class TorchvisionModel:
 
 
 @dataclass(frozen=True)
+class TimmModel:
+    """`timm ARCH [weights ...]`: a timm architecture (checked against timm at run time)."""
+    arch: Name
+    weights: Value | None
+    span: Span
+
+
+@dataclass(frozen=True)
 class FileModel:
     path: Value
     arch: Name | None
@@ -377,7 +387,7 @@ class ModelRef:
     span: Span
 
 
-ModelExpr = Union[TrainModel, TorchvisionModel, FileModel, FactoryModel, ModelRef]
+ModelExpr = Union[TrainModel, TorchvisionModel, TimmModel, FileModel, FactoryModel, ModelRef]
 
 
 @dataclass(frozen=True)

@@ -530,13 +530,9 @@ class Checker:
                 self.error("E305", f"unknown torchvision architecture `{arch}`", expr.arch.span,
                            help=did_you_mean(arch, TORCHVISION_ARCHITECTURES) or
                            "names as in torchvision.models, e.g. `alexnet`, `resnet101`")
-            if expr.weights is not None and not isinstance(expr.weights, (ast.Name, ast.String)):
-                self.error("E306", "weights are `auto`, `none`, `imagenet` or a file path in quotes",
-                           expr.weights.span)
-            elif isinstance(expr.weights, ast.Name) and expr.weights.value not in ("auto", "none", "imagenet"):
-                self.error("E307", f"unknown weights `{expr.weights.value}`", expr.weights.span,
-                           help=did_you_mean(expr.weights.value, ("auto", "none", "imagenet")) or
-                           'use `auto`, `none`, `imagenet` or a path in quotes: weights "alexnet.pth"')
+            self._weights(expr.weights)
+        elif isinstance(expr, ast.TimmModel):
+            self._weights(expr.weights)
         elif isinstance(expr, ast.FileModel):
             if not isinstance(expr.path, ast.String):
                 self.error("E306", "a model file is a path in double quotes", expr.path.span)
@@ -549,6 +545,14 @@ class Checker:
                            expr.target.span)
         self.define(scope, decl.name, "model")
         return dataclasses.replace(decl, expr=expr)
+
+    def _weights(self, weights: ast.Value | None) -> None:
+        if weights is not None and not isinstance(weights, (ast.Name, ast.String)):
+            self.error("E306", "weights are `auto`, `none`, `imagenet` or a file path in quotes", weights.span)
+        elif isinstance(weights, ast.Name) and weights.value not in ("auto", "none", "imagenet"):
+            self.error("E307", f"unknown weights `{weights.value}`", weights.span,
+                       help=did_you_mean(weights.value, ("auto", "none", "imagenet")) or
+                       'use `auto`, `none`, `imagenet` or a path in quotes: weights "alexnet.pth"')
 
     def _model_ref(self, expr: ast.ModelRef, scope: Scope):
         value = expr.value
@@ -776,8 +780,8 @@ class Checker:
         if isinstance(value, ast.String):
             return
         self.error("E306", "a layer is a name like `fc2` or `features.3`", value.span,
-                   help="a module path whose first segment is a number is written in quotes: "
-                        "`in \"1._blocks.5\"`")
+                   help="a module path made only of numbers is written in quotes: `in \"0\"`, "
+                        "`in \"1.3\"` (`1._blocks.5` needs none)")
 
     def _expired(self, name: ast.Name, scope: Scope) -> bool:
         if scope.lookup(name.value) is None and name.value in self.expired_variables:
@@ -926,6 +930,8 @@ class Checker:
             self.unit_expr(intervention.units, scope)
             if intervention.value is not None:
                 self.number_value(intervention.value, "the value")
+            if intervention.token is not None:
+                self.int_value(intervention.token, "a token index", minimum=0)
         else:
             if intervention.units is not None:
                 if self.unit_expr(intervention.units, scope):

@@ -82,7 +82,7 @@ _code("E302", "unknown-metric", "a metric name is not one abl knows",
       "selectivity index, activation.",
       "units u = top 5 by activaton in fc2", "units u = top 5 by activation in fc2")
 _code("E303", "unknown-dataset", "a stimuli source is neither a dataset abl knows nor a defined stimuli",
-      "Sources: digits, mnist, fashion_mnist, cifar10, imagefolder, or the name of another stimuli "
+      "Sources: digits, mnist, fashion_mnist, cifar10, imagefolder, photos, or the name of another stimuli "
       "set (to derive a corrupted or filtered copy).",
       "stimuli s = digts split test", "stimuli s = digits split test")
 _code("E304", "unknown-report", "a report kind is not one abl knows",

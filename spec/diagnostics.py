@@ -64,12 +64,12 @@ def closest(word: str, candidates: Iterable[str]) -> str | None:
     return matches[0] if matches else None
 
 
-_BARE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*")
+_BARE_NAME = re.compile(r"([A-Za-z_][A-Za-z0-9_]*|\d+(\.\d+)*\.(?![eE][+-]?\d)[A-Za-z_][A-Za-z0-9_]*)(\.[A-Za-z0-9_]+)*")
 
 
 def spec_form(name: str) -> str:
-    """A name as it is written in a spec: bare when the grammar reads it as a name, else quoted
-    (a module path whose first segment is a number: `"1._blocks.5"`)."""
+    """A name as it is written in a spec: bare when the grammar reads it as a name (`fc2`,
+    `1._blocks.5`), else quoted (an all-number module path: `"0"`, `"1.0"`)."""
     return name if _BARE_NAME.fullmatch(name) else json.dumps(name)
 
 

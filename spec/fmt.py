@@ -143,6 +143,8 @@ def intervention_text(intervention: ast.Intervention) -> str:
             text += f" to {value_text(intervention.value)}"
         elif intervention.kind == "scale":
             text += f" by {value_text(intervention.value)}"
+        if intervention.token is not None:
+            text += f" at token {value_text(intervention.token)}"
         return text
     verb = "zeroing" if intervention.factor is None else "scaling"
     if intervention.direction == "connection":
@@ -254,6 +256,11 @@ def _model_text(expr: ast.ModelExpr) -> str:
         return " ".join(parts)
     if isinstance(expr, ast.TorchvisionModel):
         text = f"torchvision {expr.arch.value}"
+        if expr.weights is not None:
+            text += f" weights {value_text(expr.weights)}"
+        return text
+    if isinstance(expr, ast.TimmModel):
+        text = f"timm {expr.arch.value}"
         if expr.weights is not None:
             text += f" weights {value_text(expr.weights)}"
         return text

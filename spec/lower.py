@@ -167,6 +167,9 @@ class _Lower(Transformer):
     def model_file(self, meta, path, arch=None):
         return ast.FileModel(path, arch, self._span(meta))
 
+    def model_timm(self, meta, arch, weights=None):
+        return ast.TimmModel(arch, weights, self._span(meta))
+
     def model_factory(self, meta, target):
         return ast.FactoryModel(target, self._span(meta))
 
@@ -309,17 +312,20 @@ class _Lower(Transformer):
         return ast.MeasureDecl(name, items[-1], self._span(meta))
 
     # -- interventions --------------------------------------------------------------------
-    def ablate(self, meta, units):
-        return ast.ActivationIntervention("zero", units, None, self._span(meta))
+    def ablate(self, meta, units, token=None):
+        return ast.ActivationIntervention("zero", units, None, self._span(meta), token)
 
     def mean_ablate(self, meta, _keyword, units):
         return ast.ActivationIntervention("mean", units, None, self._span(meta))
 
-    def clamp(self, meta, units, value):
-        return ast.ActivationIntervention("clamp", units, value, self._span(meta))
+    def clamp(self, meta, units, value, token=None):
+        return ast.ActivationIntervention("clamp", units, value, self._span(meta), token)
 
-    def scale(self, meta, units, value):
-        return ast.ActivationIntervention("scale", units, value, self._span(meta))
+    def scale(self, meta, units, value, token=None):
+        return ast.ActivationIntervention("scale", units, value, self._span(meta), token)
+
+    def at_token(self, meta, value):
+        return value
 
     def unit_weights(self, meta, direction, units):
         return ("units", str(direction), units)

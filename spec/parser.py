@@ -166,10 +166,6 @@ def _syntax_message(error: UnexpectedInput, source: SourceFile, sink: Diagnostic
         if words:
             message += f", expected {_join(words)}"
         help_text = _hint(token, expected)
-        before = source.text[:span.start]
-        if token.type == "NAME" and re.search(r"(^|[\s\[,(])\d+(\.\d+)*\.$", before):
-            path = re.search(r"[\d.]+$", before).group(0) + str(token)
-            help_text = f"a module path whose first segment is a number is written in quotes: `\"{path}\"`"
         sink.report("E101", message, span, help=help_text)
         return span.line
     raise error

@@ -6,7 +6,7 @@ instead of a bare syntax error.
 
 from __future__ import annotations
 
-DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "imagefolder")
+DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "imagefolder", "photos")
 SPLITS = ("train", "test")
 PREPROCESSING = ("auto", "none", "imagenet")
 DEVICES = ("auto", "cpu", "cuda")

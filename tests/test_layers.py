@@ -85,8 +85,8 @@ def test_abl_layers_names_an_unknown_model(tmp_path):
 
 
 def test_a_layer_suggestion_pasted_back_lints_clean_and_runs(tmp_path):
-    """Module paths whose first segment is a number (an nn.Sequential wrapper) are quoted in
-    every hint, so that the hint pastes back into the spec."""
+    """All-number module paths (an nn.Sequential of an nn.Sequential) are quoted in every hint,
+    so that the hint pastes back into the spec."""
     import re
 
     (tmp_path / "wrapped.py").write_text(
@@ -106,8 +106,25 @@ def test_a_layer_suggestion_pasted_back_lints_clean_and_runs(tmp_path):
     assert suggested == '"1.3"' and '`"1.2"`' in wrong.stderr
     spec.write_text(template.format(layer="1.9"))
     bare = abl("lint", str(spec), cwd=tmp_path, cache=tmp_path)
-    assert bare.returncode == 1 and 'written in quotes: `in "1._blocks.5"`' in bare.stdout
+    assert bare.returncode == 1 and 'E306' in bare.stdout and 'written in quotes: `in "0"`' in bare.stdout
     spec.write_text(template.format(layer=suggested))
     assert abl("lint", str(spec), cwd=tmp_path, cache=tmp_path).returncode == 0
     right = abl("run", str(spec), "--out", str(tmp_path / "right"), "--no-figures", cwd=tmp_path, cache=tmp_path)
     assert right.returncode == 0, right.stderr
+
+
+def test_a_timm_vit_lists_token_sequences_with_features_as_units():
+    import pytest
+
+    timm = pytest.importorskip("timm")
+    from abl.interpreter.timm_zoo import aliases
+
+    model = timm.create_model("vit_small_patch16_224", pretrained=False)
+    layers = inspect_layers("vit", model, aliases(model), torch.zeros(3, 224, 224))
+    by_path = {layer.path: layer for layer in layers.layers}
+    block = by_path["blocks.6"]
+    assert block.output_shape == (197, 384) and block.layout == "tokens" and block.units == 384
+    assert block.unit_axis == "features x 197 tokens" and "block6" in block.aliases
+    assert by_path["blocks.6.mlp.fc1"].units == 1536
+    assert by_path["patch_embed.proj"].layout == "channels" and by_path["patch_embed.proj"].units == 384
+    assert by_path["head"].output_shape == (1000,) and by_path["head"].layout == "features"

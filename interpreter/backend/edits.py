@@ -1,5 +1,6 @@
-"""Activation edits as hooks: every edit is a per-unit affine map on dimension 1 of a layer's
-output, `x * alpha + beta` (see run.py's module docstring for how the modes fold into it).
+"""Activation edits as hooks: every edit is a per-unit affine map on the unit axis of a layer's
+output, `x * alpha + beta` (see run.py's module docstring for how the modes fold into it), made on
+the units-first view (units.py: a token sequence (N, T, D) is edited as (N, D, T) and moved back).
 Shared by the batched condition runs and by recording passes under interventions."""
 
 from __future__ import annotations
@@ -13,17 +14,19 @@ import torch
 from ..conditions import ActivationEdit, EditMode
 from ..errors import RunError
 from .hooks import HookSession
+from .units import is_token_sequence, units_back, units_first
 
 
-def unit_output(output, layer: str) -> torch.Tensor:
-    """The layer's output, checked to be one (batch, units, ...) tensor."""
+def unit_output(output, layer: str, module=None) -> torch.Tensor:
+    """The layer's output as a units-first view (batch, units, ...), checked to be one tensor."""
     if not isinstance(output, torch.Tensor):
         raise RunError(f"layer `{layer}` outputs {type(output).__name__}, not a tensor",
                        help="address a module whose output is one tensor (e.g. a conv, linear or block)")
     if output.dim() < 2:
         raise RunError(f"layer `{layer}` outputs a tensor of shape {tuple(output.shape)} without a unit dimension",
-                       help="units are dimension 1 of a (batch, units, ...) output")
-    return output
+                       help="units are the features of (batch, features), the channels of (batch, "
+                            "channels, ...) or the last axis of a token sequence (batch, tokens, features)")
+    return units_first(module, output)
 
 
 # ---- the per-unit affine maps --------------------------------------------------------------------
@@ -68,9 +71,10 @@ class SliceEdits:
         self.per_condition = [tuple(e) for e in per_condition]
         self._cache: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
 
-    def tensors(self, output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if any(e.elementwise for edits in self.per_condition for e in edits):
-            return self._element_tensors(output)
+    def tensors(self, output: torch.Tensor, tokens: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """(alpha, beta) for the units-first view `output`; `tokens`: it is a token sequence."""
+        if any(e.elementwise or e.token is not None for edits in self.per_condition for e in edits):
+            return self._element_tensors(output, tokens)
         n_units = output.shape[1]
         key = (n_units, output.dim(), output.dtype, output.device)
         if key not in self._cache:
@@ -83,14 +87,25 @@ class SliceEdits:
         return self._cache[key]
 
 
-    def _element_tensors(self, output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _element_tensors(self, output: torch.Tensor, tokens: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-element edits: (K, 1, C, H, W) alpha/beta over the flattened elements of a row;
-        channel edits in the same condition are spread over their channel's elements."""
+        channel edits in the same condition are spread over their channel's elements, an edit at
+        one token to that token's element of each unit."""
         shape = tuple(output.shape[1:])
         key = ("elements", shape, output.dtype, output.device)
         if key not in self._cache:
             n_elements = int(np.prod(shape))
             spatial = n_elements // shape[0]
+            for edits in self.per_condition:
+                for edit in edits:
+                    if edit.token is not None and not tokens:
+                        raise RunError(f"layer `{self.layer}` outputs {tuple(output.shape[1:])} per image, "
+                                       f"not a token sequence: `at token {edit.token}` needs a (batch, tokens, "
+                                       f"features) output", help="drop `at token`, or address a transformer block")
+                    if edit.token is not None and not 0 <= edit.token < spatial:
+                        raise RunError(f"token {edit.token} does not exist in layer `{self.layer}` "
+                                       f"({spatial} tokens)", help=f"tokens run from 0 to {spatial - 1}",
+                                       code="E403")
             pairs = [edit_affine([as_elements(e, spatial) for e in edits], n_elements, self.layer)
                      for edits in self.per_condition]
             alpha = torch.as_tensor(np.stack([p[0] for p in pairs]), dtype=output.dtype, device=output.device)
@@ -102,16 +117,19 @@ class SliceEdits:
 
 def as_elements(edit: ActivationEdit, spatial: int) -> ActivationEdit:
     """A channel edit as the same edit of every element of its channels (channel u holds the
-    elements u * spatial ... (u + 1) * spatial - 1 of a flattened (C, H, W) row)."""
+    elements u * spatial ... (u + 1) * spatial - 1 of a flattened (C, H, W) row); an edit at
+    token t as the edit of element u * spatial + t of each unit u of a units-first (D, T) row."""
     if edit.elementwise:
         return edit
-    units = tuple(u * spatial + s for u in edit.units for s in range(spatial))
-    means = tuple(m for m in edit.means for _ in range(spatial))
-    return dataclasses.replace(edit, units=units, means=means, elementwise=True)
+    positions = range(spatial) if edit.token is None else (edit.token,)
+    units = tuple(u * spatial + s for u in edit.units for s in positions)
+    means = tuple(m for m in edit.means for _ in positions)
+    return dataclasses.replace(edit, units=units, means=means, elementwise=True, token=None)
 
 
-def checked_output(output, layer: str) -> torch.Tensor:
-    output = unit_output(output, layer)
+def checked_output(output, layer: str, module=None) -> torch.Tensor:
+    """The units-first view of a finite output."""
+    output = unit_output(output, layer, module)
     if not bool(torch.isfinite(output).all()):
         raise RunError(f"non-finite activations (NaN/inf) in layer {layer}",
                        help="check the stimuli for NaN/inf pixels and the model for NaN weights")
@@ -121,23 +139,23 @@ def checked_output(output, layer: str) -> torch.Tensor:
 def replicating_hook(edits: SliceEdits):
     """Prefix mode: (B, U, ...) -> (K*B, U, ...), slice k edited by condition k."""
     def hook(module, inputs, output):
-        output = checked_output(output, edits.layer)
-        alpha, beta = edits.tensors(output)
-        edited = torch.addcmul(beta, output.unsqueeze(0), alpha)
-        return edited.reshape((-1,) + tuple(output.shape[1:]))
+        view = checked_output(output, edits.layer, module)
+        alpha, beta = edits.tensors(view, is_token_sequence(module, output))
+        edited = torch.addcmul(beta, view.unsqueeze(0), alpha).reshape((-1,) + tuple(view.shape[1:]))
+        return units_back(module, output, edited)
     return hook
 
 
 def slicewise_hook(edits: SliceEdits, k: int):
     """Input mode: the output already has K*B rows; slice k edited by condition k."""
     def hook(module, inputs, output):
-        output = checked_output(output, edits.layer)
-        if output.shape[0] % k:
-            raise RunError(f"layer `{edits.layer}` gave {output.shape[0]} rows for {k} stacked copies",
-                           help="units are dimension 1 of a (batch, units, ...) output; choose another layer")
-        alpha, beta = edits.tensors(output)
-        shaped = output.reshape((k, -1) + tuple(output.shape[1:]))
-        return torch.addcmul(beta, shaped, alpha).reshape(output.shape)
+        view = checked_output(output, edits.layer, module)
+        if view.shape[0] % k:
+            raise RunError(f"layer `{edits.layer}` gave {view.shape[0]} rows for {k} stacked copies",
+                           help="address a module whose output has the batch on its first axis")
+        alpha, beta = edits.tensors(view, is_token_sequence(module, output))
+        shaped = view.reshape((k, -1) + tuple(view.shape[1:]))
+        return units_back(module, output, torch.addcmul(beta, shaped, alpha).reshape(view.shape))
     return hook
 
 

@@ -53,10 +53,10 @@ class LayerStats:
         return int(self.total_sum.shape[0])
 
 
-def reduce_units(output, layer: str, per_element: bool = False) -> torch.Tensor:
-    """(B, U, ...) -> (B, U) float32, averaging every dimension after the unit dimension; per
-    element: (B, C * H * W), every element of the output its own unit."""
-    value = unit_output(output, layer).detach()
+def reduce_units(output, layer: str, per_element: bool = False, module=None) -> torch.Tensor:
+    """(B, U, ...) -> (B, U) float32 on the units-first view, averaging every dimension after the
+    unit dimension (positions, tokens); per element: (B, U * rest), every element its own unit."""
+    value = unit_output(output, layer, module).detach()
     if per_element:
         return value.flatten(1).float()
     if value.dim() > 2:
@@ -141,7 +141,7 @@ def record_layers(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.
 
     def make_hook(layer: str):
         def hook(module, inputs, output):
-            reduced = reduce_units(output, layer, per_element)
+            reduced = reduce_units(output, layer, per_element, module)
             if not bool(torch.isfinite(reduced).all()):
                 raise _non_finite(layer)
             current[layer] = reduced

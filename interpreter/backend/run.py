@@ -189,8 +189,10 @@ def run_conditions(model: nn.Module, batches: Batches, conditions: Sequence[Cond
 
 def _run_layer_group(model, x, group: _LayerGroup, conditions, results, plain, per_chunk,
                      tick: Callable[[int], None] = lambda k: None) -> None:
-    validate = not group.validated and group.mode == "prefix"
-    size = max(1, per_chunk - 1) if validate else per_chunk
+    # one condition per forward replicates nothing (it is the input mode's computation), so
+    # there is nothing to validate, and a check slice would exceed the rows the budget allows
+    validate = not group.validated and group.mode == "prefix" and per_chunk > 1
+    size = per_chunk - 1 if validate else per_chunk
     for n, chunk in enumerate(_chunks(group.indices, size)):
         edits = [conditions[i].activation_edits for i in chunk]
         outs = None

