@@ -19,14 +19,8 @@ from abl.spec.frontend import FrontEndResult, compile_file, compile_text
 
 from .execute import Executor, RunResult
 from .plan import Plan
-from .planner import make_plan
+from .planner import plan_program
 from .progress import Progress
-
-
-def describe_stimuli(spec):
-    from .stimuli import describe
-
-    return describe(spec)
 
 
 def _in_notebook() -> bool:
@@ -86,8 +80,6 @@ class _StartedRichProgress:
         self._progress.note(message)
 
 
-def plan_program(program) -> Plan:
-    return make_plan(program, describe_stimuli)
 
 
 @dataclass

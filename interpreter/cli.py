@@ -8,9 +8,8 @@ import sys
 
 from abl.spec.codes import CODES
 from abl.spec.diagnostics import SpecError
-from abl.spec.source import SourceReadError
 
-from .cli_common import ExitCode, _consoles, _print_diagnostics
+from .cli_common import ExitCode, _consoles, _print_diagnostics, run_error_diagnostic
 from .cli_compare import cmd_compare
 from .cli_run import EXECUTORS, cmd_layers, cmd_plan, cmd_run
 from .cli_tools import cmd_fmt, cmd_lint
@@ -113,6 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
                                 "($MLFLOW_TRACKING_URI, default ./mlruns)")
             p.add_argument("--resume", metavar="RUN_DIR",
                            help="complete an interrupted run in RUN_DIR, keeping its finished shards")
+            p.add_argument("--format", choices=("text", "json"), default="text",
+                           help="json: the command's diagnostics (warnings, errors at compile, plan and "
+                                "run time) as one JSON array on stdout, as `abl lint --format json`; the "
+                                "report goes to stderr")
         p.set_defaults(handler=handler)
 
     layers = sub.add_parser("layers", help="show a model's layers: shapes, units, aliases, traps",
@@ -149,22 +152,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _located(error, spec_path: str | None) -> str | None:
-    """A run-time error that knows its place, as lint shows one: path:line:col, the line, a caret."""
-    span = getattr(error, "span", None)
-    if span is None or not spec_path:
-        return None
-    from abl.spec.source import SourceFile
+def _finished(args, code: int) -> int:
+    """`abl plan/run --format json`: the diagnostics of the whole command (compile warnings, plan
+    and run-time errors) as one JSON array on stdout, as `abl lint --format json` prints them."""
+    collected = getattr(args, "collected", None)
+    if collected is not None:
+        from abl.spec.emit import emit
 
-    try:
-        line = SourceFile.read(spec_path).line_text(span.line)
-    except SourceReadError:
-        return None
-    code = f"{error.code} " if error.code else ""
-    width = max(1, (span.end_column - span.column) if span.end_line == span.line else len(line) - span.column + 1)
-    gutter = " " * len(str(span.line))
-    return (f"{spec_path}:{span.line}:{span.column}: {code}error: {error.message}\n"
-            f"{gutter} |\n{span.line} | {line}\n{gutter} | {' ' * (span.column - 1)}{'^' * width}")
+        sys.stdout.write(emit(collected, "json") + "\n")
+    return code
 
 
 class _PipeSafe:
@@ -242,25 +238,30 @@ def _main(argv: list[str] | None = None) -> int:
     from .errors import RunError
 
     _, err = _consoles(getattr(args, "no_color", False))
+    fmt = getattr(args, "format", None) or "text"
+    if args.command in ("plan", "run"):
+        args.collected = [] if fmt == "json" else None     # one JSON array of diagnostics at the end
     try:
-        return int(args.handler(args))
+        return _finished(args, int(args.handler(args)))
     except RunError as error:
         if os.environ.get("ABL_DEBUG") and error.__cause__ is not None:
             import traceback
 
             traceback.print_exception(error.__cause__)
-        where = f"{error.code} " if error.code else ""
-        located = _located(error, getattr(args, "spec", None))
-        if located:
-            err.print(located, markup=False, highlight=False)
+        diagnostic = run_error_diagnostic(error, getattr(args, "spec", None))
+        if getattr(args, "collected", None) is not None:
+            args.collected.append(diagnostic)
+        elif diagnostic.span.line:
+            _print_diagnostics([diagnostic], err)
         else:
+            where = f"{error.code} " if error.code else ""
             err.print(f"[red]error:[/] {where}{error.message}", markup=True, highlight=False)
-        if error.help:
-            err.print(f"  = help: {error.help}", markup=False)
-        return ExitCode.ERROR
+            if error.help:
+                err.print(f"  = help: {error.help}", markup=False)
+        return _finished(args, ExitCode.ERROR)
     except SpecError as error:
-        _print_diagnostics(error.diagnostics, err)
-        return ExitCode.ERROR
+        _print_diagnostics(error.diagnostics, err, fmt, getattr(args, "collected", None))
+        return _finished(args, ExitCode.ERROR)
     except Terminated:
         err.print("terminated")
         return ExitCode.TERMINATED

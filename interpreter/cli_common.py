@@ -20,6 +20,24 @@ class ExitCode(enum.IntEnum):
     TERMINATED = 143      # SIGTERM
 
 
+def run_error_diagnostic(error, spec_path: str | None) -> Diagnostic:
+    """A run-time error as a diagnostic: at the statement that caused it when it knows one (the
+    same fields and rendering as a lint diagnostic), else at no position (line 0)."""
+    from abl.spec.codes import Severity
+    from abl.spec.source import SourceFile, SourceReadError, Span
+
+    span, line = getattr(error, "span", None), ""
+    if span is not None and spec_path:
+        try:
+            line = SourceFile.read(spec_path).line_text(span.line)
+        except SourceReadError:
+            span = None
+    else:
+        span = None
+    return Diagnostic(error.code or "E400", Severity.ERROR, error.message, spec_path or "",
+                      span or Span(0, 0, 0, 0, 0, 0), line, error.help)
+
+
 def _consoles(no_color: bool = False):
     from rich.console import Console
 
@@ -56,9 +74,15 @@ def _spec_files(paths: list[str]) -> tuple[list[Path], list[str]]:
     return files, problems
 
 
-def _print_diagnostics(diagnostics: list[Diagnostic], err, fmt: str = "text") -> None:
+def _print_diagnostics(diagnostics: list[Diagnostic], err, fmt: str = "text",
+                       collected: list | None = None) -> None:
+    """Diagnostics in `fmt`; with `collected` (plan/run in JSON), kept for the one JSON array the
+    command prints when it ends."""
     from abl.spec.emit import emit
 
+    if collected is not None and fmt != "text":
+        collected.extend(diagnostics)
+        return
     if not diagnostics:
         return
     text = emit(diagnostics, fmt, color=err.is_terminal and not err.no_color, tool_version=abl_version())

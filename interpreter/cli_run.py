@@ -29,7 +29,7 @@ def _compile_for_run(args, err):
     except SourceReadError as error:
         err.print(f"[red]error:[/] {error.path}: {error.reason}")
         return None
-    _print_diagnostics(list(result.diagnostics), err)
+    _diagnose(list(result.diagnostics), err, args)
     if result.program is None:
         errors = sum(d.is_error for d in result.diagnostics)
         err.print(f"[red]error:[/] {args.spec} has {errors} error(s); nothing was run")
@@ -37,21 +37,32 @@ def _compile_for_run(args, err):
     return result, overrides
 
 
-def _make_plan(program, err):
-    from .api import plan_program
+def _format(args) -> str:
+    return getattr(args, "format", None) or "text"
+
+
+def _diagnose(diagnostics, err, args) -> None:
+    """Compile and plan diagnostics: kept for the JSON array of `abl run --format json`, else
+    printed as text on stderr."""
+    collected = getattr(args, "collected", None) if args is not None else None
+    _print_diagnostics(diagnostics, err, "json" if collected is not None else "text", collected)
+
+
+def _make_plan(program, err, args=None):
+    from .planner import plan_program
     from .planner import PlanError
 
     try:
         return plan_program(program)
     except PlanError as error:
-        _print_diagnostics(error.diagnostics, err)
+        _diagnose(error.diagnostics, err, args)
         return None
 
 
 def _plan_of(args, err):
     """The spec's plan, or None once its problems are printed."""
     compiled = _compile_for_run(args, err)
-    return None if compiled is None else _make_plan(compiled[0].program, err)
+    return None if compiled is None else _make_plan(compiled[0].program, err, args)
 
 
 def cmd_plan(args) -> int:
@@ -69,6 +80,8 @@ def cmd_run(args) -> int:
     from .runfolder import RunFolder
 
     out, err = _consoles(args.no_color)
+    if _format(args) == "json":
+        out = err                    # stdout carries the JSON array of diagnostics alone
     args.executor_given = args.executor is not None
     if args.ray_address and args.executor == "local":
         err.print("error: --ray-address needs --executor ray", markup=False)
@@ -103,7 +116,7 @@ def cmd_run(args) -> int:
     if compiled is None:
         return ExitCode.ERROR
     front_end, overrides = compiled
-    plan = _make_plan(front_end.program, err)
+    plan = _make_plan(front_end.program, err, args)
     if plan is None:
         return ExitCode.ERROR
     execution = {"executor": args.executor, "threads": _threads(args)}
@@ -157,11 +170,11 @@ def _resume(args, out, err, budget) -> int:
     original = manifest.get("spec") or str(folder_path / "spec.abl")
     front_end = compile_text(spec_text.decode("utf-8"), original, overrides)
     args.spec = original                    # run-time errors point at the spec as it was run
-    _print_diagnostics(list(front_end.diagnostics), err)
+    _diagnose(list(front_end.diagnostics), err, args)
     if front_end.program is None:
         err.print(f"[red]error:[/] {folder_path / 'spec.abl'} no longer compiles; nothing was run")
         return ExitCode.ERROR
-    plan = _make_plan(front_end.program, err)
+    plan = _make_plan(front_end.program, err, args)
     if plan is None:
         return ExitCode.ERROR
     if json.loads(json.dumps(dict(plan.params), default=str)) != manifest["params"]:

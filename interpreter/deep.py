@@ -12,7 +12,7 @@ from .plan import Plan
 
 
 def deep_check(program) -> list[Diagnostic]:
-    from .api import plan_program
+    from .planner import plan_program
     from .planner import PlanError
 
     sink = DiagnosticSink(program.source)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 
 class RunError(Exception):
     """Something the user can fix: a missing file, an unknown layer, a class that does not exist.
@@ -39,3 +41,15 @@ def import_extra(module: str, feature: str, name: str, extra: str):
     except ModuleNotFoundError:
         raise RunError(f"{feature} needs {name}, which this install of abl lacks",
                        help=f"pip install 'abl[{extra}]'   (from a checkout: pip install -e \".[{extra}]\")") from None
+
+
+@contextlib.contextmanager
+def at_statement(span):
+    """A RunError raised inside points at the statement `span` (the declaration being loaded or
+    the measurement being made) unless it already knows a more precise place."""
+    try:
+        yield
+    except RunError as error:
+        if error.span is None:
+            error.span = span
+        raise

@@ -21,7 +21,7 @@ from .cache import default_cache_dir
 from .condition_runs import condition_runs, subset_batches
 from .conditions import ActivationEdit, Condition, EditMode, WeightEdit, WeightTarget
 from .claim_sides import ImageValues
-from .errors import RunError
+from .errors import RunError, at_statement
 from .plan import InterventionPlan, MeasureItem, Plan, Selection, recorded_layer, split_recorded
 from .recordings import recording_requirements
 from .progress import Progress, SilentProgress
@@ -71,7 +71,9 @@ class Executor:
         if key not in self._stimuli:
             from .stimuli import load_stimuli
 
-            self._stimuli[key] = load_stimuli(self.plan.stimuli_spec(key), self.progress)
+            spec = self.plan.stimuli_spec(key)
+            with at_statement(spec.span):
+                self._stimuli[key] = load_stimuli(spec, self.progress)
         return self._stimuli[key]
 
     def model(self, key: str):
@@ -83,7 +85,8 @@ class Executor:
             if spec.train_on:
                 training[spec.train_on] = self.stimuli(spec.train_on)
             started = time.perf_counter()
-            loaded = build_model(spec, training, self.progress, self.cache_dir)
+            with at_statement(spec.span):
+                loaded = build_model(spec, training, self.progress, self.cache_dir)
             loaded.module.to(self.device)
             source = ("cache" if loaded.cached else "trained") if spec.kind == "train" else "built"
             self.model_records[key] = ModelRecord(key, loaded.weights_fingerprint, loaded.pretrained, spec.kind,
@@ -136,7 +139,7 @@ class Executor:
                     try:
                         self.model(leaf.model).resolve_layer(leaf.layer)
                     except RunError as error:
-                        raise error.at(leaf.span) from None
+                        raise error.at(leaf.layer_span or leaf.span) from None
             layers = [(item.in_layer, item.span)] if item.in_layer else []
             layers += [(i.layer, i.span) for i in item.interventions if i.layer]
             for layer, span in layers:

@@ -26,9 +26,6 @@ from __future__ import annotations
 
 import functools
 
-import numpy as np
-import torch
-
 from .errors import RunError
 
 SIDE = 256
@@ -38,8 +35,10 @@ PHOTOS = (("coffee", "skimage", 967), ("chelsea", "skimage", 281), ("rocket", "s
           ("grace_hopper.jpg", "matplotlib", 652), ("china.jpg", "sklearn", 663))
 
 
-def _read(name: str, package: str) -> np.ndarray:
-    """(H, W, 3) uint8."""
+def _read(name: str, package: str):
+    """(H, W, 3) uint8 array."""
+    import numpy as np
+
     if package == "skimage":
         import skimage.data
 
@@ -55,7 +54,9 @@ def _read(name: str, package: str) -> np.ndarray:
         return np.asarray(Image.open(handle).convert("RGB"))
 
 
-def _views(photo: np.ndarray) -> list[torch.Tensor]:
+def _views(photo) -> list:
+    import numpy as np
+    import torch
     from torchvision.transforms import functional as F
 
     image = torch.from_numpy(np.array(photo, dtype=np.uint8)).permute(2, 0, 1).to(torch.float32) / 255.0
@@ -73,8 +74,12 @@ def _views(photo: np.ndarray) -> list[torch.Tensor]:
 
 
 @functools.lru_cache(maxsize=1)
-def photo_views() -> tuple[torch.Tensor, np.ndarray]:
-    """(120, 3, 256, 256) images in [0, 1] and their ImageNet labels, photo by photo."""
+def photo_views():
+    """(120, 3, 256, 256) images in [0, 1] (a tensor) and their ImageNet labels (an array), photo by
+    photo. Torch is imported here, not at the top: `abl plan` reads PHOTOS without it."""
+    import numpy as np
+    import torch
+
     images, labels = [], []
     for name, package, label in PHOTOS:
         try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from abl.spec.check import Program
+from abl.spec.program import Program
 from abl.spec.source import SourceFile, Span
 from abl.spec.vocabulary import MEASURES_OF_OUTPUTS
 
@@ -56,6 +56,7 @@ class Selection:
     children: tuple["Selection", ...] = ()
     name: str = ""                    # the unit set's name in the spec, for labels
     span: Span = field(default_factory=Span.unknown, compare=False, hash=False)
+    layer_span: Span | None = field(default=None, compare=False, hash=False)    # where the layer is written
 
     def layers(self) -> tuple[str, ...]:
         if self.children:

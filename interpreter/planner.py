@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from abl.spec import ast
-from abl.spec.check import Program
+from abl.spec.program import Program
 from abl.spec.diagnostics import Diagnostic, DiagnosticSink, listing
 from abl.spec.fmt import intervention_text, unit_expr_text, value_text
 from abl.spec.vocabulary import MEASURES_NEEDING_INTERVENTION
@@ -209,7 +209,7 @@ class Planner:
                     dataclasses.replace(existing, name=key) == spec:
                 env.stimuli[decl.name.value] = existing_key
                 return
-        self.stimuli[key] = spec
+        self.stimuli[key] = dataclasses.replace(spec, span=decl.span)
         env.stimuli[decl.name.value] = key
 
     def _stimuli_option(self, spec: StimuliSpec, option: ast.Option, env: _Env) -> StimuliSpec:
@@ -278,7 +278,8 @@ class Planner:
                     member_seed = spec.seed + offset
                     member = (key[:-1] + f",seed={member_seed}]") if key.endswith("]") else \
                         f"{key}[seed={member_seed}]"
-                    self.models[member] = dataclasses.replace(spec, name=member, seed=member_seed)
+                    self.models[member] = dataclasses.replace(spec, name=member, seed=member_seed,
+                                                              span=decl.span)
                     members.append((member, member_seed))
                 self.replicas[key] = tuple(members)
                 env.models[decl.name.value] = key
@@ -294,7 +295,7 @@ class Planner:
                              path=expr.path.value, seed=seed)
         else:
             spec = ModelSpec(key, "factory", path=expr.target.value, seed=seed)
-        self.models[key] = spec
+        self.models[key] = dataclasses.replace(spec, span=decl.span)
         env.models[decl.name.value] = key
 
     # ---- values ------------------------------------------------------------------------------
@@ -346,7 +347,7 @@ class Planner:
         # one resolver for names everywhere (`classes [...]` uses it too): case, `_` for spaces,
         # ImageNet WordNet ids
         from .errors import RunError
-        from .stimuli import resolve_class
+        from .catalog import resolve_class
 
         try:
             return resolve_class(str(value_index), tuple(names), tuple(info.present_classes))
@@ -380,7 +381,8 @@ class Planner:
         if getattr(expr, "target_class", None) is not None:
             target = self._class_index(expr.target_class, env, stats_stimuli)
         base = dict(model=model, layer=layer, stimuli=stats_stimuli, target_class=target,
-                    name=label, span=expr.span, seed=self.program.seed,
+                    name=label, span=expr.span, layer_span=getattr(expr.layer, "span", None),
+                    seed=self.program.seed,
                     per_element=getattr(expr, "per_element", False))
         if isinstance(expr, ast.RankedSelection):
             return [("", Selection("ranked", metric=expr.metric.text, count=int(self._number(expr.count, env)),
@@ -707,3 +709,10 @@ def selection_seed(selection: Selection) -> list[int]:
     identity = f"{selection.name}|{selection.model}|{selection.layer}|{selection.count}"
     digest = int.from_bytes(hashlib.sha256(identity.encode()).digest()[:4], "little")
     return [selection.seed, digest, selection.stream, selection.draw]
+
+
+def plan_program(program) -> Plan:
+    """The plan of a checked program, with the stimuli described by the torch-free catalog."""
+    from .catalog import describe
+
+    return make_plan(program, describe)

@@ -3,7 +3,9 @@ loaders (stimuli.py, models.py) turn them into tensors and modules."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from abl.spec.source import Span
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,8 @@ class StimuliSpec:
     preprocess: str = "auto"        # "auto" | "none" | "imagenet"
     corruptions: tuple[Corruption, ...] = ()    # applied in order, after resizing, before normalising
     seed: int = 0                   # the split's and the subsample's seed (not the corruptions')
+    # the statement that declared it, for run-time errors; not part of the set's identity
+    span: Span | None = field(default=None, compare=False, hash=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -48,3 +52,4 @@ class ModelSpec:
     weights: str = "auto"
     path: str | None = None
     seed: int = 0
+    span: Span | None = field(default=None, compare=False, hash=False, repr=False)

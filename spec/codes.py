@@ -125,6 +125,12 @@ _code("E311", "plan-too-large", "a spec would expand to more bindings or random 
       "every random control. Above 1,000,000 (ABL_MAX_PLAN=N raises it) the spec is refused before "
       "planning, which would otherwise exhaust memory.",
       "for each a in [1, 2], each b in [1, 2], ...  (40 binders)", "for each a in [1, 2], each b in [1, 2]:")
+_code("E400", "run-failed", "the run failed on the data, a model or the machine",
+      "A run-time problem the spec could not show before running: an unreadable image folder, a "
+      "model that does not fit its stimuli, non-finite activations, a factory that raises. The "
+      "message names the cause and `help:` the fix; when a statement caused it, the diagnostic "
+      "points at that statement.",
+      'stimuli s = imagefolder "/no/such/folder"', 'stimuli s = imagefolder "/data/imagenet/val"')
 _code("E401", "unknown-layer", "a layer name does not exist in the model",
       "Layers are named by module path (`features.3`) or by an alias the model declares "
       "(`fc2`, `conv3`). `abl lint --deep` and `abl run` check every name against the model.",

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import ast
-from .check import Program, check
+from .check import check
+from .program import Program
 from .diagnostics import Diagnostic, DiagnosticSink
 from .parser import parse_source
 from .source import SourceFile

@@ -301,5 +301,61 @@ def test_an_unknown_layer_at_run_time_points_at_the_spec(tmp_path):
                     'units u = top 3 by activation in fc9\nmeasure accuracy on s ablating u\n')
     result = run_cli("run", str(spec), "--out", str(tmp_path / "run"), "--no-figures")
     assert result.returncode == 2
-    assert f"{spec}:5:11: E401 error: model `net` has no layer `fc9`" in result.stderr
+    assert f"{spec}:5:34: E401 error: model `net` has no layer `fc9`" in result.stderr     # at the layer
     assert "^^^" in result.stderr and "did you mean `fc2`?" in result.stderr
+
+
+def test_a_run_time_error_points_at_its_statement_as_lint_does_in_text_and_json(tmp_path):
+    spec = tmp_path / "late.abl"
+    spec.write_text('experiment "late"\nseed 0\nstimuli test = digits split test\n'
+                    "model net = train mlp [64, 16, 10] on test epochs 1\n"
+                    "units hot = top 3 by activation in fc9 on test\n"
+                    "measure accuracy on test ablating hot\n")
+    env = {"ABL_CACHE_DIR": str(tmp_path / "cache")}
+    text = run_cli("run", str(spec), "--out", str(tmp_path / "a"), "--no-figures", env_extra=env)
+    assert text.returncode == 2 and "Traceback" not in text.stderr
+    assert f"{spec}:5:36: E401 error: model `net` has no layer `fc9`" in text.stderr
+    assert "5 | units hot = top 3 by activation in fc9 on test\n" in text.stderr
+    assert "\n  |" + " " * 36 + "^^^\n" in text.stderr and "= help: did you mean `fc" in text.stderr
+    as_json = run_cli("run", str(spec), "--out", str(tmp_path / "b"), "--no-figures", "--format", "json",
+                      env_extra=env)
+    assert as_json.returncode == 2
+    (record,) = json.loads(as_json.stdout)
+    lint = json.loads(run_cli("lint", "--format", "json", str(tmp_path / "x.abl")).stdout or "[]")
+    assert lint == [] or set(lint[0]) == set(record)
+    assert set(record) == {"path", "line", "column", "end_line", "end_column", "code", "severity", "message", "help"}
+    assert (record["line"], record["column"], record["end_column"], record["code"]) == (5, 36, 39, "E401")
+    # a loader's error points at the declaration it was loading
+    spec.write_text('experiment "late"\nseed 0\nstimuli s = imagefolder "/no/such/folder"\n'
+                    'model m = torchvision alexnet weights none\nmeasure accuracy on s using m\n')
+    missing = run_cli("run", str(spec), "--out", str(tmp_path / "c"), "--format", "json", env_extra=env)
+    (record,) = json.loads(missing.stdout)
+    assert (record["line"], record["column"], record["code"]) == (3, 1, "E400")
+
+
+def test_where_class_names_an_imagenet_folder_as_classes_does(tmp_path):
+    """`where class == "Indian_cobra"` plans and runs against a folder named Indian_cobra."""
+    from PIL import Image
+
+    rng = __import__("numpy").random.default_rng(0)
+    for name in ("Indian_cobra", "junco"):
+        (tmp_path / "val" / name).mkdir(parents=True)
+        for k in range(3):
+            pixels = rng.integers(0, 255, size=(64, 64, 3), dtype="uint8")
+            Image.fromarray(pixels).save(tmp_path / "val" / name / f"{k}.png")
+    (tmp_path / "tiny.py").write_text(
+        "from torch import nn\n"
+        "def make():\n"
+        "    return nn.Sequential(nn.Conv2d(3, 4, 7, stride=8), nn.ReLU(), nn.AdaptiveAvgPool2d(1),\n"
+        "                         nn.Flatten(), nn.Linear(4, 1000))\n")
+    spec = tmp_path / "cobra.abl"
+    spec.write_text(f'experiment "cobra"\nseed 0\nstimuli s = imagefolder "{tmp_path / "val"}" '
+                    'classes ["Indian_cobra", "junco"]\nmodel m = python "tiny:make"\n'
+                    'measure accuracy on s where class == "Indian_cobra" using m\n'
+                    'measure accuracy on s where class == "Indian cobra" using m\n')
+    env = {"ABL_CACHE_DIR": str(tmp_path / "cache")}
+    assert run_cli("plan", str(spec), cwd=tmp_path, env_extra=env).returncode == 0
+    done = run_cli("run", str(spec), "--out", str(tmp_path / "out"), "--no-figures", cwd=tmp_path, env_extra=env)
+    assert done.returncode == 0, done.stderr
+    rows = (tmp_path / "out" / "results.csv").read_text().splitlines()
+    assert len(rows) == 2 and ",Indian cobra," in rows[1]      # one class, measured once

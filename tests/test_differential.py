@@ -536,12 +536,15 @@ def test_rows_carry_the_stimuli_of_their_binding(cache):
 
 
 # ---- the examples ---------------------------------------------------------------------------------
+from abl.interpreter.report import count_forwards  # noqa: E402
+
 
 def test_digit7_example(cache):
     experiment = Experiment.from_file(ROOT / "examples" / "digit7.abl", overrides={"epochs": "5"},
                                       cache_dir=cache)
     result = experiment.run()
     check_unique_keys(result.table)
+    assert count_forwards(experiment.plan)[0] == result.forward_passes     # what `abl plan` announces
     model, train, test = experiment.model("net"), experiment.stimuli("train"), experiment.stimuli("test")
     hot7 = list(top(scores(run(model, train.images, record=["fc2"])[1]["fc2"], train.labels.numpy(),
                            "activation", 7), 5))
@@ -570,6 +573,7 @@ def test_hayne_example_sample(cache):
                                       overrides={"layers": "[conv2, fc1]"}, cache_dir=cache)
     result = experiment.run()
     check_unique_keys(result.table)
+    assert count_forwards(experiment.plan)[0] == result.forward_passes     # what `abl plan` announces
     model, probe_set, evaluated = experiment.model("digits_cnn"), experiment.stimuli("probe"), experiment.stimuli("eval")
     base, _ = run(model, evaluated.images)
     rng = np.random.default_rng(0)
@@ -599,6 +603,7 @@ def test_selectivity_knob_example_sample(cache):
                                       cache_dir=cache)
     result = experiment.run()
     check_unique_keys(result.table)
+    assert count_forwards(experiment.plan)[0] == result.forward_passes     # what `abl plan` announces
     test = experiment.stimuli("test")
     from torchvision.transforms.functional import gaussian_blur
 

@@ -142,3 +142,59 @@ def test_no_import_cycles_between_modules():
         if node not in state and visit(node, []):
             break
     assert not cycle, " -> ".join(cycle)
+
+
+# ---- the interpreter's layers ---------------------------------------------------------------------
+
+BACKEND_MAY_IMPORT = ("abl.interpreter.backend", "abl.interpreter.conditions", "abl.interpreter.errors",
+                      "torch", "numpy", "__future__", "contextlib", "dataclasses", "typing", "collections",
+                      "re", "math", "os", "enum", "functools", "itertools")
+LOADERS = ("models", "stimuli", "folder_stimuli", "photo_stimuli", "training", "networks", "zoo", "timm_zoo",
+           "corruptions", "cache", "specs")
+ABOVE_THE_LOADERS = ("abl.interpreter.execute", "abl.interpreter.cli", "abl.interpreter.cli_run",
+                     "abl.interpreter.cli_common", "abl.interpreter.cli_tools", "abl.interpreter.api",
+                     "abl.interpreter.scheduling", "abl.interpreter.ray_executor", "abl.interpreter.planner",
+                     "abl.interpreter.report", "abl.interpreter.runfolder", "abl.interpreter.shards")
+
+
+@pytest.mark.parametrize("path", modules("interpreter/backend"), ids=_rel)
+def test_the_backend_imports_only_its_data_types(path):
+    """The hooks backend sees Conditions and RunErrors, never plans, specs or parse trees."""
+    imported = imports_of(path.read_text(encoding="utf-8"), _package_of(path))
+    bad = sorted(m for m in imported if not any(_matches(m, allowed) for allowed in BACKEND_MAY_IMPORT))
+    assert not bad, f"{_rel(path)} imports {bad}"
+
+
+@pytest.mark.parametrize("name", LOADERS)
+def test_the_loaders_never_import_the_executor_or_the_cli(name):
+    path = ROOT / "interpreter" / f"{name}.py"
+    imported = imports_of(path.read_text(encoding="utf-8"), _package_of(path))
+    bad = sorted(m for m in imported for banned in ABOVE_THE_LOADERS if _matches(m, banned))
+    assert not bad, f"{_rel(path)} imports {bad}"
+
+
+SIZE_LIMIT = 360
+OVER_THE_LIMIT = {"interpreter/figures.py": "the figure functions: independent, sharing helpers",
+                  "interpreter/execute.py": "the executor's split lands with the paper-scale engine issue"}
+
+
+@pytest.mark.parametrize("path", modules("spec") + modules("interpreter"), ids=_rel)
+def test_no_module_grows_past_a_few_hundred_lines(path):
+    lines = len(path.read_text(encoding="utf-8").splitlines())
+    if _rel(path) in OVER_THE_LIMIT:
+        return
+    assert lines <= SIZE_LIMIT, f"{_rel(path)} has {lines} lines; split it by job"
+
+
+def test_plan_and_lint_import_no_torch(tmp_path):
+    """`abl plan` and `abl lint` (without --deep) run without loading torch."""
+    import subprocess
+    import sys
+
+    spec = ROOT / "examples" / "hayne_grid.abl"
+    probe = ("import sys\nfrom abl.interpreter.cli import main\n"
+             "for argv in (['lint', sys.argv[1]], ['plan', sys.argv[1]]):\n"
+             "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+             "print('torch' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", probe, str(spec)], capture_output=True, text=True, cwd=tmp_path)
+    assert done.stdout.strip().splitlines()[-1] == "False", done.stdout + done.stderr

@@ -1,0 +1,204 @@
+"""Checking, by job: parameters (`--set` and `$name`), the header, and number values."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Iterable
+
+from . import ast
+from .diagnostics import did_you_mean, listing
+from .parser import parse_value
+from .source import Span
+from .vocabulary import DEVICES
+from .program import DEFAULT_CONFIDENCE, DEFAULT_REPEATS, DEFAULT_RESAMPLES, Symbol, max_plan
+
+
+def _with_span(value: ast.Value, span: Span) -> ast.Value:
+    if isinstance(value, ast.ListValue):
+        return ast.ListValue(tuple(_with_span(item, span) for item in value.items), span)
+    return dataclasses.replace(value, span=span)
+
+
+def _stem(path: str) -> str:
+    import os
+
+    return os.path.splitext(os.path.basename(path))[0] or "experiment"
+
+
+class ParamChecks:
+    """Part of the Checker (check.py): shares its state."""
+
+    # ---- parameters -------------------------------------------------------------------------
+    def _collect_params(self, statements: Iterable[ast.Statement]) -> None:
+        for statement in statements:
+            if isinstance(statement, ast.ForBlock):
+                for inner in statement.body:
+                    if isinstance(inner, ast.Param):
+                        self.error("E306", "parameters are declared at the top level", inner.span,
+                                   help="move `param` out of the `for each` block")
+                continue
+            if not isinstance(statement, ast.Param):
+                continue
+            name = statement.name.value
+            if name in self.params:
+                first = self.param_symbols[name].span
+                self.error("E202", f"parameter `{name}` is declared twice", statement.name.span,
+                           help=f"first declared on line {first.line}")
+                continue
+            if isinstance(statement.value, ast.ParamRef):
+                self.error("E306", "a parameter's default must be a literal value",
+                           statement.value.span)
+            self.params[name] = statement.value
+            self.param_symbols[name] = Symbol("param", statement.name.span)
+        for name, text in self.overrides.items():
+            if name not in self.params:
+                span = Span.unknown()
+                self.error("E205", f"`--set {name}=...` names no parameter of this spec", span,
+                           help=did_you_mean(name, self.params) or
+                           (f"declared parameters: {listing(list(self.params))}" if self.params
+                            else "this spec declares no parameters"))
+                continue
+            parsed = parse_value(text)
+            default = self.params[name]
+            if parsed is None or (isinstance(parsed, ast.Name) and isinstance(default, ast.String)):
+                parsed = ast.String(text, default.span)
+            self.params[name] = _with_span(parsed, default.span)
+
+    def _substitute(self, node):
+        """Replace every `$name` by the parameter's value (keeping the reference's span)."""
+        if isinstance(node, ast.ParamRef):
+            if node.name not in self.params:
+                self.error("E204", f"unknown parameter `${node.name}`", node.span,
+                           help=did_you_mean(node.name, self.params, prefix="$") or
+                           f"declare it: `param {node.name} = ...`")
+                return ast.Name(f"${node.name}", node.span)  # reported once: see _unknown_param
+            self.param_symbols[node.name].used = True
+            return _with_span(self.params[node.name], node.span)
+        if isinstance(node, tuple):
+            return tuple(self._substitute(item) for item in node)
+        if dataclasses.is_dataclass(node) and not isinstance(node, Span):
+            if isinstance(node, ast.Param):
+                return node
+            changes = {}
+            for f in dataclasses.fields(node):
+                value = getattr(node, f.name)
+                new = self._substitute(value)
+                if new is not value:
+                    changes[f.name] = new
+            return dataclasses.replace(node, **changes) if changes else node
+        return node
+
+    # ---- header ---------------------------------------------------------------------------------
+    def _header(self, statements) -> tuple[str, int, str, int]:
+        experiment = None
+        seed = None
+        device = "auto"
+        repeats = DEFAULT_REPEATS
+        seen: dict[type, Span] = {}
+        for statement in statements:
+            kind = type(statement)
+            if kind in (ast.Experiment, ast.Seed, ast.Device, ast.Repeats, ast.Confidence, ast.Resamples):
+                if kind in seen:
+                    word = kind.__name__.lower()
+                    self.error("E202", f"`{word}` is given twice", statement.span,
+                               help=f"first given on line {seen[kind].line}")
+                    continue
+                seen[kind] = statement.span
+            if isinstance(statement, ast.Experiment):
+                if isinstance(statement.name, ast.String):
+                    experiment = statement.name.value
+                else:
+                    self.error("E306", "the experiment's name is a string in double quotes",
+                               statement.name.span, help='experiment "digit-7 units"')
+            elif isinstance(statement, ast.Seed):
+                seed = self.int_value(statement.value, "the seed", minimum=0)
+            elif isinstance(statement, ast.Device):
+                device = self._device(statement.value)
+            elif isinstance(statement, ast.Repeats):
+                repeats = self.int_value(statement.value, "repeats", minimum=1) or DEFAULT_REPEATS
+                if repeats > max_plan():
+                    self.error("E311", f"{repeats:,} random draws per control; abl plans at most {max_plan():,}",
+                               statement.value.span, help="100 to 10,000 draws give p-values to 1e-2 .. 1e-4")
+                    repeats = DEFAULT_REPEATS
+        first_line = Span(0, 0, 1, 1, 1, 1)
+        if self._had_syntax_errors:
+            return experiment or _stem(self.source.path), seed or 0, device, repeats
+        if experiment is None and ast.Experiment not in seen:
+            self.error("W502", "the spec has no `experiment` name", first_line,
+                       help='add `experiment "what this tests"` at the top')
+        if seed is None and ast.Seed not in seen:
+            self.error("W502", "the spec has no `seed`; seed 0 is used", first_line,
+                       help="add `seed 0` to make the choice explicit")
+        return experiment or _stem(self.source.path), seed or 0, device, repeats
+
+    def _statistics(self, statements) -> tuple[float, int]:
+        confidence, resamples = DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES
+        for statement in statements:
+            if isinstance(statement, ast.Confidence):
+                level = self.number_value(statement.value, "the confidence level", allow_variable=False)
+                if level is not None and not 0.5 <= level < 1.0:
+                    self.error("E301", f"a confidence level of {level:g} is outside [50%, 100%)",
+                               statement.value.span, help="the usual levels are `confidence 95%` and `99%`")
+                elif level is not None:
+                    confidence = float(level)
+            elif isinstance(statement, ast.Resamples):
+                count = self.int_value(statement.value, "resamples", minimum=100)
+                if count is not None and count > 1_000_000:
+                    self.error("E301", f"{count} resamples is more than the 1000000 allowed",
+                               statement.value.span, help="10000 resamples give p-values to 1e-4")
+                elif count is not None:
+                    resamples = count
+        return confidence, resamples
+
+    def _device(self, value: ast.Value) -> str:
+        text = value.value if isinstance(value, (ast.Name, ast.String)) else None
+        if text is None:
+            self.error("E306", "a device is `auto`, `cpu`, `cuda` or `cuda:N`", value.span)
+            return "auto"
+        if text in DEVICES or (text.startswith("cuda:") and text[5:].isdigit()):
+            return text
+        self.error("E307", f"unknown device `{text}`", value.span,
+                   help=did_you_mean(text, DEVICES) or 'use `auto`, `cpu`, `cuda` or `"cuda:N"` (quoted)')
+        return "auto"
+
+    # ---- value checks ---------------------------------------------------------------------
+    def int_value(self, value: ast.Value, what: str, minimum: int | None = None,
+                  maximum: int | None = None) -> int | None:
+        if isinstance(value, ast.Name):
+            symbol = self._scope_lookup(value.value)
+            if symbol is not None and symbol.kind in ("var",):
+                symbol.used = True
+                return None
+        if not isinstance(value, ast.Number) or not value.is_int:
+            self.error("E306", f"{what} must be a whole number", value.span,
+                       help="counts are written as digits, e.g. `5`")
+            return None
+        number = int(value.value)
+        if minimum is not None and number < minimum:
+            self.error("E301", f"{what} must be at least {minimum}, not {number}", value.span)
+            return None
+        if maximum is not None and number > maximum:
+            self.error("E301", f"{what} must be at most {maximum}, not {number}", value.span)
+            return None
+        return number
+
+    def number_value(self, value: ast.Value, what: str, low: float | None = None,
+                     high: float | None = None, allow_variable: bool = True) -> float | None:
+        if isinstance(value, ast.Name) and allow_variable:
+            symbol = self._scope_lookup(value.value)
+            if symbol is not None and symbol.kind == "var":
+                symbol.used = True
+                return None
+            self.error("E201" if symbol is None else "E203",
+                       f"`{value.value}` is not a number" + ("" if symbol else " or a defined loop variable"),
+                       value.span)
+            return None
+        if not isinstance(value, (ast.Number, ast.Percent)):
+            self.error("E306", f"{what} must be a number", value.span)
+            return None
+        number = value.value
+        if low is not None and number < low:
+            self.error("E301", f"{what} must be at least {low:g}, not {number:g}", value.span)
+        elif high is not None and number > high:
+            self.error("E301", f"{what} must be at most {high:g}, not {number:g}", value.span)
+        return number
