@@ -29,7 +29,7 @@ def deep_check(program) -> list[Diagnostic]:
 
 
 def check_layers(plan: Plan, sink: DiagnosticSink) -> None:
-    from .models import describe_model
+    from .model_checks import describe_model
 
     described: dict[str, object] = {}
     for key, spec in plan.models:

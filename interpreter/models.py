@@ -43,11 +43,10 @@ from torch import nn
 from . import zoo
 from .errors import RunError
 from .progress import Progress, SilentProgress
-from .networks import BUILTINS, CNN_DEFAULT_WIDTHS, MLP, DigitsCNN, _builtin_from_state  # noqa: F401
+from .networks import BUILTINS, MLP, DigitsCNN, _builtin_from_state  # noqa: F401  (re-exported)
 from .specs import ModelSpec
 
-__all__ = ["ModelSpec", "LoadedModel", "MLP", "DigitsCNN", "build_model", "describe_model",
-           "check_fits", "state_fingerprint", "BUILTINS"]
+__all__ = ["ModelSpec", "LoadedModel", "MLP", "DigitsCNN", "build_model", "state_fingerprint", "BUILTINS"]
 
 # ---- the loaded model -----------------------------------------------------------------------------
 @dataclass
@@ -243,32 +242,10 @@ def _torchvision(spec: ModelSpec, progress: Progress) -> LoadedModel:
 def _timm(spec: ModelSpec, progress: Progress) -> LoadedModel:
     from . import timm_zoo
 
-    arch = timm_zoo.check_architecture(str(spec.arch))
     with _seeded(spec.seed):
-        module = timm_zoo.construct(arch)
-    weights = spec.weights or "auto"
-    file: Path | None = None
-    if weights in ("auto", "imagenet"):
-        file, where = timm_zoo.find_weights(module)
-        if file is None and weights == "imagenet":
-            raise RunError(f"model `{spec.name}`: no pretrained timm {arch} weights in {where}",
-                           help="put them there (abl never downloads), pass `weights \"file\"`, "
-                                "or use `weights none` for random weights")
-        if file is None:
-            progress.note(f"{arch}: no pretrained weights in {where}; running with RANDOM weights. "
-                          f"Pass weights \"file\" (a timm state dict) for the real network")
-    elif weights != "none":
-        file = Path(weights).expanduser()
-        if not file.is_file():
-            raise RunError(f"model `{spec.name}`: no weights file {file}",
-                           help="give the path of a state dict saved from this timm architecture")
-    if file is not None:
-        timm_zoo.load_weights(module, file, spec.name)
-        note = timm_zoo.match_input_statistics(module)
-        if note:
-            progress.note(f"{arch}: {note}")
+        module, pretrained = timm_zoo.build(spec, progress)
     return _finish(spec, module, timm_zoo.aliases(module), timm_zoo.input_shape(module),
-                   timm_zoo.num_classes(module), file is not None)
+                   timm_zoo.num_classes(module), pretrained)
 
 
 def _is_torchscript(path: Path) -> bool:
@@ -364,59 +341,3 @@ def _factory(spec: ModelSpec) -> LoadedModel:
         shape = (module.in_channels, module.image_size, module.image_size)
     return _finish(spec, module, _generic_aliases(module), tuple(shape) if shape else None,
                    _last_linear_out(module), True)
-
-
-# ---- offline description and fit checks --------------------------------------------------------------
-def describe_model(spec: ModelSpec) -> tuple[dict[str, str], list[str]] | None:
-    """(aliases, module paths) without training or loading weights, when that is possible offline:
-    built-in architectures and torchvision architectures (and state-dict files naming one)."""
-    arch = spec.arch
-    if spec.kind == "train" or (spec.kind == "file" and arch in BUILTINS):
-        if arch == "mlp":
-            if spec.kind == "file" or len(spec.widths) < 2:
-                return None
-            module = MLP(spec.widths)
-        elif arch == "cnn":
-            module = DigitsCNN(1, 8, 10, tuple(spec.widths) or CNN_DEFAULT_WIDTHS)
-        else:
-            return None
-        return module.aliases(), [path for path, _ in module.named_modules() if path]
-    if spec.kind in ("torchvision", "file") and arch and zoo.is_torchvision(arch):
-        with torch.device("meta"):
-            module = zoo.finish(arch, zoo.construct(arch))
-        return zoo.aliases(arch, module), [path for path, _ in module.named_modules() if path]
-    if spec.kind == "timm" and arch:
-        from . import timm_zoo
-
-        with torch.device("meta"):
-            module = timm_zoo.construct(arch)
-        return timm_zoo.aliases(module), [path for path, _ in module.named_modules() if path]
-    return None
-
-
-def check_fits(model: LoadedModel, stimuli, device: torch.device | str | None = None) -> None:
-    """RunError when `model` cannot read `stimuli` (a trial forward pass on two images) or when a
-    label lies outside its outputs."""
-    images = stimuli.take(range(min(2, stimuli.n)))
-    if device is None:
-        try:
-            device = next(model.module.parameters()).device
-        except StopIteration:
-            device = torch.device("cpu")
-    shape = tuple(int(s) for s in stimuli.shape)
-    expected = f"; it expects {' x '.join(map(str, model.input_shape))}" if model.input_shape else ""
-    try:
-        with torch.inference_mode():
-            output = model.module(images.to(device))
-    except Exception as error:  # noqa: BLE001 - shape errors come as RuntimeError, ValueError, ...
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise RunError(f"model `{model.spec.name}` does not fit stimuli `{stimuli.spec.name}`: the images are "
-                       f"{' x '.join(map(str, shape))}{expected} ({first})",
-                       help="use stimuli of the shape the model was made for (for an ImageNet network: an "
-                            "image folder, or `preprocess imagenet`)") from None
-    if isinstance(output, torch.Tensor) and output.dim() == 2 and stimuli.n:
-        top = int(stimuli.labels.max())
-        if top >= output.shape[1]:
-            raise RunError(f"model `{model.spec.name}` has {output.shape[1]} outputs, but stimuli "
-                           f"`{stimuli.spec.name}` have label {top} ({stimuli.class_names[top]})",
-                           help="measure on stimuli whose classes the model was trained on")

@@ -74,6 +74,35 @@ def construct(arch: str) -> nn.Module:
         raise RunError(f"timm cannot build `{arch}`: {error}", help="check the architecture's name and tag") from None
 
 
+def build(spec, progress) -> tuple[nn.Module, bool]:
+    """The network of `model NAME = timm ARCH [weights W]` (a ModelSpec) and whether its weights
+    were loaded, following the weights policy of the module docstring."""
+    arch = check_architecture(str(spec.arch))
+    module = construct(arch)
+    weights = spec.weights or "auto"
+    file: Path | None = None
+    if weights in ("auto", "imagenet"):
+        file, where = find_weights(module)
+        if file is None and weights == "imagenet":
+            raise RunError(f"model `{spec.name}`: no pretrained timm {arch} weights in {where}",
+                           help="put them there (abl never downloads), pass `weights \"file\"`, "
+                                "or use `weights none` for random weights")
+        if file is None:
+            progress.note(f"{arch}: no pretrained weights in {where}; running with RANDOM weights. "
+                          f"Pass weights \"file\" (a timm state dict) for the real network")
+    elif weights != "none":
+        file = Path(weights).expanduser()
+        if not file.is_file():
+            raise RunError(f"model `{spec.name}`: no weights file {file}",
+                           help="give the path of a state dict saved from this timm architecture")
+    if file is not None:
+        load_weights(module, file, spec.name)
+        note = match_input_statistics(module)
+        if note:
+            progress.note(f"{arch}: {note}")
+    return module, file is not None
+
+
 def pretrained_config(module: nn.Module) -> dict:
     cfg = getattr(module, "pretrained_cfg", None) or {}
     return dict(cfg) if not hasattr(cfg, "to_dict") else cfg.to_dict()

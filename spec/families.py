@@ -12,7 +12,7 @@ from typing import Protocol
 
 from . import ast
 from .diagnostics import did_you_mean, listing
-from .fmt import intervention_text
+from .unparse import intervention_text
 from .source import Span
 from .vocabulary import MEASURES_NEEDING_INTERVENTION
 

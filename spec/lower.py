@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from lark import Token, Transformer, v_args
+from lark import Token, v_args
 
 from . import ast
+from .lower_claims import ClaimLowering
 from .source import SourceFile, Span
 
 
@@ -13,7 +14,7 @@ def _tokens(items, type_name):
 
 
 @v_args(meta=True, inline=True)
-class _Lower(Transformer):
+class _Lower(ClaimLowering):
     def __init__(self, source: SourceFile):
         super().__init__(visit_tokens=True)
         self.source = source
@@ -259,238 +260,6 @@ class _Lower(Transformer):
     difference = _setop("-")
 
     # -- metric phrases and quantities ---------------------------------------------------
-    def arg_top(self, meta, value):
-        return ("top", value)
-
-    def arg_per_class(self, meta):
-        return ("per_class", True)
-
-    def arg_of_class(self, meta, value):
-        return ("of_class", value)
-
-    def arg_of_units(self, meta, units):
-        return ("of_units", units)
-
-    def arg_in_layer(self, meta, value):
-        return ("in_layer", value)
-
-    def metric_phrase(self, meta, metric, *args):
-        fields = dict(args)
-        return ast.MetricPhrase(metric, fields.get("top"), bool(fields.get("per_class")),
-                                fields.get("of_class"), fields.get("of_units"),
-                                fields.get("in_layer"), self._span(meta))
-
-    def where_class(self, meta, value):
-        return ("where_class", value)
-
-    def using_model(self, meta, name):
-        return ("model", name)
-
-    def fit_on(self, meta, name):
-        return ("fit_on", name)
-
-    def interventions(self, meta, *items):
-        return ("interventions", tuple(items))
-
-    def _quantity(self, meta, metric, selectors, stimuli, qualifiers, drop):
-        fields: dict = {}
-        interventions: list = []
-        for key, value in qualifiers:
-            if key == "interventions":
-                interventions.extend(value)
-            else:
-                fields[key] = value
-        return ast.Quantity(metric, stimuli, fields.get("where_class"), fields.get("model"),
-                            fields.get("fit_on"), tuple(interventions), tuple(selectors), drop,
-                            self._span(meta))
-
-    def quantity(self, meta, metric, stimuli, *qualifiers):
-        return self._quantity(meta, metric, (), stimuli, qualifiers, drop=False)
-
-    def measure_stmt(self, meta, *items):
-        name = items[0] if len(items) == 2 else None
-        return ast.MeasureDecl(name, items[-1], self._span(meta))
-
-    # -- interventions --------------------------------------------------------------------
-    def ablate(self, meta, units, token=None):
-        return ast.ActivationIntervention("zero", units, None, self._span(meta), token)
-
-    def mean_ablate(self, meta, _keyword, units):
-        return ast.ActivationIntervention("mean", units, None, self._span(meta))
-
-    def clamp(self, meta, units, value, token=None):
-        return ast.ActivationIntervention("clamp", units, value, self._span(meta), token)
-
-    def scale(self, meta, units, value, token=None):
-        return ast.ActivationIntervention("scale", units, value, self._span(meta), token)
-
-    def at_token(self, meta, value):
-        return value
-
-    def unit_weights(self, meta, direction, units):
-        return ("units", str(direction), units)
-
-    def connection_weight(self, meta, connection, layer):
-        return ("connection", connection, layer)
-
-    def _weights(self, meta, selection, factor):
-        if selection[0] == "units":
-            return ast.WeightIntervention(selection[1], selection[2], None, None, factor,
-                                          self._span(meta))
-        return ast.WeightIntervention("connection", None, selection[1], selection[2], factor,
-                                      self._span(meta))
-
-    def zero_weights(self, meta, selection):
-        return self._weights(meta, selection, None)
-
-    def scale_weights(self, meta, selection, factor):
-        return self._weights(meta, selection, factor)
-
-    # -- expectations -------------------------------------------------------------------------
-    def select_class(self, meta, value):
-        return ast.Selector("class", value, self._span(meta))
-
-    def select_dim(self, meta, name, value):
-        return ast.Selector(name.value, value, self._span(meta))
-
-    def select_in(self, meta, name, values):
-        return ast.Selector(name.value, values, self._span(meta), among=True)
-
-    def select_more(self, meta, number):
-        return ("more", number)
-
-    def selectors(self, meta, *items):
-        return ("selectors", _merge_cells(items))
-
-    def expect_quantity(self, meta, *items):
-        items = list(items)
-        drop = False
-        if items and isinstance(items[0], Token) and items[0].type == "DROP":
-            drop = True
-            items.pop(0)
-        metric = items.pop(0)
-        selectors: tuple = ()
-        stimuli = None
-        qualifiers = []
-        for item in items:
-            if isinstance(item, tuple) and item[0] == "selectors":
-                selectors = item[1]
-            elif isinstance(item, ast.Name):
-                stimuli = item
-            else:
-                qualifiers.append(item)
-        return self._quantity(meta, metric, selectors, stimuli, qualifiers, drop)
-
-    def change_test(self, meta, direction, bound, amount, *qualifiers):
-        bound_text = " ".join(str(bound).split())
-        return ("change", ast.ChangeTest(str(direction), bound_text, amount, self._span(meta)),
-                qualifiers)
-
-    def compare_number(self, meta, op, value):
-        return ("test", ast.CompareNumber(str(op), value, self._span(meta)))
-
-    def compare_quantity(self, meta, op, rhs, sign=None, offset=None):
-        return ("test", ast.CompareQuantity(str(op), rhs, str(sign) if sign else None, offset,
-                                            self._span(meta)))
-
-    def compare_drop(self, meta, op, _drop, *qualifiers):
-        rhs = self._quantity(meta, None, (), None, qualifiers, drop=True)
-        return ("test", ast.CompareQuantity(str(op), rhs, None, None, self._span(meta)))
-
-    def extreme_test(self, meta, extreme, selectors):
-        return ("test", ast.ExtremeTest(str(extreme) == "largest", selectors[1], self._span(meta)))
-
-    def average_clause(self, meta, *words):
-        names = tuple(_dim_name(w) for w in words)
-        return ast.FamilyClause(names, None, False, self._span(meta),
-                                tuple(_dim_span(w, self) for w in words))
-
-    def every_clause(self, meta, _keyword, dim):
-        return ast.FamilyClause(dim.names, None, True, self._span(meta), (dim.span,) * len(dim.names))
-
-    def share_clause(self, meta, _keyword, share, dim):
-        return ast.FamilyClause(dim.names, share, False, self._span(meta), (dim.span,) * len(dim.names))
-
-    def expect_stmt(self, meta, quantity, test, *options):
-        families = tuple(o for o in options if isinstance(o, ast.FamilyClause))
-        options = tuple(o for o in options if not isinstance(o, ast.FamilyClause))
-        if test[0] == "change":
-            _, change, qualifiers = test
-            if qualifiers:
-                extra = self._quantity(meta, None, (), None, qualifiers, drop=False)
-                quantity = ast.Quantity(
-                    quantity.metric, quantity.stimuli,
-                    quantity.where_class or extra.where_class, quantity.model or extra.model,
-                    quantity.fit_on or extra.fit_on,
-                    quantity.interventions + extra.interventions, quantity.selectors,
-                    quantity.drop, quantity.span)
-            test_node = change
-        else:
-            test_node = test[1]
-        return ast.ExpectDecl(quantity, test_node, tuple(options), self._span(meta), families)
-
-    # -- reports --------------------------------------------------------------------------
-    def class_dim(self, meta):
-        return ast.Name("class", self._span(meta))
-
-    def report_dim(self, meta, *words):
-        return ast.ReportDim(tuple(w.value for w in words), self._span(meta))
-
-    def report_by(self, meta, *dims):
-        return ("by", tuple(dims))
-
-    def report_vs(self, meta, phrase):
-        return ("versus", phrase)
-
-    def report_over(self, meta, name):
-        return ("over", name)
-
-    def report_on(self, meta, name):
-        return ("stimuli", name)
-
-    def report_steps(self, meta, value):
-        return ("steps", value)
-
-    def report_of(self, meta, units):
-        return ("units", units)
-
-    def report_stmt(self, meta, kind, *items):
-        metric = None
-        fields: dict = {}
-        for item in items:
-            if isinstance(item, ast.MetricPhrase):
-                metric = item
-            else:
-                fields[item[0]] = item[1]
-        return ast.ReportDecl(kind, metric, fields.get("by", ()), fields.get("versus"),
-                              fields.get("over"), fields.get("stimuli"), fields.get("steps"),
-                              fields.get("units"), self._span(meta))
-
-
-def _merge_cells(items) -> tuple:
-    """`[cell = 3,3]`: a number after a selector continues its value (a cell is two numbers)."""
-    merged: list = []
-    for item in items:
-        if isinstance(item, tuple) and item[0] == "more":
-            number = item[1]
-            if merged and merged[-1].key not in ("class", "") and not merged[-1].among:
-                last = merged[-1]
-                values = last.value.items if isinstance(last.value, ast.ListValue) else (last.value,)
-                span = last.span.merge(number.span)
-                merged[-1] = ast.Selector(last.key, ast.ListValue(values + (number,), span), span)
-            else:
-                merged.append(ast.Selector("", number, number.span))
-        else:
-            merged.append(item)
-    return tuple(merged)
-
-
-def _dim_name(word) -> str:
-    return word.value if isinstance(word, ast.Name) else str(word)
-
-
-def _dim_span(word, lowerer) -> Span:
-    return word.span if isinstance(word, ast.Name) else lowerer._tspan(word)
 
 
 def lower(tree, source: SourceFile) -> ast.Spec:

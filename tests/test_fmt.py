@@ -10,8 +10,8 @@ from hypothesis import given, settings, strategies as st
 
 from abl.spec import ast
 from abl.spec.diagnostics import DiagnosticSink
-from abl.spec.fmt import (format_spec, format_text, intervention_text, metric_phrase_text,
-                          quantity_text, unit_expr_text, value_text)
+from abl.spec.fmt import format_spec, format_text
+from abl.spec.unparse import intervention_text, metric_phrase_text, quantity_text, unit_expr_text, value_text
 from abl.spec.parser import parse_source
 from abl.spec.source import SourceFile
 

@@ -8,8 +8,8 @@ from torch import nn
 
 from abl.interpreter import zoo
 from abl.interpreter.errors import RunError
-from abl.interpreter.models import (DigitsCNN, MLP, LoadedModel, ModelSpec, build_model, check_fits,
-                                    describe_model, state_fingerprint)
+from abl.interpreter.model_checks import check_fits, describe_model
+from abl.interpreter.models import DigitsCNN, MLP, LoadedModel, ModelSpec, build_model, state_fingerprint
 from abl.interpreter.progress import SilentProgress
 from abl.interpreter.stimuli import StimuliSpec, load_stimuli
 

@@ -1,0 +1,178 @@
+"""Planning, by job: expectations (the rows they read, their families) and reports."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from abl.spec import ast
+from abl.spec.unparse import intervention_text, unit_expr_text, value_text
+from abl.spec.vocabulary import MEASURES_NEEDING_INTERVENTION
+
+from .plan import ExpectItem, Family, ReportItem, ResultQuery, Selection
+from .planner_env import _Env
+
+
+class ClaimPlanning:
+    """Part of the Planner (planner.py): shares its state."""
+
+    # ---- expectations ----------------------------------------------------------------------
+    def _query(self, quantity: ast.Quantity, env: _Env, claims: tuple[int, int] = (0, 0)) -> ResultQuery:
+        """`claims`: whose random draws the rows are, with and without the interventions."""
+        stimuli = env.stimuli[quantity.stimuli.value]
+        label = self._metric_label(quantity, stimuli, self._of_class(quantity, env, stimuli))
+        cls = None
+        if quantity.where_class is not None:
+            cls = self._class_index(quantity.where_class, env, stimuli)
+        dims = list(env.dims())
+        among = []
+        for selector in quantity.selectors:
+            if selector.key == "class":
+                cls = self._class_index(selector.value, env, stimuli)
+            elif selector.among:
+                among += self._among(selector, env, stimuli)
+            else:
+                dims += self._selected(selector, env, stimuli)
+        context = []
+        for name, (kind, value, text) in env.bindings.items():
+            if kind == "class" and cls is None:
+                context.append(("class", self._info(stimuli).class_names[value]))
+            elif kind == "layer":
+                context.append(("layer", text))
+        model = env.models.get(quantity.model.value) if quantity.model is not None else None
+        models = tuple(member for member, _ in self.replicas.get(model, ()))
+        intervention = " and ".join(intervention_text(i) for i in quantity.interventions) or "none"
+        from abl.spec.unparse import quantity_text
+        layer = self._layer(quantity.metric.in_layer, env) if quantity.metric.in_layer is not None else None
+        units = ""
+        if quantity.metric.of_units is not None:
+            of_units = quantity.metric.of_units
+            units = of_units.name.value if isinstance(of_units, ast.UnitRef) else unit_expr_text(of_units)
+        return ResultQuery(label, stimuli, None if models else model, cls, intervention, tuple(dims),
+                           quantity.drop, quantity_text(quantity), layer,
+                           env.stimuli_label(quantity.stimuli.value), *claims, models=models,
+                           among=tuple(among), context=tuple(context), units=units)
+
+    def _member_text(self, key: str, value, env: _Env, stimuli: str) -> list[tuple[str, str]]:
+        """One selected member as (dimension, value) pairs: a cell is its row and its column."""
+        if key == "cell":
+            row, col = (value_text(v) for v in value.items)
+            return [("row", row), ("col", col)]
+        if key == "class":
+            return [("class", self._info(stimuli).class_names[self._class_index(value, env, stimuli)])]
+        if key == "layer":
+            return [("layer", self._layer(value, env))]
+        if isinstance(value, ast.Name) and value.value in env.bindings:
+            return [(key, env.bindings[value.value][2])]
+        return [(key, value_text(value))]
+
+    def _selected(self, selector: ast.Selector, env: _Env, stimuli: str) -> list[tuple[str, str]]:
+        return self._member_text(selector.key, selector.value, env, stimuli)
+
+    def _among(self, selector: ast.Selector, env: _Env, stimuli: str) -> list[tuple[str, tuple[str, ...]]]:
+        values = [self._member_text(selector.key, item, env, stimuli)[0][1] for item in selector.value.items]
+        return [(selector.key, tuple(values))]
+
+    def _is_random(self, quantity: ast.Quantity, env: _Env) -> bool:
+        """Whether the quantity's interventions or units draw random units."""
+        if quantity.model is None or quantity.model.value not in env.models:
+            return False
+        model = env.models[quantity.model.value]
+        stimuli = env.stimuli[quantity.stimuli.value]
+        terms = [quantity.metric.of_units] if quantity.metric.of_units is not None else []
+        terms += [i.units for i in quantity.interventions if getattr(i, "units", None) is not None]
+        return any(selection.is_random for term in terms
+                   for _, selection in self._bind_units(term, env, model, stimuli))
+
+    def _ensure_measured(self, quantity: ast.Quantity, env: _Env, repeats: int | None,
+                         claim: int) -> tuple[int, int]:
+        """Plan (hidden) measurements for an expectation's quantity and its baseline; random draws
+        are the claim's own (`repeats` of them, seeded by the claim's stream). Returns the claim
+        numbers the planned rows carry, with and without the interventions (0: shared rows, or
+        rows the expectation reads from `measure` statements)."""
+        if quantity.model is None or any(s.key != "class" for s in quantity.selectors):
+            return (0, 0)
+        if quantity.metric.text in MEASURES_NEEDING_INTERVENTION and not quantity.interventions:
+            return (0, 0)           # reads the family of `measure ... ablating UNITS` statements
+        if quantity.selectors and quantity.where_class is None:
+            quantity = dataclasses.replace(quantity, where_class=quantity.selectors[0].value, selectors=())
+        after = self._measure(quantity, env, hidden=True, repeats=repeats, claim=claim)
+        before = after
+        if quantity.interventions:
+            before = self._measure(dataclasses.replace(quantity, interventions=()), env, hidden=True,
+                                   repeats=repeats, claim=claim)
+        return (max(item.claim for item in after), max(item.claim for item in before))
+
+    def _expect(self, decl: ast.ExpectDecl, env: _Env) -> None:
+        options = {o.key: o.value for o in decl.options}
+        repeats = int(options["repeats"].value) if "repeats" in options else self.program.repeats
+        significance = float(options["significance"].value) if "significance" in options else 0.05
+        text = self.program.source.line_text(decl.span.line).strip()
+        claim = len(self.expectations) + 1
+        # a claim over a family reads the `measure` statements' values; others measure what they need
+        over_family = bool(decl.families) or isinstance(decl.test, ast.ExtremeTest)
+        claims = (0, 0) if over_family else self._ensure_measured(decl.quantity, env, repeats, claim)
+        lhs = self._query(decl.quantity, env, claims)
+        family = self._family(decl, env, lhs.stimuli)
+        test = decl.test
+        common = dict(significance=significance, family=family, span=decl.span)
+        if isinstance(test, ast.ChangeTest):
+            item = ExpectItem("change", text, lhs, number=float(test.amount.value),
+                              direction=test.direction, bound=test.bound, **common)
+        elif isinstance(test, ast.CompareNumber):
+            item = ExpectItem("compare-number", text, lhs, op=test.op, number=float(test.value.value), **common)
+        elif isinstance(test, ast.ExtremeTest):
+            item = ExpectItem("extreme", text, lhs, **common)
+        else:
+            rhs_quantity = test.rhs
+            rhs_claims = (0, 0) if over_family else self._ensure_measured(rhs_quantity, env, repeats, claim)
+            rhs = self._query(rhs_quantity, env, rhs_claims)
+            random_rhs = bool(rhs_quantity.interventions) and self._is_random(rhs_quantity, env)
+            offset = 0.0
+            if test.offset is not None:
+                offset = float(test.offset.value) * (-1.0 if test.offset_sign == "-" else 1.0)
+            item = ExpectItem("control" if random_rhs else "compare-quantity", text, lhs, rhs,
+                              op=test.op, number=offset, repeats=repeats if random_rhs else 0, **common)
+        self.expectations.append(item)
+
+    def _family(self, decl: ast.ExpectDecl, env: _Env, stimuli: str) -> Family:
+        def expand(names) -> tuple[str, ...]:
+            out: list[str] = []
+            for name in names:
+                out += ["row", "col"] if name == "cell" else [name]
+            return tuple(out)
+
+        average: tuple[str, ...] = ()
+        quantify: tuple[str, ...] = ()
+        share = 1.0
+        for clause in decl.families:
+            if clause.averaging:
+                average += expand(clause.dims)
+            else:
+                quantify += expand(clause.dims)
+                share = 1.0 if clause.every else float(clause.share.value)
+        extreme, at = "", ()
+        if isinstance(decl.test, ast.ExtremeTest):
+            extreme = "largest" if decl.test.largest else "smallest"
+            selector = decl.test.at[0]
+            at = tuple(self._member_text(selector.key, selector.value, env, stimuli))
+        return Family(average, quantify, share, extreme, at)
+
+    # ---- reports --------------------------------------------------------------------------
+    def _report(self, decl: ast.ReportDecl, env: _Env) -> None:
+        metric = ""
+        if decl.metric is not None:
+            metric = decl.metric.text + (f" top-{int(decl.metric.top.value)}" if decl.metric.top else "")
+        units: tuple[Selection, ...] = ()
+        if decl.units is not None:
+            models = list(dict.fromkeys(env.models.values()))
+            if len(models) != 1:
+                self.fail("E308", "`report features` needs exactly one model in scope", decl.span)
+            stimuli = next(iter(env.stimuli.values()), "")
+            units = tuple(s for _, s in self._bind_units(decl.units, env, models[0], stimuli))
+        self.reports.append(ReportItem(
+            decl.kind.value, metric, tuple(d.names for d in decl.by),
+            decl.versus.text if decl.versus is not None else "",
+            decl.over.value if decl.over is not None else "",
+            env.stimuli.get(decl.stimuli.value, "") if decl.stimuli is not None else "",
+            units, int(decl.steps.value) if decl.steps is not None else 128,
+            self.program.source.line_text(decl.span.line).strip(), decl.span))

@@ -1,0 +1,123 @@
+"""Planning, by job: stimuli sets and models declared, with their options and replicates."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from abl.spec import ast
+
+from .specs import Corruption, ModelSpec, StimuliSpec
+from .planner_env import _Env
+
+
+class DeclarationPlanning:
+    """Part of the Planner (planner.py): shares its state."""
+
+    # ---- stimuli and models ----------------------------------------------------------------
+    def _stimuli(self, decl: ast.StimuliDecl, env: _Env) -> None:
+        key = decl.name.value + env.suffix()
+        source = decl.source
+        if isinstance(source, ast.Name) and source.value in env.stimuli:
+            spec = dataclasses.replace(self.stimuli[env.stimuli[source.value]], name=key)
+        elif isinstance(source, ast.Name):
+            path = decl.path.value if isinstance(decl.path, ast.String) else None
+            spec = StimuliSpec(key, source.value, path=path, seed=self.program.seed)
+        else:
+            spec = StimuliSpec(key, "imagefolder", path=source.value, seed=self.program.seed)
+        for option in decl.options:
+            spec = self._stimuli_option(spec, option, env)
+        env.stimuli_labels[decl.name.value] = key
+        for existing_key, existing in self.stimuli.items():
+            # the same images under another loop binding: load them once
+            if existing_key.split("[")[0] == decl.name.value and \
+                    dataclasses.replace(existing, name=key) == spec:
+                env.stimuli[decl.name.value] = existing_key
+                return
+        self.stimuli[key] = dataclasses.replace(spec, span=decl.span)
+        env.stimuli[decl.name.value] = key
+
+    def _stimuli_option(self, spec: StimuliSpec, option: ast.Option, env: _Env) -> StimuliSpec:
+        value = option.value
+        if option.key == "split":
+            return dataclasses.replace(spec, split=value.value)
+        if option.key == "holdout":
+            return dataclasses.replace(spec, test_fraction=float(value.value))
+        if option.key == "per class":
+            return dataclasses.replace(spec, per_class=int(self._number(value, env)))
+        if option.key == "preprocess":
+            return dataclasses.replace(spec, preprocess=value.value)
+        if option.key in ("noise", "blur"):
+            seed = self.program.seed if option.extra is None else int(self._number(option.extra, env))
+            step = Corruption(option.key, float(self._number(value, env)), seed)
+            return dataclasses.replace(spec, corruptions=spec.corruptions + (step,))
+        if option.key == "seed":
+            return dataclasses.replace(spec, seed=int(self._number(value, env)))
+        if option.key == "classes":
+            classes = []
+            for item in value.items:
+                if isinstance(item, ast.Name):
+                    classes.append(self._binding(item, env, "class"))
+                elif isinstance(item, ast.Number):
+                    classes.append(int(item.value))
+                else:
+                    classes.append(item.value)
+            return dataclasses.replace(spec, classes=tuple(classes))
+        return spec
+
+    def _model(self, decl: ast.ModelDecl, env: _Env) -> None:
+        expr = decl.expr
+        if isinstance(expr, ast.ModelRef):
+            env.models[decl.name.value] = env.models[expr.value.value]
+            return
+        key = decl.name.value + env.suffix()
+        seed = self.program.seed
+        if isinstance(expr, ast.TrainModel):
+            fields: dict = {}
+            replicates = 0
+            for option in expr.options:
+                if option.key == "epochs":
+                    fields["epochs"] = int(self._number(option.value, env))
+                elif option.key == "lr":
+                    fields["lr"] = float(self._number(option.value, env))
+                elif option.key == "batch":
+                    fields["batch_size"] = int(self._number(option.value, env))
+                elif option.key == "seed":
+                    fields["seed"] = int(self._number(option.value, env))
+                elif option.key == "replicates":
+                    replicates = int(self._number(option.value, env))
+                elif option.key == "regularize selectivity":
+                    fields["regularize"] = float(self._number(option.value, env))
+                    if option.extra is not None:
+                        items = option.extra.items if isinstance(option.extra, ast.ListValue) else (option.extra,)
+                        fields["regularize_layers"] = tuple(self._layer(i, env) for i in items)
+            widths = tuple(int(i.value) for i in expr.widths.items) if isinstance(expr.widths, ast.ListValue) else ()
+            spec = ModelSpec(key, "train", arch=expr.arch.value, widths=widths,
+                             train_on=env.stimuli[expr.train_on.value], seed=fields.pop("seed", seed),
+                             **fields)
+            if replicates:
+                # `replicates N`: N models trained with seeds s, s+1, ...; measurements of the
+                # name range over them (the `seed` dimension)
+                members = []
+                for offset in range(replicates):
+                    member_seed = spec.seed + offset
+                    member = (key[:-1] + f",seed={member_seed}]") if key.endswith("]") else \
+                        f"{key}[seed={member_seed}]"
+                    self.models[member] = dataclasses.replace(spec, name=member, seed=member_seed,
+                                                              span=decl.span)
+                    members.append((member, member_seed))
+                self.replicas[key] = tuple(members)
+                env.models[decl.name.value] = key
+                return
+        elif isinstance(expr, ast.TorchvisionModel):
+            weights = "auto" if expr.weights is None else expr.weights.value
+            spec = ModelSpec(key, "torchvision", arch=expr.arch.value, weights=weights, seed=seed)
+        elif isinstance(expr, ast.TimmModel):
+            weights = "auto" if expr.weights is None else expr.weights.value
+            spec = ModelSpec(key, "timm", arch=expr.arch.value, weights=weights, seed=seed)
+        elif isinstance(expr, ast.FileModel):
+            spec = ModelSpec(key, "file", arch=expr.arch.value if expr.arch else None,
+                             path=expr.path.value, seed=seed)
+        else:
+            spec = ModelSpec(key, "factory", path=expr.target.value, seed=seed)
+        self.models[key] = dataclasses.replace(spec, span=decl.span)
+        env.models[decl.name.value] = key

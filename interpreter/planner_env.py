@@ -1,0 +1,42 @@
+"""The planner's bindings (`_Env`) and its errors: what its parts share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from abl.spec.diagnostics import Diagnostic
+
+
+class PlanError(Exception):
+    def __init__(self, diagnostics: list[Diagnostic]):
+        super().__init__("; ".join(d.message for d in diagnostics))
+        self.diagnostics = diagnostics
+
+
+@dataclass
+class _Env:
+    bindings: dict[str, tuple[str, object, str]] = field(default_factory=dict)  # var -> (kind, value, text)
+    stimuli: dict[str, str] = field(default_factory=dict)     # name -> key
+    models: dict[str, str] = field(default_factory=dict)      # name -> key
+    units: dict[str, tuple[object, "_Env"]] = field(default_factory=dict)
+    # name -> the name as bound here (`noisy[alpha=0.5]`), also where the images are shared
+    stimuli_labels: dict[str, str] = field(default_factory=dict)
+
+    def child(self) -> "_Env":
+        return _Env(dict(self.bindings), dict(self.stimuli), dict(self.models), dict(self.units),
+                    dict(self.stimuli_labels))
+
+    def stimuli_label(self, name: str) -> str:
+        return self.stimuli_labels.get(name, self.stimuli[name])
+
+    def dims(self) -> tuple[tuple[str, str], ...]:
+        return tuple((name, text) for name, (kind, _, text) in self.bindings.items() if kind == "var")
+
+    def suffix(self) -> str:
+        if not self.bindings:
+            return ""
+        return "[" + ",".join(f"{name}={text}" for name, (_, _, text) in self.bindings.items()) + "]"
+
+
+class _Abort(Exception):
+    pass
