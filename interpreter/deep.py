@@ -1,19 +1,20 @@
 """`abl lint --deep`: model-aware checks for models that can be built offline without training
-(built-in architectures, torchvision architectures without weights): every layer named exists.
+(built-in architectures, torchvision and timm architectures without weights): every layer named
+exists (the same lookup as a run's, layer_names.py).
 Class names and indices are checked by the planner against the stimuli."""
 
 from __future__ import annotations
 
-from abl.spec.diagnostics import Diagnostic, DiagnosticSink, did_you_mean, listing
+from abl.spec.diagnostics import Diagnostic, DiagnosticSink
 from abl.spec.source import Span
 
 from .errors import RunError
+from .layer_names import resolve_layer
 from .plan import Plan
 
 
 def deep_check(program) -> list[Diagnostic]:
-    from .planner import plan_program
-    from .planner import PlanError
+    from .planner import PlanError, plan_program
 
     sink = DiagnosticSink(program.source)
     try:
@@ -41,20 +42,19 @@ def check_layers(plan: Plan, sink: DiagnosticSink) -> None:
         uses = []
         for intervention in item.interventions:
             if intervention.units is not None:
-                uses.extend((leaf.layer, leaf.span) for leaf in intervention.units.leaves())
+                uses.extend((leaf.layer, leaf.layer_span or leaf.span) for leaf in intervention.units.leaves())
             elif intervention.layer:
                 uses.append((intervention.layer, intervention.span))
         if item.of_units is not None:
-            uses.extend((leaf.layer, leaf.span) for leaf in item.of_units.leaves())
+            uses.extend((leaf.layer, leaf.layer_span or leaf.span) for leaf in item.of_units.leaves())
         if item.in_layer:
             uses.append((item.in_layer, item.span))
         description = described.get(item.model)
         if description is None:
             continue
         aliases, paths = description
-        known = set(aliases) | set(paths)
         for layer, span in uses:
-            if layer not in known:
-                sink.report("E401", f"model `{item.model}` has no layer `{layer}`", span,
-                            help=did_you_mean(layer, known, pasteable=True) or
-                            f"its layers: {listing(list(aliases) + [p for p in paths if p], 16, pasteable=True)}")
+            try:
+                resolve_layer(item.model, layer, aliases, paths)
+            except RunError as error:
+                sink.report("E401", error.message, span, help=error.help)

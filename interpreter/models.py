@@ -42,6 +42,7 @@ from torch import nn
 
 from . import zoo
 from .errors import RunError
+from .layer_names import layer_names, resolve_layer
 from .progress import Progress, SilentProgress
 from .networks import BUILTINS, MLP, DigitsCNN, _builtin_from_state  # noqa: F401  (re-exported)
 from .specs import ModelSpec
@@ -61,26 +62,13 @@ class LoadedModel:
     cached: bool = False           # kind train: the weights came from the training cache
 
     def resolve_layer(self, name: str) -> str:
-        if name in self.aliases:
-            return self.aliases[name]
-        paths = self._paths()
-        if name in paths:
-            return name
-        from abl.spec.diagnostics import did_you_mean, listing
-
-        names = self.layer_names()
-        suggestion = did_you_mean(name, names, pasteable=True)
-        layers = f"its layers: {listing(names, 24, pasteable=True)}"
-        raise RunError(f"model `{self.spec.name}` has no layer `{name}`", code="E401",
-                       help=f"{suggestion} {layers}" if suggestion else layers)
+        return resolve_layer(self.spec.name, name, self.aliases, self._paths())
 
     def _paths(self) -> list[str]:
         return [path for path, _ in self.module.named_modules() if path]
 
     def layer_names(self) -> list[str]:
-        names = list(self.aliases)
-        names += [path for path in self._paths() if path not in self.aliases]
-        return names
+        return layer_names(self.aliases, self._paths())
 
 
 def state_fingerprint(module: nn.Module) -> str:

@@ -124,7 +124,7 @@ class MeasurePlanning:
         if of_units is not None and len(of_units) > 1:
             grid_sources.append((None, of_units))
         if len(grid_sources) > 1:
-            self.fail("E306", "a measurement can range over one grid at a time", quantity.span)
+            self.fail("E314", "a measurement can range over one grid at a time", quantity.span)
         cells = [cell for cell, _ in grid_sources[0][1]] if grid_sources else [""]
         is_random = any(sel.is_random for b in bound_interventions for _, sel in b[1] if sel is not None) or \
             (of_units is not None and of_units[0][1].is_random)

@@ -43,6 +43,7 @@ from .atomic import atomic_path
 from .backend.hooks import HookSession
 from .backend.units import units_first
 from .errors import RunError
+from .layer_names import resolve_layer
 from .progress import Progress, SilentProgress
 from .selectivity import class_selectivity_index
 from .specs import ModelSpec
@@ -97,13 +98,8 @@ def regularised_paths(spec: ModelSpec, module: nn.Module) -> list[str]:
     paths = dict(module.named_modules())
     chosen = []
     for name in spec.regularize_layers:
-        path = aliases.get(name, name)
-        if not path or path not in paths:
-            from abl.spec.diagnostics import did_you_mean, listing
-
-            raise RunError(f"model `{spec.name}`: no layer `{name}` to regularise", code="E401",
-                           help=did_you_mean(name, list(aliases)) or f"its layers: {listing(list(aliases))}")
-        chosen.append(path)
+        chosen.append(resolve_layer(spec.name, name, aliases, [path for path in paths if path],
+                                    f"model `{spec.name}`: no layer `{name}` to regularise"))
     return list(dict.fromkeys(chosen))
 
 

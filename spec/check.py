@@ -12,11 +12,12 @@ import re
 from . import ast
 from .diagnostics import DiagnosticSink
 from .families import measure_dims
+from .lint import LintFacts, run_lint
 from .source import SourceFile, Span
 from .check_claims import ClaimChecks
 from .check_decls import DeclarationChecks
 from .check_params import ParamChecks
-from .program import KIND_WORDS, Program, Scope, Symbol, python_value
+from .program import Program, Scope, Symbol, python_value
 
 
 class Checker(ParamChecks, DeclarationChecks, ClaimChecks):
@@ -34,6 +35,7 @@ class Checker(ParamChecks, DeclarationChecks, ClaimChecks):
         self.global_scope = Scope()
         self.measured_stimuli: list[str] = []
         self.symbols_in_order: list[tuple[str, Symbol]] = []
+        self.loop_variables: list[tuple[str, Symbol]] = []
         self.model_aliases: set[str] = set()
         self.expired_variables: dict[str, Span] = {}
         self.unit_exprs: dict[str, object] = {}       # unit set name -> its expression (the last one)
@@ -55,7 +57,7 @@ class Checker(ParamChecks, DeclarationChecks, ClaimChecks):
             return              # a parameter whose declaration did not parse: its value is unknown
         if code in ("E201", "E303") and self.broken_names & set(re.findall(r"`([^`]+)`", message)):
             return              # a name that a statement which did not parse would have defined
-        if self._in_expect and self.spec.broken_lines and code in ("E306", "E310"):
+        if self._in_expect and self.spec.broken_lines and code in ("E306", "E310", "E313", "E314", "E315"):
             return              # a claim reads measurements, some of which may be on broken lines
         if written.startswith("$") and written[1:] in self.overrides:
             # the value is the command line's: say so, where the spec uses it
@@ -73,26 +75,15 @@ class Checker(ParamChecks, DeclarationChecks, ClaimChecks):
         self.open_dims: dict = {}
         self.measure_dims = measure_dims(statements, self.open_dims)
         checked = tuple(self._statement(s, self.global_scope) for s in statements)
-        if not self._had_syntax_errors:
-            # with lines dropped by syntax errors, "unused" and "missing" would be guesses
-            self._unused()
+        run_lint(LintFacts(statements, tuple(self.param_symbols.items()), tuple(self.symbols_in_order),
+                           tuple(self.loop_variables), frozenset(self.broken_mentions), self._had_syntax_errors),
+                 self.error)
         confidence, resamples = self._statistics(statements)
         if self.sink.has_errors:
             return None
         params = tuple((name, python_value(value)) for name, value in self.params.items())
         return Program(self.source, experiment, seed, device, repeats, params, checked,
                        confidence, resamples)
-
-    # ---- warnings ----------------------------------------------------------------------------
-    def _unused(self) -> None:
-        for name, symbol in list(self.param_symbols.items()):
-            if not symbol.used:
-                self.error("W501", f"parameter `{name}` is never used", symbol.span,
-                           help=f"refer to it as `${name}`, or delete it")
-        for name, symbol in self.symbols_in_order:
-            if not symbol.used and symbol.kind in ("stimuli", "model", "units"):
-                self.error("W501", f"{KIND_WORDS[symbol.kind]} `{name}` is never used", symbol.span,
-                           help="use it, or delete it")
 
 
 _DEFINITION = re.compile(r"^\s*[A-Za-z_]\w*\s+([A-Za-z_][A-Za-z0-9_]*)")   # `units hot = ...`, `param x 3`

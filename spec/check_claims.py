@@ -75,9 +75,6 @@ class ClaimChecks:
                     self.error("E311", f"{repeats:,} random draws x {self.expansion:,} bindings; abl plans at "
                                f"most {max_plan():,}", option.value.span,
                                help="100 to 10,000 draws give p-values to 1e-2 .. 1e-4")
-                if repeats is not None and repeats < 20:
-                    self.error("W503", f"{repeats} random draws give p-values no smaller than "
-                               f"{1 / (repeats + 1):.2f}", option.span, help="use `repeats 100` or more")
             elif option.key == "significance":
                 self.number_value(option.value, "the significance level", low=0.0, high=1.0,
                                   allow_variable=False)
@@ -95,20 +92,20 @@ class ClaimChecks:
             self.metric_phrase(decl.metric, scope, measure=False)
         if kind == "features":
             if decl.units is None:
-                self.error("E306", "`report features` needs the units: `report features of hot7`",
+                self.error("E313", "`report features` needs the units: `report features of hot7`",
                            decl.span)
             else:
                 self.unit_expr(decl.units, scope)
             if decl.steps is not None:
                 self.int_value(decl.steps, "steps", minimum=1)
         elif decl.metric is None:
-            self.error("E306", f"`report {kind}` needs a measure, e.g. `report {kind} accuracy`",
+            self.error("E313", f"`report {kind}` needs a measure, e.g. `report {kind} accuracy`",
                        decl.span)
         if kind == "heatmap" and not decl.by:
-            self.error("E306", "`report heatmap` needs its layout: `by cell, class x layer`",
+            self.error("E313", "`report heatmap` needs its layout: `by cell, class x layer`",
                        decl.span)
         if kind in ("scatter",) and decl.versus is None:
-            self.error("E306", "`report scatter` needs `vs METRIC`", decl.span)
+            self.error("E313", "`report scatter` needs `vs METRIC`", decl.span)
         if decl.versus is not None:
             self.metric_phrase(decl.versus, scope, measure=False)
         if decl.stimuli is not None:
@@ -125,7 +122,7 @@ class ClaimChecks:
             left = self.unit_expr(expr.left, scope)
             right = self.unit_expr(expr.right, scope)
             if left or right:
-                self.error("E306", "set algebra on a grid is not defined", expr.span,
+                self.error("E314", "set algebra on a grid is not defined", expr.span,
                            help="combine single unit sets, not grid families")
             return False
         if isinstance(expr, ast.RankedSelection):
@@ -160,7 +157,7 @@ class ClaimChecks:
             self.error("E302", f"unknown unit metric `{metric.text}`", metric.span,
                        help=did_you_mean(metric.text, UNIT_METRICS) or f"unit metrics: {listing(UNIT_METRICS)}")
         elif metric.text in CLASS_UNIT_METRICS and target_class is None:
-            self.error("E306", f"`{metric.text}` is relative to a class: add `for class C`",
+            self.error("E313", f"`{metric.text}` is relative to a class: add `for class C`",
                        metric.span)
 
     def layer_value(self, value: ast.Value, scope: Scope) -> None:
@@ -221,23 +218,23 @@ class ClaimChecks:
             return
         if phrase.top is not None:
             if name != "accuracy":
-                self.error("E306", "`top K` applies to accuracy only", phrase.top.span)
+                self.error("E315", "`top K` applies to accuracy only", phrase.top.span)
             self.int_value(phrase.top, "K", minimum=1)
         if phrase.per_class and name not in ("accuracy", "loss", "rank", "rank deficit", "rank change",
                                               "logit", "probability"):
-            self.error("E306", f"`per class` does not apply to {name}", phrase.span)
+            self.error("E315", f"`per class` does not apply to {name}", phrase.span)
         if phrase.of_class is not None:
             self.class_value(phrase.of_class, scope)
         elif name in MEASURES_NEEDING_CLASS and measure:
-            self.error("E306", f"`{name}` needs its class: `{name} of class 7`", phrase.span)
+            self.error("E313", f"`{name}` needs its class: `{name} of class 7`", phrase.span)
         if phrase.of_units is not None:
             self.unit_expr(phrase.of_units, scope)
         elif name in MEASURES_NEEDING_UNITS and measure:
-            self.error("E306", f"`{name}` needs its units: `{name} of UNITS`", phrase.span)
+            self.error("E313", f"`{name}` needs its units: `{name} of UNITS`", phrase.span)
         if phrase.in_layer is not None:
             self.layer_value(phrase.in_layer, scope)
         elif name in MEASURES_NEEDING_LAYER and measure:
-            self.error("E306", f"`{name}` needs its layer: `{name} in LAYER`", phrase.span)
+            self.error("E313", f"`{name}` needs its layer: `{name} in LAYER`", phrase.span)
 
     def quantity(self, quantity: ast.Quantity, scope: Scope, in_measure: bool,
                  over_family: bool = False) -> ast.Quantity:
@@ -291,7 +288,7 @@ class ClaimChecks:
                 self.error("E308", f"`{name}` compares one class's images with the others': say which",
                            quantity.span, help=f"e.g. `measure {name} on STIMULI where class == c ablating UNITS`")
             if name in MEASURES_NEEDING_WHERE_CLASS and quantity.metric.per_class:
-                self.error("E306", f"`per class` does not apply to {name}", quantity.metric.span,
+                self.error("E315", f"`per class` does not apply to {name}", quantity.metric.span,
                            help="measure it `where class == c` inside `for each class c`")
         return dataclasses.replace(quantity, stimuli=stimuli, model=model)
 
@@ -332,7 +329,7 @@ class ClaimChecks:
         else:
             if intervention.units is not None:
                 if self.unit_expr(intervention.units, scope):
-                    self.error("E306", "weight edits take single unit sets, not a grid", intervention.span)
+                    self.error("E314", "weight edits take single unit sets, not a grid", intervention.span)
             if intervention.connection is not None:
                 items = intervention.connection.items
                 if len(items) != 2:

@@ -100,7 +100,7 @@ class DeclarationChecks:
                         if not isinstance(item, (ast.Number, ast.Percent, ast.String, ast.Name)):
                             self.error("E306", "loop values are numbers, strings or names", item.span)
             elif binder.kind != "class":
-                self.error("E306", f"`each {binder.kind + ' ' if binder.kind else ''}{binder.variable.value}` needs `in [...]`",
+                self.error("E313", f"`each {binder.kind + ' ' if binder.kind else ''}{binder.variable.value}` needs `in [...]`",
                            binder.span, help="only `each class c` may omit its list (all classes of the stimuli)")
             if inner.lookup(binder.variable.value) is not None and binder.variable.value in inner.symbols:
                 self.error("E202", f"loop variable `{binder.variable.value}` is bound twice",
@@ -109,18 +109,15 @@ class DeclarationChecks:
         for statement in block.body:
             if isinstance(statement, (ast.Experiment, ast.Seed, ast.Device, ast.Repeats, ast.Confidence,
                                       ast.Resamples)):
-                self.error("E306", "header statements belong at the top level", statement.span,
+                self.error("E312", "header statements belong at the top level", statement.span,
                            help="move it out of the `for each` block")
         body = tuple(self._statement(s, inner) for s in block.body)
         self._current_scope = scope
         for name, symbol in inner.symbols.items():
             if symbol.kind in ("class-var", "layer-var", "var"):
                 self.expired_variables.setdefault(name, symbol.span)
-        for name, symbol in inner.symbols.items():
-            if symbol.kind in ("class-var", "layer-var", "var") and not symbol.used \
-                    and name not in self.broken_mentions:       # used, maybe, on a line that did not parse
-                self.error("W501", f"loop variable `{name}` is never used", symbol.span,
-                           help="use it in the block's statements, or drop the binding")
+        self.loop_variables += [(name, symbol) for name, symbol in inner.symbols.items()
+                                if symbol.kind in ("class-var", "layer-var", "var")]
         self.expansion = outer_factor
         return dataclasses.replace(block, body=body)
 
@@ -131,7 +128,7 @@ class DeclarationChecks:
             if symbol is not None and symbol.kind == "stimuli":
                 symbol.used = True
                 if decl.path is not None:
-                    self.error("E306", "a derived stimuli set takes no path", decl.path.span)
+                    self.error("E315", "a derived stimuli set takes no path", decl.path.span)
             elif source.value.startswith("$"):
                 pass  # an unknown parameter, already reported (E204)
             elif source.value not in DATASETS:
@@ -139,7 +136,7 @@ class DeclarationChecks:
                 self.error("E303", f"unknown dataset `{source.value}`", source.span,
                            help=did_you_mean(source.value, candidates) or f"datasets: {listing(DATASETS)}")
             elif source.value in ("cifar10", "imagefolder") and decl.path is None:
-                self.error("E306", f"`{source.value}` needs the path of its folder", source.span,
+                self.error("E313", f"`{source.value}` needs the path of its folder", source.span,
                            help=f'{source.value} "/path/to/folder"')
         elif isinstance(source, ast.String):
             if source.value in DATASETS:
@@ -153,11 +150,6 @@ class DeclarationChecks:
                 self.error("E202", f"option `{option.key}` is given twice", option.span)
             seen[option.key] = option.span
             self._stimuli_option(option, scope)
-        derived = isinstance(source, ast.Name) and getattr(scope.lookup(source.value), "kind", None) == "stimuli"
-        if derived and "seed" in seen:
-            self.error("W504", f"`seed` re-draws the split: `{decl.name.value}` no longer holds the "
-                       f"images of `{source.value}`", seen["seed"],
-                       help="to seed only a corruption, write the seed after it: `noise 0.3 seed 7`")
         self.define(scope, decl.name, "stimuli")
         return dataclasses.replace(decl, source=source)
 
@@ -268,7 +260,7 @@ class DeclarationChecks:
                 if expr.arch.value == "mlp" and len(expr.widths.items) < 2:
                     self.error("E301", "an mlp needs at least [inputs, outputs]", expr.widths.span)
         elif expr.arch.value == "mlp":
-            self.error("E306", "`train mlp` needs its widths: `train mlp [64, 128, 64, 10] on ...`",
+            self.error("E313", "`train mlp` needs its widths: `train mlp [64, 128, 64, 10] on ...`",
                        expr.arch.span)
         self.use(scope, expr.train_on, ("stimuli",), "stimuli")
         seen: set[str] = set()

@@ -34,7 +34,7 @@ class ParamChecks:
             if isinstance(statement, ast.ForBlock):
                 for inner in statement.body:
                     if isinstance(inner, ast.Param):
-                        self.error("E306", "parameters are declared at the top level", inner.span,
+                        self.error("E312", "parameters are declared at the top level", inner.span,
                                    help="move `param` out of the `for each` block")
                 continue
             if not isinstance(statement, ast.Param):
@@ -120,15 +120,6 @@ class ParamChecks:
                     self.error("E311", f"{repeats:,} random draws per control; abl plans at most {max_plan():,}",
                                statement.value.span, help="100 to 10,000 draws give p-values to 1e-2 .. 1e-4")
                     repeats = DEFAULT_REPEATS
-        first_line = Span(0, 0, 1, 1, 1, 1)
-        if self._had_syntax_errors:
-            return experiment or _stem(self.source.path), seed or 0, device, repeats
-        if experiment is None and ast.Experiment not in seen:
-            self.error("W502", "the spec has no `experiment` name", first_line,
-                       help='add `experiment "what this tests"` at the top')
-        if seed is None and ast.Seed not in seen:
-            self.error("W502", "the spec has no `seed`; seed 0 is used", first_line,
-                       help="add `seed 0` to make the choice explicit")
         return experiment or _stem(self.source.path), seed or 0, device, repeats
 
     def _statistics(self, statements) -> tuple[float, int]:

@@ -94,7 +94,8 @@ _code("E305", "unknown-architecture", "a model architecture is not one abl knows
       "as in `torchvision.models` (alexnet, vgg16, mobilenet_v2, resnet101, ...).",
       "model net = torchvision alexnt", "model net = torchvision alexnet")
 _code("E306", "type-mismatch", "a value has the wrong type for its place",
-      "For example a string where a number is expected, or a list where a layer is expected.",
+      "For example a string where a number is expected, a list where a layer is expected, a "
+      "number where a whole number is needed, or a model file path without quotes.",
       "seed \"zero\"", "seed 0")
 _code("E307", "unknown-option", "an option word is not valid in this statement",
       "Each statement accepts a fixed set of options; the manual lists them.",
@@ -125,6 +126,24 @@ _code("E311", "plan-too-large", "a spec would expand to more bindings or random 
       "every random control. Above 1,000,000 (ABL_MAX_PLAN=N raises it) the spec is refused before "
       "planning, which would otherwise exhaust memory.",
       "for each a in [1, 2], each b in [1, 2], ...  (40 binders)", "for each a in [1, 2], each b in [1, 2]:")
+_code("E312", "misplaced-statement", "a statement stands where it has no meaning",
+      "Header statements (`experiment`, `seed`, `device`, `repeats`, ...) and `param` belong at the "
+      "top level of the spec, not inside a `for each` block.",
+      "for each class c:\n    seed 3", "seed 3")
+_code("E313", "missing-argument", "a statement or metric lacks a part it needs",
+      "`logit` and `probability` need `of class C`; `probe accuracy` and `activation` need `of UNITS`; "
+      "`selectivity index` needs `in LAYER`; selectivity needs `for class C`; `imagefolder` and "
+      "`cifar10` need a path; `train mlp` needs its widths; `report heatmap` needs its layout; "
+      "`each x` needs `in [...]` (only `each class c` may omit it).",
+      "measure logit on test", "measure logit of class 7 on test")
+_code("E314", "grid-misuse", "a grid of unit sets is used where one unit set is needed",
+      "A grid (`grid 4x4 over ...`) is a family of 16 unit sets. Set algebra (`|`, `&`, `-`) and "
+      "weight edits take single sets; a measurement may range over one grid at a time.",
+      "measure accuracy on test ablating (cells | hot)", "measure accuracy on test ablating cells")
+_code("E315", "inapplicable-argument", "an argument does not apply to this metric or statement",
+      "`top K` applies to accuracy only; `per class` applies to output measures such as accuracy "
+      "and loss; a stimuli set derived from another takes no path.",
+      "measure loss top 5 on test", "measure accuracy top 5 on test")
 _code("E400", "run-failed", "the run failed on the data, a model or the machine",
       "A run-time problem the spec could not show before running: an unreadable image folder, a "
       "model that does not fit its stimuli, non-finite activations, a factory that raises. The "

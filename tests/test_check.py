@@ -75,6 +75,12 @@ CASES = [
                     "measure loss on test using net\n", 5, 18, "did you mean `mlp`?"),
     ("E306", 'experiment "x"\nseed "zero"\n', 2, 6, "counts are written as digits"),
     ("E306", HEAD + "units u = random 2.5 in fc2\nmeasure accuracy on test ablating u\n", 5, 18, None),
+    ("E312", HEAD + "for each class c in [1, 2]:\n    seed 3\n    measure accuracy on test where class == c\n",
+     6, 5, "move it out of the `for each` block"),
+    ("E313", HEAD + "measure logit on test\n", 5, 9, None),
+    ("E314", HEAD + "units g = grid 2x2 over selectivity, magnitude for class 1 in fc2\nunits h = all in fc2\n"
+                    "measure accuracy on test ablating (g | h)\n", 7, 36, "single unit sets"),
+    ("E315", HEAD + "measure loss top 5 on test\n", 5, 18, None),
     ("E307", HEAD + "stimuli s = digits split validation\nmeasure accuracy on s\n", 5, 26,
      "`split train` or `split test`"),
     ("E307", HEAD + "device gpu\nmeasure accuracy on test\n", 5, 8, "did you mean `cpu`?"),
@@ -445,3 +451,24 @@ def test_mixed_tabs_and_spaces_are_reported_at_the_line_not_at_line_1():
             "      measure loss on test using net\n    measure rank on test using net\n")
     (found,) = [d for d in diagnostics(text) if d.code == "E102"]
     assert found.span.line == 8
+
+
+def test_every_warning_is_a_registered_lint_rule():
+    """W5xx codes and lint rules are one list: a new warning is a rule in spec/lint.py."""
+    from abl.spec.lint import RULES
+
+    assert set(RULES) == {code for code in CODES if code.startswith("W")}
+
+
+def test_a_lint_rule_sees_only_the_facts_it_is_given():
+    from abl.spec.lint import LintFacts, RULES
+    from abl.spec.program import Symbol
+    from abl.spec.source import Span
+
+    span = Span(0, 1, 1, 1, 1, 2)
+    facts = LintFacts((), (("p", Symbol("param", span)),), (("hot", Symbol("units", span, used=True)),),
+                      (("c", Symbol("class-var", span)), ("L", Symbol("layer-var", span))), frozenset({"L"}), False)
+    messages = [finding.message for finding in RULES["W501"](facts)]
+    assert messages == ["loop variable `c` is never used", "parameter `p` is never used"]
+    assert [f.message for f in RULES["W502"](facts)] == ["the spec has no `experiment` name",
+                                                          "the spec has no `seed`; seed 0 is used"]

@@ -126,7 +126,7 @@ def test_most_generated_specs_lint_clean(generated):
 
 def test_every_lint_clean_generated_spec_runs_to_a_verdict(generated, tmp_path_factory):
     """Run in-process (a RunError is what `abl run` turns into exit 2; any other exception would be
-    an internal error): every spec decides, its report renders, and every 15th draws its figures."""
+    an internal error): every spec decides, its report renders, and every 40th draws its figures."""
     import io
 
     from rich.console import Console
@@ -142,7 +142,7 @@ def test_every_lint_clean_generated_spec_runs_to_a_verdict(generated, tmp_path_f
             experiment = Experiment.from_text(text, cache_dir=cache, device="cpu")
             result = experiment.run()
             Console(file=io.StringIO(), width=80).print(render_report(result, [], figures))
-            if index % 15 == 0:
+            if index % 40 == 0:
                 write_figures(result, figures / str(index))
         except RunError as error:
             failures.append(f"{error}\n{text}")

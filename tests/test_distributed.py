@@ -204,9 +204,10 @@ def test_the_hayne_grid_on_a_running_cluster_matches_the_local_run(tmp_path):
         # `ray start` clusters use token authentication (Ray >= 2.59); the token is ~/.ray/auth_token
         # the digits Hayne grid (one shard: one network) on the cluster and locally, separate caches
         on_cluster = abl("run", HAYNE, "--ray-address", f"127.0.0.1:{port}", "--out", str(tmp_path / "ray"),
-                         "--no-figures", cache=tmp_path / "cache-ray", env_extra={"RAY_AUTH_MODE": "token"})
+                         "--no-figures", "--set", "layers=[conv2, fc1]", cache=tmp_path / "cache-ray",
+                         env_extra={"RAY_AUTH_MODE": "token"})
         local = abl("run", HAYNE, "--threads", "1", "--out", str(tmp_path / "local"), "--no-figures",
-                    cache=tmp_path / "cache-local")
+                    "--set", "layers=[conv2, fc1]", cache=tmp_path / "cache-local")
         assert on_cluster.returncode == local.returncode == 1, on_cluster.stderr
         assert_same_run(tmp_path / "ray", tmp_path / "local")
         assert manifest(tmp_path / "ray")["execution"]["executor"] == "ray"

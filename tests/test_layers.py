@@ -113,18 +113,22 @@ def test_a_layer_suggestion_pasted_back_lints_clean_and_runs(tmp_path):
     assert right.returncode == 0, right.stderr
 
 
-def test_a_timm_vit_lists_token_sequences_with_features_as_units():
+def test_abl_layers_on_a_timm_vit_lists_token_sequences_with_features_as_units(tmp_path):
     import pytest
 
-    timm = pytest.importorskip("timm")
-    from abl.interpreter.timm_zoo import aliases
-
-    model = timm.create_model("vit_small_patch16_224", pretrained=False)
-    layers = inspect_layers("vit", model, aliases(model), torch.zeros(3, 224, 224))
-    by_path = {layer.path: layer for layer in layers.layers}
+    pytest.importorskip("timm")
+    spec = tmp_path / "vit.abl"
+    spec.write_text('experiment "vit"\nseed 0\nstimuli s = photos split test per class 1\n'
+                    "model v = timm vit_small_patch16_224 weights none\nmeasure accuracy on s using v\n")
+    done = abl("layers", str(spec), "--format", "json", cache=tmp_path)
+    assert done.returncode == 0, done.stderr
+    (vit,) = json.loads(done.stdout)
+    by_path = {layer["path"]: layer for layer in vit["layers"]}
     block = by_path["blocks.6"]
-    assert block.output_shape == (197, 384) and block.layout == "tokens" and block.units == 384
-    assert block.unit_axis == "features x 197 tokens" and "block6" in block.aliases
-    assert by_path["blocks.6.mlp.fc1"].units == 1536
-    assert by_path["patch_embed.proj"].layout == "channels" and by_path["patch_embed.proj"].units == 384
-    assert by_path["head"].output_shape == (1000,) and by_path["head"].layout == "features"
+    assert block["output_shape"] == [197, 384] and block["layout"] == "tokens" and block["units"] == 384
+    assert block["unit_axis"] == "features x 197 tokens" and "block6" in block["aliases"]
+    assert by_path["blocks.6.mlp.fc1"]["units"] == 1536
+    assert by_path["patch_embed.proj"]["layout"] == "channels" and by_path["patch_embed.proj"]["units"] == 384
+    assert by_path["head"]["output_shape"] == [1000] and by_path["head"]["layout"] == "features"
+    text = abl("layers", str(spec), cache=tmp_path)
+    assert "384 features x 197 tokens" in text.stdout and "(block6)" in text.stdout

@@ -1,0 +1,123 @@
+"""Lint rules: the W5xx warnings, each a registered function over what the checker learned.
+
+A rule is a generator `rule(facts) -> Finding...` registered under its code with `@lint_rule`;
+`run_lint` runs every registered rule once the checker has walked the spec. Rules never see Lark
+trees or the checker's internals, only `LintFacts` (the statements after parameter substitution
+and the symbols with their use), so a new rule is one function and one entry in codes.py.
+
+Every warning can be silenced where it is reported by a comment on its line, `# abl: ignore[W501]`
+(or for the whole file, `# abl: ignore-file[W502]`), and for a whole run by `--ignore W5` or
+`[tool.abl] ignore` (settings.py applies both).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+from . import ast
+from .program import KIND_WORDS, Symbol
+from .source import Span
+
+
+@dataclass(frozen=True)
+class LintFacts:
+    statements: tuple[ast.Statement, ...]          # after `$param` substitution
+    params: tuple[tuple[str, Symbol], ...]          # declared parameters, in order
+    definitions: tuple[tuple[str, Symbol], ...]     # stimuli, models, unit sets, measures, in order
+    loop_variables: tuple[tuple[str, Symbol], ...]  # every `for each` binding
+    broken_mentions: frozenset[str]                 # words on lines that did not parse
+    had_syntax_errors: bool
+
+
+@dataclass(frozen=True)
+class Finding:
+    message: str
+    span: Span
+    help: str | None = None
+
+
+Rule = Callable[[LintFacts], Iterator[Finding]]
+RULES: dict[str, Rule] = {}
+
+
+def lint_rule(code: str) -> Callable[[Rule], Rule]:
+    def register(rule: Rule) -> Rule:
+        if code in RULES:
+            raise ValueError(f"lint rule {code} registered twice")
+        RULES[code] = rule
+        return rule
+    return register
+
+
+def run_lint(facts: LintFacts, report: Callable[[str, str, Span, str | None], None]) -> None:
+    for code, rule in RULES.items():
+        for finding in rule(facts):
+            report(code, finding.message, finding.span, finding.help)
+
+
+def walk(statements) -> Iterator[ast.Statement]:
+    """Every statement, `for each` bodies included, in source order."""
+    for statement in statements:
+        yield statement
+        if isinstance(statement, ast.ForBlock):
+            yield from walk(statement.body)
+
+
+# ---- the rules ---------------------------------------------------------------------------------
+
+@lint_rule("W501")
+def unused_definitions(facts: LintFacts) -> Iterator[Finding]:
+    for name, symbol in facts.loop_variables:
+        if not symbol.used and name not in facts.broken_mentions:   # used, maybe, on a broken line
+            yield Finding(f"loop variable `{name}` is never used", symbol.span,
+                          "use it in the block's statements, or drop the binding")
+    if facts.had_syntax_errors:
+        return              # with lines dropped by syntax errors, "unused" would be a guess
+    for name, symbol in facts.params:
+        if not symbol.used:
+            yield Finding(f"parameter `{name}` is never used", symbol.span, f"refer to it as `${name}`, or delete it")
+    for name, symbol in facts.definitions:
+        if not symbol.used and symbol.kind in ("stimuli", "model", "units"):
+            yield Finding(f"{KIND_WORDS[symbol.kind]} `{name}` is never used", symbol.span, "use it, or delete it")
+
+
+@lint_rule("W502")
+def missing_header(facts: LintFacts) -> Iterator[Finding]:
+    if facts.had_syntax_errors:
+        return
+    first_line = Span(0, 0, 1, 1, 1, 1)
+    kinds = {type(statement) for statement in facts.statements}
+    if ast.Experiment not in kinds:
+        yield Finding("the spec has no `experiment` name", first_line, 'add `experiment "what this tests"` at the top')
+    if ast.Seed not in kinds:
+        yield Finding("the spec has no `seed`; seed 0 is used", first_line, "add `seed 0` to make the choice explicit")
+
+
+@lint_rule("W503")
+def weak_control(facts: LintFacts) -> Iterator[Finding]:
+    for statement in walk(facts.statements):
+        if not isinstance(statement, ast.ExpectDecl):
+            continue
+        for option in statement.options:
+            value = option.value
+            if option.key == "repeats" and isinstance(value, ast.Number) and value.is_int \
+                    and 1 <= int(value.value) < 20:
+                repeats = int(value.value)
+                yield Finding(f"{repeats} random draws give p-values no smaller than {1 / (repeats + 1):.2f}",
+                              option.span, "use `repeats 100` or more")
+
+
+@lint_rule("W504")
+def reseeded_derived_stimuli(facts: LintFacts) -> Iterator[Finding]:
+    declared: set[str] = set()
+    for statement in walk(facts.statements):
+        if not isinstance(statement, ast.StimuliDecl):
+            continue
+        source = statement.source
+        seeds = [option for option in statement.options if option.key == "seed"]
+        if isinstance(source, ast.Name) and source.value in declared and seeds:
+            yield Finding(f"`seed` re-draws the split: `{statement.name.value}` no longer holds the images of "
+                          f"`{source.value}`", seeds[0].span,
+                          "to seed only a corruption, write the seed after it: `noise 0.3 seed 7`")
+        declared.add(statement.name.value)
