@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--no-figures", action="store_true", help="skip PNG/SVG figures")
             p.add_argument("--memory-budget", metavar="SIZE",
                            help="memory for ablation conditions in flight, e.g. 2GB (default: a quarter "
-                                "of the available memory, at most 4GB)")
+                                "of the free GPU memory, at most 4GB, on a GPU; 256MB on the CPU)")
             p.add_argument("--executor", choices=EXECUTORS, default=None,
                            help="where the plan's shards run: local (this process, the default) or ray")
             p.add_argument("--ray-address", metavar="ADDRESS",

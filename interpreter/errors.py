@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 
+from abl.spec.errors import AblError
 
-class RunError(Exception):
+
+class RunError(AblError):
     """Something the user can fix: a missing file, an unknown layer, a class that does not exist.
 
     `message` is lowercase, without a trailing period; `help` says what to do.

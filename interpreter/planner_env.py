@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from abl.spec.diagnostics import Diagnostic
+from abl.spec.diagnostics import Diagnostic, SpecError
 
 
-class PlanError(Exception):
+class PlanError(SpecError):
+    """A spec that checks but cannot be planned against its data (an unknown class, ...)."""
+
     def __init__(self, diagnostics: list[Diagnostic]):
-        super().__init__("; ".join(d.message for d in diagnostics))
+        Exception.__init__(self, "; ".join(d.message for d in diagnostics))
         self.diagnostics = diagnostics
 
 

@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
+from .errors import AblError
 from .severity import Severity  # noqa: F401 (re-exported: diagnostics carry it)
 from .source import SourceFile, Span
 
@@ -90,7 +91,7 @@ def listing(candidates: Sequence[str], limit: int = 12, pasteable: bool = False)
     return shown
 
 
-class SpecError(Exception):
+class SpecError(AblError):
     """Raised by the front-end's pipeline when a spec has errors; carries every diagnostic."""
 
     def __init__(self, diagnostics: list[Diagnostic]):

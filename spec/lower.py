@@ -33,9 +33,7 @@ class _Lower(ClaimLowering):
     def _offset(self, line: int, column: int) -> int:
         # Line/column rather than Lark's offsets: the parser may have blanked broken lines
         # (keeping line numbers) before this parse succeeded.
-        starts = self.source._line_starts
-        line = max(1, min(line, len(starts)))
-        return min(starts[line - 1] + column - 1, len(self.source.text))
+        return self.source.offset(line, column)
 
     # -- tokens (no meta for tokens: v_args does not apply) ----------------------
     @v_args(inline=False, meta=False)

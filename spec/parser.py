@@ -318,14 +318,12 @@ def _unclosed_before(text: str, error_line: int) -> tuple[int, int, str] | None:
 def _offset(source: SourceFile, line: int, column: int) -> int:
     """Offset in the ORIGINAL text of a (line, column) found in a re-parsed copy: blanking keeps
     line numbers, and columns on the lines not blanked."""
-    lines = source.text.split("\n")
-    line = max(1, min(line, len(lines)))
-    return sum(len(l) + 1 for l in lines[: line - 1]) + min(column - 1, len(lines[line - 1]))
+    return source.offset(line, column)
 
 
 def _line_bounds(source: SourceFile, line: int) -> tuple[int, int]:
     line_text = source.line_text(line)
-    offset = sum(len(l) + 1 for l in source.text.split("\n")[: line - 1])
+    offset = source.offset(line, 1)
     stripped = len(line_text) - len(line_text.lstrip())
     return offset + stripped, offset + max(len(line_text), stripped + 1)
 

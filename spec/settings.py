@@ -19,6 +19,7 @@ from typing import Iterable, Sequence
 
 from .codes import CODES
 from .diagnostics import Diagnostic
+from .errors import AblError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -29,7 +30,7 @@ _SUPPRESS = re.compile(r"#\s*abl:\s*(ignore-file|ignore)\b(?:\[([A-Za-z0-9_,\s]*
 KEYS = ("select", "ignore", "output-format", "exit-zero")
 
 
-class SettingsError(Exception):
+class SettingsError(AblError):
     """A `[tool.abl]` table that cannot be used: the file and what is wrong."""
 
 

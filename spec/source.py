@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import AblError
+
 
 @dataclass(frozen=True)
 class Span:
@@ -84,6 +86,16 @@ class SourceFile:
         end = self.text.find("\n", start)
         return self.text[start:] if end == -1 else self.text[start:end]
 
+    def offset(self, line: int, column: int) -> int:
+        """The character offset of 1-based (line, column), clamped to the text and to the end of
+        the line (a column past it, as Lark gives for a token ending the line, is the line's end).
+        The one line/column -> offset: the parser (positions found in a re-parsed copy whose broken
+        lines were blanked, which keeps line numbers) and the lowering use it."""
+        if not self._line_starts:
+            return 0
+        line = max(1, min(line, len(self._line_starts)))
+        return self._line_starts[line - 1] + max(0, min(column - 1, len(self.line_text(line))))
+
     def position(self, offset: int) -> tuple[int, int]:
         """1-based (line, column) of a character offset."""
         import bisect
@@ -100,7 +112,7 @@ class SourceFile:
         return Span(start, end, line, column, end_line, end_column)
 
 
-class SourceReadError(Exception):
+class SourceReadError(AblError):
     def __init__(self, path: str, reason: str):
         super().__init__(f"{path}: {reason}")
         self.path = path

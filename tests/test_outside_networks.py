@@ -201,8 +201,7 @@ def test_the_efficientnet_example_lints_lists_its_blocks_and_runs_a_digit_led_la
 
     env = dict(os.environ, NO_COLOR="1", ABL_CACHE_DIR=str(tmp_path / "cache"))
     run = [sys.executable, "-m", "abl.interpreter.cli"]
-    spec = "examples/efficientnet_grid.abl"
-    assert subprocess.run(run + ["lint", spec], capture_output=True, cwd=ROOT, env=env).returncode == 0
+    spec = "examples/efficientnet_grid.abl"          # (linted clean with the others: test_lint_examples_clean)
     listed = subprocess.run(run + ["layers", spec, "--format", "json"], capture_output=True, text=True,
                             cwd=ROOT, env=env)
     assert listed.returncode == 0, listed.stderr
@@ -219,3 +218,58 @@ def test_the_efficientnet_example_lints_lists_its_blocks_and_runs_a_digit_led_la
                           capture_output=True, text=True, cwd=ROOT, env=env)
     assert done.returncode == 0, done.stderr
     assert "1._blocks.5" in (tmp_path / "out" / "results.csv").read_text()
+
+
+def test_timm_weights_come_from_a_file_or_the_local_hugging_face_cache_never_a_download(tmp_path, monkeypatch):
+    from safetensors.torch import save_file
+
+    from abl.interpreter.models import build_model
+    from abl.interpreter.progress import SilentProgress
+    from abl.interpreter.specs import ModelSpec
+
+    reference = timm.create_model("resnet18", pretrained=False)
+    state = {k: v.contiguous() for k, v in reference.state_dict().items()}
+    save_file(state, str(tmp_path / "r18.safetensors"))
+    from_file = build_model(ModelSpec("r", "timm", arch="resnet18", weights=str(tmp_path / "r18.safetensors")), {})
+    assert from_file.pretrained and all(torch.equal(state[k], v) for k, v in from_file.module.state_dict().items())
+
+    hub = tmp_path / "hub"
+    snapshot = hub / "models--timm--resnet18.a1_in1k" / "snapshots" / "0123abcd"
+    snapshot.mkdir(parents=True)
+    save_file(state, str(snapshot / "model.safetensors"))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(hub))
+    notes = SilentProgress()
+    cached = build_model(ModelSpec("r", "timm", arch="resnet18", weights="auto"), {}, notes)
+    assert cached.pretrained and not notes.notes
+    assert cached.weights_fingerprint == from_file.weights_fingerprint
+
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "empty"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    random = build_model(ModelSpec("r", "timm", arch="resnet18", weights="auto"), {}, notes)
+    assert not random.pretrained and any("RANDOM weights" in note for note in notes.notes)
+    from abl.interpreter.errors import RunError
+
+    with pytest.raises(RunError, match="no pretrained timm resnet18 weights"):
+        build_model(ModelSpec("r", "timm", arch="resnet18", weights="imagenet"), {})
+    with pytest.raises(RunError, match="did you mean"):
+        build_model(ModelSpec("r", "timm", arch="resnet81", weights="none"), {})
+
+
+def test_other_input_statistics_are_folded_into_the_patch_embedding_exactly():
+    """An augreg ViT expects mean = std = 0.5; abl feeds ImageNet-normalised images, so with its
+    weights loaded the change is folded into the patch embedding: same logits as the original
+    network on its own normalisation."""
+    from abl.interpreter.timm_zoo import IMAGENET_MEAN, IMAGENET_STD, match_input_statistics
+
+    torch.manual_seed(0)
+    original = timm.create_model("vit_small_patch16_224.augreg_in1k", pretrained=False).eval()
+    assert tuple(original.pretrained_cfg["mean"]) == (0.5, 0.5, 0.5)
+    folded = timm.create_model("vit_small_patch16_224.augreg_in1k", pretrained=False).eval()
+    folded.load_state_dict(original.state_dict())
+    assert match_input_statistics(folded) is None
+    pixels = torch.rand(2, 3, 224, 224)
+    mean, std = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    with torch.inference_mode():
+        expected = original((pixels - 0.5) / 0.5)
+        got = folded((pixels - mean) / std)
+    assert torch.allclose(got, expected, atol=1e-4, rtol=1e-4)

@@ -9,9 +9,13 @@ plus the image itself. The budget then fixes how many rows run at once:
     rows = budget // bytes_per_row,   B = min(batch size, rows) (at least 1),
     conditions per chunk = rows // B (at least 1)
 
-so a network abl has never seen cannot take the machine down by image counts alone. The default
-budget is a quarter of the memory available when the run starts (on a GPU: of its free memory),
-at most 4 GiB; `abl run --memory-budget 2GB` overrides it.
+so a network abl has never seen cannot take the machine down by image counts alone. The same
+image batch serves the recording passes. The default budget is, on a GPU, a quarter of its free
+memory at most 4 GiB (large batches keep it busy); on the CPU, 256 MiB (at most a quarter of the
+available memory): measured on 2 cores, large chunks only thrash the caches and the allocator —
+EfficientNet-Lite0's grid took 166 s and 3.8 GB RSS at a 4 GiB budget, 55 s and 1.8 GB at
+256 MiB, AlexNet's paper-scale grid 144 s / 1.7 GB against 140 s / 1.4 GB, with identical
+results (benchmarks/README.md). `abl run --memory-budget 2GB` overrides it.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from torch import nn
 
 from .hooks import eval_mode
 
-DEFAULT_CAP = 4 * 1024 ** 3
+DEFAULT_CAP = 4 * 1024 ** 3          # on a GPU
+CPU_DEFAULT = 256 * 1024 ** 2
 _UNITS = {"": 1, "B": 1, "K": 1024, "KB": 1024, "KIB": 1024, "M": 1024 ** 2, "MB": 1024 ** 2,
           "MIB": 1024 ** 2, "G": 1024 ** 3, "GB": 1024 ** 3, "GIB": 1024 ** 3}
 
@@ -57,7 +62,8 @@ def available_bytes(device: torch.device) -> int:
 
 
 def default_budget(device: torch.device) -> int:
-    return max(64 * 1024 ** 2, min(DEFAULT_CAP, available_bytes(device) // 4))
+    cap = DEFAULT_CAP if device.type == "cuda" else CPU_DEFAULT
+    return max(64 * 1024 ** 2, min(cap, available_bytes(device) // 4))
 
 
 def bytes_per_row(model: nn.Module, one_image: torch.Tensor) -> int:
