@@ -17,10 +17,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from abl.spec.vocabulary import DATASETS
+
 from .errors import RunError
 from .specs import StimuliSpec
 
-SOURCES = ("digits", "mnist", "fashion_mnist", "cifar10", "imagefolder", "photos")
+SOURCES = DATASETS                  # the language's list: one place to add a source
 FASHION_MNIST_DEFAULT = "/usr/share/datasets/fashion-mnist"
 FASHION_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                  "Sneaker", "Bag", "Ankle boot")

@@ -54,7 +54,7 @@ class Executor:
         self.device = resolve_device(device or plan.device)
         self.batch_size = batch_size
         self._memory_budget = memory_budget        # bytes for conditions in flight (None: default)
-        self._row_plans: dict[tuple[str, str], tuple[int, int]] = {}
+        self._row_plans: dict[tuple[str, str], tuple] = {}
         self._stimuli: dict = {} if loaded_stimuli is None else loaded_stimuli    # may be shared
         self._used_stimuli: set[str] = set()       # by the shard running
         self._models: dict = {}
@@ -110,7 +110,7 @@ class Executor:
             stimuli = self.stimuli(stimuli_key)
             condition = self._condition(model_key, stimuli_key, interventions, "") if interventions else None
             num_classes = max(len(stimuli.class_names), int(stimuli.labels.max()) + 1)
-            batch_size, _ = self._budgeted(model_key, stimuli_key)
+            batch_size, _, _ = self._budgeted(model_key, stimuli_key)
             total = math.ceil(stimuli.n / batch_size)
             self._stats[key] = {}
             # channel units and element units of a layer are two reductions: one pass each
@@ -210,16 +210,22 @@ class Executor:
                                     intervention.value))
         return edits
 
-    def _budgeted(self, model_key: str, stimuli_key: str) -> tuple[int, int]:
-        """(images per batch, rows per forward) for this model on these stimuli within the memory
-        budget (backend/budget.py), for recording passes and condition runs alike."""
-        from .backend.budget import bytes_per_row, default_budget, plan_rows
+    def _budgeted(self, model_key: str, stimuli_key: str):
+        """(images per batch, rows per whole-network forward, rows the network after a layer may
+        carry) for this model on these stimuli within the memory budget (backend/budget.py), for
+        recording passes and condition runs alike."""
+        from .backend.budget import default_budget, plan_rows, row_costs
 
         if (model_key, stimuli_key) not in self._row_plans:
             budget = self._memory_budget or default_budget(self.device)
             one = self.stimuli(stimuli_key).take([0]).to(self.device)
-            self._row_plans[(model_key, stimuli_key)] = plan_rows(
-                budget, bytes_per_row(self.model(model_key).module, one), self.batch_size)
+            costs = row_costs(self.model(model_key).module, one)
+            batch, rows = plan_rows(budget, costs.full, self.batch_size)
+
+            def rows_after(path: str, budget=budget, costs=costs, rows=rows) -> int:
+                return max(rows, budget // max(costs.from_layer(path), 1))
+
+            self._row_plans[(model_key, stimuli_key)] = (batch, rows, rows_after)
         return self._row_plans[(model_key, stimuli_key)]
 
     def run_all_conditions(self) -> None:
@@ -233,7 +239,7 @@ class Executor:
             model = self.model(model_key)
             stimuli = self.stimuli(stimuli_key)
             labels = stimuli.labels.numpy()
-            batch_size, rows = self._budgeted(model_key, stimuli_key)
+            batch_size, rows, rows_after = self._budgeted(model_key, stimuli_key)
             by_images: dict = defaultdict(list)
             for key, run in runs.items():
                 by_images[run.classes].append(key)
@@ -261,7 +267,7 @@ class Executor:
                             f"{', '.join(stimuli.class_names[c] for c in sorted(classes))})"
                 with self.progress.task(what, total) as task:
                     values = run_conditions(model.module, batches, built, device=self.device, reduce=reduce,
-                                            max_batch_images=rows, advance=task.advance)
+                                            max_batch_images=rows, advance=task.advance, rows_after=rows_after)
                 for key, per_condition in zip(keys, values):
                     outputs[key] = (positions, per_condition)
             self.forward_passes += 1

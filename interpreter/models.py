@@ -43,6 +43,7 @@ from torch import nn
 from . import zoo
 from .errors import RunError
 from .layer_names import layer_names, resolve_layer
+from .weights_policy import weights_file
 from .progress import Progress, SilentProgress
 from .networks import BUILTINS, MLP, DigitsCNN, _builtin_from_state  # noqa: F401  (re-exported)
 from .specs import ModelSpec
@@ -196,25 +197,9 @@ def _load_state(module: nn.Module, state: dict, name: str, path: Path) -> None:
 def _torchvision(spec: ModelSpec, progress: Progress) -> LoadedModel:
     arch = zoo.check_architecture(spec.arch)
     weights = spec.weights or "auto"
-    file: Path | None = None
-    if weights in ("auto", "imagenet"):
-        found, preferred = zoo.find_weights(arch)
-        if found is not None:
-            file = found
-        elif weights == "imagenet":
-            where = str(preferred) if preferred else f"{zoo.checkpoint_dir()}/<{arch} weights>.pth"
-            raise RunError(f"model `{spec.name}`: no pretrained {arch} weights at {where}",
-                           help=f"put {Path(where).name} there (torchvision's file; abl never downloads), "
-                                f"pass `weights \"file.pth\"`, or use `weights none` for random weights")
-        else:
-            where = preferred or zoo.checkpoint_dir() / f"<{arch} weights>.pth"
-            progress.note(f"{arch}: no pretrained weights at {where}; running with RANDOM weights. "
-                          f"Put {Path(where).name} there (or pass weights \"file.pth\") for the real network")
-    elif weights != "none":
-        file = Path(weights).expanduser()
-        if not file.is_file():
-            raise RunError(f"model `{spec.name}`: no weights file {file}",
-                           help="give the path of a state dict saved from this architecture")
+    found, preferred = zoo.find_weights(arch)
+    where = str(preferred or zoo.checkpoint_dir() / f"<{arch} weights>.pth")
+    file = weights_file(spec.name, arch, weights, found, where, "torchvision", progress)
     state = zoo.fix_state_dict(arch, _read_state(file, spec.name)) if file is not None else {}
     with _seeded(spec.seed):
         # torchvision's own checkpoints expect its input re-normalisation (GoogLeNet, Inception)

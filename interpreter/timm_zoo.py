@@ -21,7 +21,7 @@ sequence (N, T, D) whose units are its D features, see backend/units.py):
 | vit | block0 ... blockN | blocks.0 ... blocks.N | the residual stream after each block: (N, 1 + 196, D), token 0 the class token |
 | vit | norm; logits | norm; head | the final LayerNorm's tokens; the class logits |
 
-Weights follow the torchvision policy: nothing is ever downloaded. `weights auto` (the default)
+Weights follow the policy of weights_policy.py (as torchvision's): nothing is ever downloaded. `weights auto`
 looks for the architecture's pretrained file in the local Hugging Face cache
 (`$HF_HUB_CACHE/models--timm--ARCH.TAG/snapshots/*/model.safetensors` or `pytorch_model.bin`),
 then in the torch hub cache (`$TORCH_HOME/hub/checkpoints/`, the file named in the config's
@@ -44,6 +44,7 @@ import torch
 from torch import nn
 
 from .errors import RunError, import_extra
+from .weights_policy import weights_file
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -79,22 +80,8 @@ def build(spec, progress) -> tuple[nn.Module, bool]:
     were loaded, following the weights policy of the module docstring."""
     arch = check_architecture(str(spec.arch))
     module = construct(arch)
-    weights = spec.weights or "auto"
-    file: Path | None = None
-    if weights in ("auto", "imagenet"):
-        file, where = find_weights(module)
-        if file is None and weights == "imagenet":
-            raise RunError(f"model `{spec.name}`: no pretrained timm {arch} weights in {where}",
-                           help="put them there (abl never downloads), pass `weights \"file\"`, "
-                                "or use `weights none` for random weights")
-        if file is None:
-            progress.note(f"{arch}: no pretrained weights in {where}; running with RANDOM weights. "
-                          f"Pass weights \"file\" (a timm state dict) for the real network")
-    elif weights != "none":
-        file = Path(weights).expanduser()
-        if not file.is_file():
-            raise RunError(f"model `{spec.name}`: no weights file {file}",
-                           help="give the path of a state dict saved from this timm architecture")
+    found, where = find_weights(module)
+    file = weights_file(spec.name, arch, spec.weights or "auto", found, where, "timm", progress)
     if file is not None:
         load_weights(module, file, spec.name)
         note = match_input_statistics(module)
@@ -118,19 +105,22 @@ def num_classes(module: nn.Module) -> int | None:
     return int(value) if value else None
 
 
+def _hub_cache() -> Path:
+    try:
+        from huggingface_hub import constants
+
+        return Path(constants.HF_HUB_CACHE)
+    except ImportError:
+        return Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface")) / "hub"
+
+
 def weight_candidates(module: nn.Module) -> list[Path]:
     """Where a pretrained file for this architecture would be, preferred first."""
     cfg = pretrained_config(module)
     found: list[Path] = []
     hub_id = cfg.get("hf_hub_id")
     if hub_id:
-        try:
-            from huggingface_hub import constants
-
-            cache = Path(constants.HF_HUB_CACHE)
-        except ImportError:
-            cache = Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface")) / "hub"
-        folder = cache / ("models--" + hub_id.replace("/", "--"))
+        folder = _hub_cache() / ("models--" + hub_id.replace("/", "--"))
         for snapshot in sorted((folder / "snapshots").glob("*")) if (folder / "snapshots").is_dir() else []:
             for name in ("model.safetensors", "pytorch_model.bin"):
                 if (snapshot / name).is_file():
@@ -147,10 +137,11 @@ def find_weights(module: nn.Module) -> tuple[Path | None, str]:
     for path in candidates:
         if path.is_file():
             return path, str(path)
-    cfg = pretrained_config(module)
-    hub_id = cfg.get("hf_hub_id")
-    where = f"the Hugging Face cache (models--{hub_id.replace('/', '--')})" if hub_id else "the torch hub cache"
-    return None, where
+    hub_id = pretrained_config(module).get("hf_hub_id")
+    if hub_id:
+        return None, str(_hub_cache() / ("models--" + hub_id.replace("/", "--")) / "snapshots" / "<revision>" /
+                         "model.safetensors")
+    return None, str(candidates[0]) if candidates else str(Path(torch.hub.get_dir()) / "checkpoints")
 
 
 def load_weights(module: nn.Module, path: Path, name: str) -> None:

@@ -202,12 +202,14 @@ def test_the_hayne_grid_on_a_running_cluster_matches_the_local_run(tmp_path):
     assert started.returncode == 0, started.stderr
     try:
         # `ray start` clusters use token authentication (Ray >= 2.59); the token is ~/.ray/auth_token
-        # the digits Hayne grid (one shard: one network) on the cluster and locally, separate caches
-        on_cluster = abl("run", HAYNE, "--ray-address", f"127.0.0.1:{port}", "--out", str(tmp_path / "ray"),
-                         "--no-figures", "--set", "layers=[conv2, fc1]", cache=tmp_path / "cache-ray",
-                         env_extra={"RAY_AUTH_MODE": "token"})
+        # the digits Hayne grid (one shard: one network) locally, then on the cluster from the same
+        # training cache (one thread either way, so one cache key; that trainings agree across
+        # executors with separate caches is the sweep test's job)
         local = abl("run", HAYNE, "--threads", "1", "--out", str(tmp_path / "local"), "--no-figures",
                     "--set", "layers=[conv2, fc1]", cache=tmp_path / "cache-local")
+        on_cluster = abl("run", HAYNE, "--ray-address", f"127.0.0.1:{port}", "--out", str(tmp_path / "ray"),
+                         "--no-figures", "--set", "layers=[conv2, fc1]", cache=tmp_path / "cache-local",
+                         env_extra={"RAY_AUTH_MODE": "token"})
         assert on_cluster.returncode == local.returncode == 1, on_cluster.stderr
         assert_same_run(tmp_path / "ray", tmp_path / "local")
         assert manifest(tmp_path / "ray")["execution"]["executor"] == "ray"
@@ -216,7 +218,7 @@ def test_the_hayne_grid_on_a_running_cluster_matches_the_local_run(tmp_path):
         spec.write_text(Path(DIGIT7).read_text().replace("in fc2", "in fc9"))
         local_error = abl("run", str(spec), "--out", str(tmp_path / "bad-local"), cache=tmp_path / "cache-local")
         ray_error = abl("run", str(spec), "--ray-address", f"127.0.0.1:{port}", "--out", str(tmp_path / "bad-ray"),
-                        cache=tmp_path / "cache-ray", env_extra={"RAY_AUTH_MODE": "token"})
+                        cache=tmp_path / "cache-local", env_extra={"RAY_AUTH_MODE": "token"})
         assert local_error.returncode == ray_error.returncode == 2
         message = local_error.stderr[local_error.stderr.index(f"{spec}:"):]
         assert "E401" in message and "^^^" in message

@@ -130,5 +130,12 @@ def test_abl_layers_on_a_timm_vit_lists_token_sequences_with_features_as_units(t
     assert by_path["blocks.6.mlp.fc1"]["units"] == 1536
     assert by_path["patch_embed.proj"]["layout"] == "channels" and by_path["patch_embed.proj"]["units"] == 384
     assert by_path["head"]["output_shape"] == [1000] and by_path["head"]["layout"] == "features"
-    text = abl("layers", str(spec), cache=tmp_path)
-    assert "384 features x 197 tokens" in text.stdout and "(block6)" in text.stdout
+    from rich.console import Console
+
+    from abl.interpreter.layers import LayerInfo, ModelLayers, layers_tree      # the text view of the same
+
+    console = Console(record=True, width=200)
+    console.print(layers_tree(ModelLayers("v", (3, 224, 224), (LayerInfo(
+        "blocks.6", "Block", ("block6",), (197, 384), 1, layout="tokens"),))))
+    text = console.export_text()
+    assert "384 features x 197 tokens" in text and "(block6)" in text

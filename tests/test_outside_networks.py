@@ -159,39 +159,51 @@ def test_a_digit_led_path_lints_clean_and_runs(tmp_path):
 
 
 def test_the_memory_budget_bounds_rows_in_flight_on_an_unseen_network(tmp_path):
-    """A network from a factory with a wide intermediate layer: with a small budget, no forward
-    carries more rows than the budget allows (measured by a hook on the widest module)."""
-    from abl.interpreter.backend.budget import bytes_per_row
+    """A network from a factory, wide early and narrow late (as VGG is), under a 2 MB budget: no
+    forward carries more rows through the wide layer than the budget allows for a whole row, while
+    conditions that ablate the narrow late layer are batched far deeper there (only the network
+    after the layer holds the replicated rows); the values equal those of an unbounded run."""
+    from abl.interpreter.backend.budget import row_costs
 
     (tmp_path / "wide.py").write_text(
         "from torch import nn\n"
         "def make():\n"
-        "    return nn.Sequential(nn.Conv2d(1, 64, 3, padding=1), nn.ReLU(), nn.Conv2d(64, 256, 3, padding=1),\n"
-        "                         nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(256, 10))\n")
+        "    return nn.Sequential(nn.Conv2d(1, 256, 3, padding=1), nn.ReLU(), nn.Conv2d(256, 8, 3, padding=1),\n"
+        "                         nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))\n")
     spec = ('experiment "wide"\nseed 0\nstimuli test = digits split test\n'
             'model net = python "wide:make"\n'
             "for each class c:\n"
-            "    units cells = grid 4x4 over selectivity, magnitude for class c in 1 on test\n"
-            "    measure rank deficit on eval where class == c ablating cells\n").replace("eval", "test")
-    spec = spec.replace(" in 1 on", ' in "1" on')
+            '    units early = grid 4x4 over selectivity, magnitude for class c in "1" on test\n'
+            '    units late = grid 2x2 over selectivity, magnitude for class c in "3" on test\n'
+            "    measure rank deficit on test where class == c ablating early\n"
+            "    measure rank deficit on test where class == c ablating late\n")
+    budget = 2 * 1024 ** 2
     sys.path.insert(0, str(tmp_path))
     try:
-        experiment = Experiment.from_text(spec, cache_dir=tmp_path)
-        budget = 2 * 1024 ** 2
-        executor = experiment.executor
-        executor._memory_budget = budget
-        model = experiment.model("net")
-        per_row = bytes_per_row(model, experiment.stimuli("test").take([0]))
-        largest = [0]
-        handle = model[2].register_forward_hook(lambda m, i, o: largest.__setitem__(0, max(largest[0], o.shape[0])))
+        bounded = Experiment.from_text(spec, cache_dir=tmp_path)
+        bounded.executor._memory_budget = budget
+        model = bounded.model("net")
+        costs = row_costs(model, bounded.stimuli("test").take([0]))
+        seen = {"wide": 0, "late": 0}
+
+        def rows(name):
+            return lambda m, i, o: seen.__setitem__(name, max(seen[name], o.shape[0]))
+
+        handles = [model[0].register_forward_hook(rows("wide")), model[4].register_forward_hook(rows("late"))]
         try:
-            result = experiment.run()
+            result = bounded.run()
         finally:
-            handle.remove()
+            for handle in handles:
+                handle.remove()
+        unbounded = Experiment.from_text(spec, cache_dir=tmp_path)
+        unbounded.executor._memory_budget = 1024 ** 4
+        reference = unbounded.run()
     finally:
         sys.path.remove(str(tmp_path))
-    assert len(result.table) == 160
-    assert 1 < largest[0] <= budget // per_row, (largest[0], budget // per_row)
+    assert len(result.table) == 10 * (16 + 4)
+    assert 1 < seen["wide"] <= budget // costs.full, (seen, budget // costs.full)
+    assert budget // costs.full < seen["late"] <= budget // costs.from_layer("3"), seen
+    assert [r.value for r in result.table] == pytest.approx([r.value for r in reference.table], abs=1e-9)
 
 
 def test_the_efficientnet_example_lints_lists_its_blocks_and_runs_a_digit_led_layer(tmp_path):

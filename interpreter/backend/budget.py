@@ -9,6 +9,13 @@ plus the image itself. The budget then fixes how many rows run at once:
     rows = budget // bytes_per_row,   B = min(batch size, rows) (at least 1),
     conditions per chunk = rows // B (at least 1)
 
+and in prefix mode (conditions that all edit one layer: the network before it runs once on B
+images, only the network after it carries the K * B replicated rows, and the two phases do not
+overlap) a replicated row is charged only what the network from that layer on holds, so
+K * B <= budget // (3 x the largest output from the layer on). Ablating a late layer of a deep
+network (VGG16's fc7) thus batches all its conditions, where charging every row the first conv
+layer's output would run them one by one.
+
 so a network abl has never seen cannot take the machine down by image counts alone. The same
 image batch serves the recording passes. The default budget is, on a GPU, a quarter of its free
 memory at most 4 GiB (large batches keep it busy); on the CPU, 256 MiB (at most a quarter of the
@@ -21,6 +28,8 @@ results (benchmarks/README.md). `abl run --memory-budget 2GB` overrides it.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
+from typing import Mapping
 
 import torch
 from torch import nn
@@ -66,22 +75,51 @@ def default_budget(device: torch.device) -> int:
     return max(64 * 1024 ** 2, min(cap, available_bytes(device) // 4))
 
 
-def bytes_per_row(model: nn.Module, one_image: torch.Tensor) -> int:
-    """What one image costs in flight: 3x the largest leaf-module output, plus the image."""
-    largest = [0]
+@dataclass(frozen=True)
+class RowCosts:
+    """Bytes one image costs in flight: through the whole network (`full`: 3x the largest leaf
+    output, plus the image), and from a module on (`after[path]`: 3x the largest output of that
+    module and of every leaf that finishes after it), which is all a row replicated at that module
+    costs in prefix mode: the network before it has run, and freed its tensors, by then."""
 
-    def hook(module, inputs, output):
-        if isinstance(output, torch.Tensor):
-            largest[0] = max(largest[0], output.numel() * output.element_size())
+    full: int
+    after: Mapping[str, int] = field(default_factory=dict)
 
-    handles = [m.register_forward_hook(hook) for m in model.modules() if not list(m.children())]
+    def from_layer(self, path: str) -> int:
+        return self.after.get(path, self.full)
+
+
+def row_costs(model: nn.Module, one_image: torch.Tensor) -> RowCosts:
+    """One forward of one image with a hook on every module (removed after)."""
+    finished: list[tuple[str, int, bool]] = []       # (path, output bytes, is a leaf), in finishing order
+
+    def hook_for(path: str, leaf: bool):
+        def hook(module, inputs, output):
+            size = output.numel() * output.element_size() if isinstance(output, torch.Tensor) else 0
+            finished.append((path, size, leaf))
+        return hook
+
+    handles = [module.register_forward_hook(hook_for(path, not list(module.children())))
+               for path, module in model.named_modules() if path]
     try:
         with eval_mode(model), torch.inference_mode():
             model(one_image)
     finally:
         for handle in handles:
             handle.remove()
-    return 3 * largest[0] + one_image.numel() * one_image.element_size()
+    largest = max((size for _, size, leaf in finished if leaf), default=0)
+    after: dict[str, int] = {}
+    tail = 0                  # the largest leaf output from here to the end, walking backwards
+    for path, size, leaf in reversed(finished):
+        if leaf:
+            tail = max(tail, size)
+        after[path] = 3 * max(tail, size)       # the first finishing of a module called twice wins
+    return RowCosts(3 * largest + one_image.numel() * one_image.element_size(), after)
+
+
+def bytes_per_row(model: nn.Module, one_image: torch.Tensor) -> int:
+    """What one image costs in flight through the whole network."""
+    return row_costs(model, one_image).full
 
 
 def plan_rows(budget: int, per_row: int, batch_size: int) -> tuple[int, int]:

@@ -19,7 +19,9 @@ Strategies, per input batch (one pass over the stimuli for all conditions):
   condition k (always correct, used for conditions that edit several layers too).
 * conditions with weight edits: one forward each, the weights edited and restored around it.
 
-K is chunked so that K * B stays at most `max_batch_images` (at least one condition a chunk).
+K is chunked so that K * B stays at most `max_batch_images` (at least one condition a chunk); in
+prefix mode, where only the network after the layer carries K * B rows, at most `rows_after(layer)`
+(budget.py charges those rows only what the network after the layer holds).
 """
 
 from __future__ import annotations
@@ -119,7 +121,8 @@ def run_conditions(model: nn.Module, batches: Batches, conditions: Sequence[Cond
                    device: torch.device = torch.device("cpu"), progress=None,
                    max_batch_images: int = 4096, info: dict | None = None,
                    reduce: Callable[[torch.Tensor, torch.Tensor], dict] | None = None,
-                   advance: Callable[[int], None] | None = None) -> list:
+                   advance: Callable[[int], None] | None = None,
+                   rows_after: Callable[[str], int] | None = None) -> list:
     """One (N, outputs) float32 CPU logits tensor per condition, in order, in one pass over `batches`.
 
     Batched as described in the module docstring; gives the same numbers as
@@ -128,6 +131,8 @@ def run_conditions(model: nn.Module, batches: Batches, conditions: Sequence[Cond
     With `reduce(logits, labels) -> {key: (B,) array}`, each condition's logits are reduced batch
     by batch as they come and never kept: the result is one {key: (N,) array} per condition.
     `advance(k)` is called as conditions finish a batch (k of them): progress in condition-batches.
+    `rows_after(layer)`, when given, is how many rows the network after `layer` may carry at once
+    (prefix mode replicates rows only there); else `max_batch_images` bounds every forward.
     """
     tick = advance or (lambda k: None)
     conditions = list(conditions)
@@ -161,7 +166,8 @@ def run_conditions(model: nn.Module, batches: Batches, conditions: Sequence[Cond
                     results[index].append(plain)
             tick(len(baseline))
             for group in by_layer.values():
-                _run_layer_group(model, x, group, conditions, results, plain, per_chunk, tick)
+                prefix_chunk = max(1, rows_after(group.layer) // max(batch, 1)) if rows_after else per_chunk
+                _run_layer_group(model, x, group, conditions, results, plain, per_chunk, tick, prefix_chunk)
             for chunk in _chunks(multi, per_chunk):
                 outs = _run_input(model, x, [conditions[i].activation_edits for i in chunk])
                 for index, out in zip(chunk, outs):
@@ -188,32 +194,39 @@ def run_conditions(model: nn.Module, batches: Batches, conditions: Sequence[Cond
 
 
 def _run_layer_group(model, x, group: _LayerGroup, conditions, results, plain, per_chunk,
-                     tick: Callable[[int], None] = lambda k: None) -> None:
-    # one condition per forward replicates nothing (it is the input mode's computation), so
-    # there is nothing to validate, and a check slice would exceed the rows the budget allows
-    validate = not group.validated and group.mode == "prefix" and per_chunk > 1
-    size = per_chunk - 1 if validate else per_chunk
-    for n, chunk in enumerate(_chunks(group.indices, size)):
-        edits = [conditions[i].activation_edits for i in chunk]
+                     tick: Callable[[int], None] = lambda k: None, prefix_chunk: int | None = None) -> None:
+    """The group's conditions over one batch: `prefix_chunk` at a time in prefix mode (only the
+    network after the layer carries the replicated rows), `per_chunk` at a time in input mode
+    (the whole network does); a group that falls back to input mode re-chunks what is left."""
+    prefix_chunk = prefix_chunk or per_chunk
+    pending = list(group.indices)
+    while pending:
         outs = None
         if group.mode == "prefix":
-            check = validate and n == 0
+            # one condition per forward replicates nothing (it is the input mode's computation):
+            # nothing to validate, and a check slice would exceed the rows the budget allows
+            check = not group.validated and prefix_chunk > 1
+            size = prefix_chunk - 1 if check else prefix_chunk
+            chunk, rest = pending[:size], pending[size:]
+            edits = [conditions[i].activation_edits for i in chunk]
             try:
                 outs = _run_prefix(model, x, group.layer, edits + [()] if check else edits)
             except RuntimeError:
                 group.mode = "input"
-            else:
-                if check:
-                    identity = outs.pop()
-                    group.validated = True
-                    if not _close(identity, plain):
-                        group.mode = "input"
-                        outs = None
-        if outs is None:
-            outs = _run_input(model, x, edits)
+                continue
+            if check:
+                identity = outs.pop()
+                group.validated = True
+                if not _close(identity, plain):
+                    group.mode = "input"
+                    continue
+        else:
+            chunk, rest = pending[:per_chunk], pending[per_chunk:]
+            outs = _run_input(model, x, [conditions[i].activation_edits for i in chunk])
         for index, out in zip(chunk, outs):
             results[index].append(out)
         tick(len(chunk))
+        pending = rest
     group.validated = True
 
 
