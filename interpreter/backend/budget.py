@@ -20,7 +20,7 @@ so a network abl has never seen cannot take the machine down by image counts alo
 image batch serves the recording passes. The default budget is, on a GPU, a quarter of its free
 memory at most 4 GiB (large batches keep it busy); on the CPU, 256 MiB (at most a quarter of the
 available memory): measured on 2 cores, large chunks only thrash the caches and the allocator —
-EfficientNet-Lite0's grid took 166 s and 3.8 GB RSS at a 4 GiB budget, 55 s and 1.8 GB at
+EfficientNet-Lite0's grid took 160 s and 3.3 GB RSS at a 4 GiB budget, 76 s and 1.7 GB at
 256 MiB, AlexNet's paper-scale grid 144 s / 1.7 GB against 140 s / 1.4 GB, with identical
 results (benchmarks/README.md). `abl run --memory-budget 2GB` overrides it.
 """
