@@ -164,8 +164,9 @@ UnitExpr = Union[RankedSelection, RandomSelection, ExplicitSelection, AllSelecti
 
 @dataclass(frozen=True)
 class ActivationIntervention:
-    """`ablating U` (zero), `mean-ablating U`, `clamping U to V`, `scaling U by F`; the first
-    three optionally `at token T` (a token sequence's units edited at one token only)."""
+    """`ablating U` (zero), `mean-ablating U`, `clamping U to V`, `scaling U by F`, optionally
+    `at token T` (a token sequence's units edited at one token only; not with mean-ablating,
+    which the checker refuses)."""
     kind: str             # "zero" | "mean" | "clamp" | "scale"
     units: UnitExpr
     value: Value | None

@@ -324,7 +324,11 @@ class ClaimChecks:
             self.unit_expr(intervention.units, scope)
             if intervention.value is not None:
                 self.number_value(intervention.value, "the value")
-            if intervention.token is not None:
+            if intervention.token is not None and intervention.kind == "mean":
+                self.error("E315", "`mean-ablating` has no `at token`: the recorded means average over "
+                           "every token", intervention.token.span,
+                           help="ablate, clamp or scale at the token instead: `ablating U at token 0`")
+            elif intervention.token is not None:
                 self.int_value(intervention.token, "a token index", minimum=0)
         else:
             if intervention.units is not None:

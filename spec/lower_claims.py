@@ -100,8 +100,8 @@ class ClaimLowering(Transformer):
     def ablate(self, meta, units, token=None):
         return ast.ActivationIntervention("zero", units, None, self._span(meta), token)
 
-    def mean_ablate(self, meta, _keyword, units):
-        return ast.ActivationIntervention("mean", units, None, self._span(meta))
+    def mean_ablate(self, meta, _keyword, units, token=None):
+        return ast.ActivationIntervention("mean", units, None, self._span(meta), token)
 
     def clamp(self, meta, units, value, token=None):
         return ast.ActivationIntervention("clamp", units, value, self._span(meta), token)

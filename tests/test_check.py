@@ -81,6 +81,8 @@ CASES = [
     ("E314", HEAD + "units g = grid 2x2 over selectivity, magnitude for class 1 in fc2\nunits h = all in fc2\n"
                     "measure accuracy on test ablating (g | h)\n", 7, 36, "single unit sets"),
     ("E315", HEAD + "measure loss top 5 on test\n", 5, 18, None),
+    ("E315", HEAD + "units u = [1, 2] in fc2\nmeasure accuracy on test mean-ablating u at token 0\n", 6, 51,
+     "ablating U at token 0"),
     ("E307", HEAD + "stimuli s = digits split validation\nmeasure accuracy on s\n", 5, 26,
      "`split train` or `split test`"),
     ("E307", HEAD + "device gpu\nmeasure accuracy on test\n", 5, 8, "did you mean `cpu`?"),
