@@ -66,7 +66,7 @@ def test_abl_layers_on_a_built_in_and_on_alexnet(tmp_path):
         for k in range(4):
             Image.new("RGB", (256, 256), (120, 30 * k, 200)).save(photos / name / f"{k}.jpg")
     done = abl("layers", "examples/hayne_grid.abl", "--set", "model=alexnet", "--set", f"data={photos}",
-               "--format", "json", cache=tmp_path)
+               "--model", "net", "--format", "json", cache=tmp_path)
     assert done.returncode == 0, done.stderr
     (alexnet,) = json.loads(done.stdout)
     rows = {layer["path"]: layer for layer in alexnet["layers"]}
@@ -75,7 +75,7 @@ def test_abl_layers_on_a_built_in_and_on_alexnet(tmp_path):
     assert rows["features.1"]["traps"] == ["in-place"] and rows["features.12"]["output_shape"] == [256, 6, 6]
     assert rows["classifier.5"]["aliases"] == ["fc7"] and rows["classifier.5"]["units"] == 4096
     text = abl("layers", "examples/hayne_grid.abl", "--set", "model=alexnet", "--set", f"data={photos}",
-               cache=tmp_path)
+               "--model", "net", cache=tmp_path)
     assert text.returncode == 0 and "(conv1)  ReLU  64x55x55  64 channels  ! in-place" in text.stdout
 
 
