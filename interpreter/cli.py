@@ -260,7 +260,7 @@ def _main(argv: list[str] | None = None) -> int:
                 err.print(f"  = help: {error.help}", markup=False)
         return _finished(args, ExitCode.ERROR)
     except SpecError as error:
-        _print_diagnostics(error.diagnostics, err, fmt, getattr(args, "collected", None))
+        _print_diagnostics(error.diagnostics, err, collected=getattr(args, "collected", None))
         return _finished(args, ExitCode.ERROR)
     except Terminated:
         err.print("terminated")

@@ -76,11 +76,11 @@ def _spec_files(paths: list[str]) -> tuple[list[Path], list[str]]:
 
 def _print_diagnostics(diagnostics: list[Diagnostic], err, fmt: str = "text",
                        collected: list | None = None) -> None:
-    """Diagnostics in `fmt`; with `collected` (plan/run in JSON), kept for the one JSON array the
-    command prints when it ends."""
+    """Diagnostics in `fmt`; with `collected` (`abl run --format json`), kept for the one JSON
+    array the command prints when it ends."""
     from abl.spec.emit import emit
 
-    if collected is not None and fmt != "text":
+    if collected is not None:
         collected.extend(diagnostics)
         return
     if not diagnostics:

@@ -29,7 +29,7 @@ def _compile_for_run(args, err):
     except SourceReadError as error:
         err.print(f"[red]error:[/] {error.path}: {error.reason}")
         return None
-    _diagnose(list(result.diagnostics), err, args)
+    _print_diagnostics(list(result.diagnostics), err, collected=getattr(args, "collected", None))
     if result.program is None:
         errors = sum(d.is_error for d in result.diagnostics)
         err.print(f"[red]error:[/] {args.spec} has {errors} error(s); nothing was run")
@@ -41,13 +41,6 @@ def _format(args) -> str:
     return getattr(args, "format", None) or "text"
 
 
-def _diagnose(diagnostics, err, args) -> None:
-    """Compile and plan diagnostics: kept for the JSON array of `abl run --format json`, else
-    printed as text on stderr."""
-    collected = getattr(args, "collected", None) if args is not None else None
-    _print_diagnostics(diagnostics, err, "json" if collected is not None else "text", collected)
-
-
 def _make_plan(program, err, args=None):
     from .planner import plan_program
     from .planner import PlanError
@@ -55,7 +48,7 @@ def _make_plan(program, err, args=None):
     try:
         return plan_program(program)
     except PlanError as error:
-        _diagnose(error.diagnostics, err, args)
+        _print_diagnostics(error.diagnostics, err, collected=getattr(args, "collected", None))
         return None
 
 
@@ -170,7 +163,7 @@ def _resume(args, out, err, budget) -> int:
     original = manifest.get("spec") or str(folder_path / "spec.abl")
     front_end = compile_text(spec_text.decode("utf-8"), original, overrides)
     args.spec = original                    # run-time errors point at the spec as it was run
-    _diagnose(list(front_end.diagnostics), err, args)
+    _print_diagnostics(list(front_end.diagnostics), err, collected=getattr(args, "collected", None))
     if front_end.program is None:
         err.print(f"[red]error:[/] {folder_path / 'spec.abl'} no longer compiles; nothing was run")
         return ExitCode.ERROR

@@ -44,10 +44,9 @@ import torch
 from torch import nn
 
 from .errors import RunError, import_extra
+from .folder_stimuli import IMAGENET_MEAN, IMAGENET_STD
 from .weights_policy import weights_file
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def _timm():

@@ -6,15 +6,8 @@ image with a hook on every leaf module finds its largest output; a row is charge
 that (the module's input and output alive together, plus a residual branch or the edit's copy)
 plus the image itself. The budget then fixes how many rows run at once:
 
-    rows = budget // bytes_per_row,   B = min(batch size, rows) (at least 1),
+    rows = budget // row cost,   B = min(batch size, rows) (at least 1),
     conditions per chunk = rows // B (at least 1)
-
-and in prefix mode (conditions that all edit one layer: the network before it runs once on B
-images, only the network after it carries the K * B replicated rows, and the two phases do not
-overlap) a replicated row is charged only what the network from that layer on holds, so
-K * B <= budget // (3 x the largest output from the layer on). Ablating a late layer of a deep
-network (VGG16's fc7) thus batches all its conditions, where charging every row the first conv
-layer's output would run them one by one.
 
 so a network abl has never seen cannot take the machine down by image counts alone. The same
 image batch serves the recording passes. The default budget is, on a GPU, a quarter of its free
@@ -23,6 +16,13 @@ available memory): measured on 2 cores, large chunks only thrash the caches and 
 EfficientNet-Lite0's grid took 160 s and 3.3 GB RSS at a 4 GiB budget, 76 s and 1.7 GB at
 256 MiB, AlexNet's paper-scale grid 144 s / 1.7 GB against 140 s / 1.4 GB, with identical
 results (benchmarks/README.md). `abl run --memory-budget 2GB` overrides it.
+
+In prefix mode (conditions that all edit one layer: the network before it runs once on B
+images, only the network after it carries the K * B replicated rows, and the two phases do not
+overlap) a replicated row is charged only what the network from that layer on holds, so
+K * B <= budget // (3 x the largest output from the layer on). Ablating a late layer of a deep
+network (VGG16's fc7) thus batches all its conditions, where charging every row the first conv
+layer's output would run them one by one.
 """
 
 from __future__ import annotations
@@ -115,11 +115,6 @@ def row_costs(model: nn.Module, one_image: torch.Tensor) -> RowCosts:
             tail = max(tail, size)
         after[path] = 3 * max(tail, size)       # the first finishing of a module called twice wins
     return RowCosts(3 * largest + one_image.numel() * one_image.element_size(), after)
-
-
-def bytes_per_row(model: nn.Module, one_image: torch.Tensor) -> int:
-    """What one image costs in flight through the whole network."""
-    return row_costs(model, one_image).full
 
 
 def plan_rows(budget: int, per_row: int, batch_size: int) -> tuple[int, int]:

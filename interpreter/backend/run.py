@@ -201,7 +201,6 @@ def _run_layer_group(model, x, group: _LayerGroup, conditions, results, plain, p
     prefix_chunk = prefix_chunk or per_chunk
     pending = list(group.indices)
     while pending:
-        outs = None
         if group.mode == "prefix":
             # one condition per forward replicates nothing (it is the input mode's computation):
             # nothing to validate, and a check slice would exceed the rows the budget allows

@@ -48,7 +48,3 @@ def layout(module: nn.Module | None, output: torch.Tensor) -> str:
     if output.dim() == 2:
         return "features"
     return "tokens" if is_token_sequence(module, output) else "channels"
-
-
-def unit_count(module: nn.Module | None, output: torch.Tensor) -> int:
-    return int(units_first(module, output).shape[1])
