@@ -111,7 +111,7 @@ class Experiment:
         keys = [key for key, _ in table]
         if name in keys:
             return name
-        matches = [key for key in keys if key.split("[")[0] == name]
+        matches = [key for key in keys if self.plan.declared_name(key) == name]
         if len(matches) == 1:
             return matches[0]
         raise KeyError(f"{name!r}: known names are {keys}")

@@ -13,7 +13,7 @@ import numpy as np
 
 from .errors import RunError
 from .plan import ExpectItem, ResultQuery
-from .results import ResultRow, ResultsTable
+from .results import ResultRow, ResultsTable, intervention_text
 
 ClassNames = Callable[[str], Sequence[str]]     # stimuli key -> its class names
 
@@ -29,9 +29,9 @@ class ImageValues:
 def row_dims(row: ResultRow) -> dict[str, str]:
     """The dimensions a claim can select, average or quantify over."""
     dims = {"class": row.cls, "layer": row.layer, "model": row.model, "units": row.units,
-            "fit_on": row.fit_on, "intervention": row.intervention}
-    if row.cell:
-        dims["row"], dims["col"] = row.cell.split(",")
+            "fit_on": row.fit_on, "intervention": intervention_text(row.intervention)}
+    if row.cell is not None:
+        dims["row"], dims["col"] = str(row.cell.row), str(row.cell.col)
     dims.update(row.dims)
     return dims
 
@@ -65,21 +65,10 @@ def same_value(a: str, b: str) -> bool:
 def _rows(query: ResultQuery, reader: SideReader, baseline: bool,
           family: set[str]) -> list[tuple[ResultRow, dict[str, str]]]:
     """The rows a side reads, each with its `row_dims` (computed once)."""
-    wanted = "none" if baseline else query.intervention
-    claim = query.baseline_claim if baseline else query.claim
-    stimuli = query.stimuli_label or query.stimuli
+    ids = set(query.baseline_measurements if baseline else query.measurements)
     among = dict(query.among)
-    rows = [r for r in reader.table if r.measure == query.measure and r.stimuli == stimuli
-            and r.claim == claim
-            and (query.model is None or r.model == query.model)
-            and (not query.models or r.model in query.models)
-            and (query.layer is None or r.layer == query.layer)
-            and (not query.units or r.units == query.units)]
-    # a claim without interventions reads plain values; when the measurement has none (`rank
-    # deficit`, or `accuracy[s = 2]` of `measure accuracy ... scaling hot by s`), its intervened ones
-    plain_only = baseline or any(r.intervention == wanted for r in rows) or wanted != "none"
-    if plain_only:
-        rows = [r for r in rows if r.intervention == wanted]
+    rows = [r for r in reader.table if not r.measurements.isdisjoint(ids)
+            and (query.layer is None or r.layer == query.layer)]
     pairs = [(r, row_dims(r)) for r in rows]
     pairs = [(r, dims) for r, dims in pairs
              if all(same_value(dims.get(k, ""), v) for k, v in query.dims)

@@ -270,15 +270,15 @@ def cmd_layers(args) -> int:
     keys = [key for key, _ in plan.models]
     if args.model:
         chosen = [key for key in keys if key == args.model] or \
-            [key for key in keys if key.split("[")[0] == args.model][:1]
+            [key for key in keys if plan.declared_name(key) == args.model][:1]
         if not chosen:
-            hint = did_you_mean(args.model, sorted({key.split("[")[0] for key in keys}))
+            hint = did_you_mean(args.model, sorted({plan.declared_name(key) for key in keys}))
             err.print(f"error: --model {args.model}: the spec declares no such model"
                       + (f"; {hint}" if hint else f" (models: {', '.join(keys)})"), markup=False)
             return ExitCode.ERROR
     else:                                   # one of each declaration (a sweep's first member)
         measured = list(dict.fromkeys(item.model for item in plan.measures)) or keys
-        chosen = list({key.split("[")[0]: key for key in reversed(measured)}.values())[::-1]
+        chosen = list({plan.declared_name(key): key for key in reversed(measured)}.values())[::-1]
     executor = Executor(plan, SilentProgress(), args.cache_dir, args.device)
     inspected = []
     for key in chosen:

@@ -23,7 +23,7 @@ import numpy as np
 
 from .claim_sides import ClassNames, ImageValues, Member, SideReader, drop, read_side, resolve, same_value, single
 from .errors import RunError
-from .plan import ExpectItem
+from .plan import ChangeClaim, ControlClaim, ExpectItem, ExtremeClaim, NumberClaim, QuantityClaim
 from .results import ResultsTable
 from .statistics import (DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, TestResult, bootstrap_test, holm,
                          paired_test, replicate_test, stream_seed)
@@ -157,12 +157,12 @@ def _key_text(key: tuple) -> str:
 def _decide(item: ExpectItem, reader: _Reader, number: int) -> Verdict:
     line = item.span.line
     family = item.family
-    if item.kind == "control":
+    if isinstance(item, ControlClaim):
         return _control(item, reader, line)
-    if item.kind == "extreme":
+    if isinstance(item, ExtremeClaim):
         return _extreme(item, reader, line)
     lhs = resolve(item.lhs, reader, item)
-    if item.kind == "change":
+    if isinstance(item, ChangeClaim):
         base = read_side(item.lhs, reader, item, baseline=True)
         pairs = {}
         for key, draws in lhs.items():
@@ -177,38 +177,39 @@ def _decide(item: ExpectItem, reader: _Reader, number: int) -> Verdict:
             pairs[key] = (before, after, change)
         op = ">=" if item.bound == "at least" else "<="
         if family.quantify:
-            return _quantified(item, {k: (c.value, item.number) for k, (_, _, c) in pairs.items()}, op, line)
+            return _quantified(item, {k: (c.value, item.amount) for k, (_, _, c) in pairs.items()}, op, line)
         before, after, change = pairs[next(iter(pairs))]
-        ok = COMPARE[op](change.value, item.number)
+        ok = COMPARE[op](change.value, item.amount)
         detail = (f"{item.lhs.measure} {before.value:.4g} -> {after.value:.4g}: {item.direction[:-1]} of "
-                  f"{change.value:.4g} (needs {item.bound} {item.number:.4g})")
-        verdict = Verdict(item.text, ok, detail, change.value, item.number, line=line)
-        return _with_test(verdict, _test_change(change, op, item.number, reader, number), item.significance)
-    if item.kind == "compare-number":
+                  f"{change.value:.4g} (needs {item.bound} {item.amount:.4g})")
+        verdict = Verdict(item.text, ok, detail, change.value, item.amount, line=line)
+        return _with_test(verdict, _test_change(change, op, item.amount, reader, number), item.significance)
+    if isinstance(item, NumberClaim):
         if family.quantify:
-            return _quantified(item, {k: (single({k: d}).value, item.number) for k, d in lhs.items()},
+            return _quantified(item, {k: (single({k: d}).value, item.threshold) for k, d in lhs.items()},
                                item.op, line)
         left = single(lhs)
-        ok = COMPARE[item.op](left.value, item.number)
-        verdict = Verdict(item.text, ok, f"observed {left.value:.4g}, needed {item.op} {item.number:.4g}",
-                          left.value, item.number, line=line)
-        return _with_test(verdict, _test_pair(left, None, item.op, item.number, reader, item, number, False),
+        ok = COMPARE[item.op](left.value, item.threshold)
+        verdict = Verdict(item.text, ok, f"observed {left.value:.4g}, needed {item.op} {item.threshold:.4g}",
+                          left.value, item.threshold, line=line)
+        return _with_test(verdict, _test_pair(left, None, item.op, item.threshold, reader, item, number, False),
                           item.significance)
+    assert isinstance(item, QuantityClaim), item
     rhs = resolve(item.rhs, reader, item)
     if family.quantify:
         keys = [k for k in lhs if k in rhs] if len(rhs) > 1 else list(lhs)
         members = {k: (single({k: lhs[k]}).value,
-                       single({k: rhs[k] if k in rhs else next(iter(rhs.values()))}).value + item.number)
+                       single({k: rhs[k] if k in rhs else next(iter(rhs.values()))}).value + item.offset)
                    for k in keys}
         return _quantified(item, members, item.op, line)
     left, right = single(lhs), single(rhs)
-    reference = right.value + item.number
+    reference = right.value + item.offset
     ok = COMPARE[item.op](left.value, reference)
-    offset = f" (the right side {right.value:.4g} {item.number:+.4g})" if item.number else ""
+    offset = f" (the right side {right.value:.4g} {item.offset:+.4g})" if item.offset else ""
     verdict = Verdict(item.text, ok, f"observed {left.value:.4g}, needed {item.op} {reference:.4g}{offset}",
                       left.value, reference, line=line)
-    same_models = (item.lhs.models or (item.lhs.model,)) == (item.rhs.models or (item.rhs.model,))
-    return _with_test(verdict, _test_pair(left, right, item.op, item.number, reader, item, number, same_models),
+    return _with_test(verdict, _test_pair(left, right, item.op, item.offset, reader, item, number,
+                                          item.same_models),
                       item.significance)
 
 
@@ -232,7 +233,7 @@ def _quantified(item: ExpectItem, members: dict[tuple, tuple[float, float]], op:
     return Verdict(item.text, ok, detail, share, family.share, line=line, significance=item.significance)
 
 
-def _extreme(item: ExpectItem, reader: _Reader, line: int) -> Verdict:
+def _extreme(item: ExtremeClaim, reader: _Reader, line: int) -> Verdict:
     """`is largest at [cell = 3,3]`: within each quantified member (or once, averaged), the value at
     the named member against every other member of the dimension it names."""
     family = item.family
@@ -274,7 +275,7 @@ def _extreme(item: ExpectItem, reader: _Reader, line: int) -> Verdict:
     return Verdict(item.text, holds, detail, value, other, line=line, significance=item.significance)
 
 
-def _control(item: ExpectItem, reader: _Reader, line: int) -> Verdict:
+def _control(item: ControlClaim, reader: _Reader, line: int) -> Verdict:
     observed = single(resolve(item.lhs, reader, item)).value
     draws = read_side(item.rhs, reader, item, by_repeat=True)
     base = single(read_side(item.rhs, reader, item, baseline=True))

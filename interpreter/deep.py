@@ -11,6 +11,7 @@ from abl.spec.source import Span
 from .errors import RunError
 from .layer_names import resolve_layer
 from .plan import Plan
+from .plan_units import ScaleConnection
 
 
 def deep_check(program) -> list[Diagnostic]:
@@ -43,7 +44,7 @@ def check_layers(plan: Plan, sink: DiagnosticSink) -> None:
         for intervention in item.interventions:
             if intervention.units is not None:
                 uses.extend((leaf.layer, leaf.layer_span or leaf.span) for leaf in intervention.units.leaves())
-            elif intervention.layer:
+            elif isinstance(intervention, ScaleConnection):
                 uses.append((intervention.layer, intervention.span))
         if item.of_units is not None:
             uses.extend((leaf.layer, leaf.layer_span or leaf.span) for leaf in item.of_units.leaves())

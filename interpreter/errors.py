@@ -34,6 +34,23 @@ class RunError(AblError):
         return self.message if not self.help else f"{self.message} (help: {self.help})"
 
 
+def check_range(indices, size: int, what: str, where: str) -> None:
+    """E403, the one check of indices against a size: units of a layer (selections, edits, feature
+    visualisation), rows or columns of a weight matrix, tokens of a sequence. `what`: "unit",
+    "token"; `where`: "layer `fc2`", "the outgoing weights of `fc1`"."""
+    bad = [i for i in indices if i < 0 or i >= size]
+    if bad:
+        raise RunError(f"{what} {bad[0]} does not exist in {where} ({size} {what}s)",
+                       help=f"{what}s run from 0 to {size - 1}", code="E403")
+
+
+def check_count(count: int, size: int, what: str) -> None:
+    """E403 for `top N`/`random N` asking more units than `what` has."""
+    if count > size:
+        raise RunError(f"{what} asks for {count} units, but the layer has {size}",
+                       help=f"choose at most {size}", code="E403")
+
+
 def import_extra(module: str, feature: str, name: str, extra: str):
     """`module`, or a RunError saying that `feature` needs the optional extra that provides it."""
     import importlib

@@ -22,10 +22,12 @@ from .condition_runs import condition_runs, subset_batches
 from .conditions import ActivationEdit, Condition, EditMode, WeightEdit, WeightTarget
 from .claim_sides import ImageValues
 from .errors import RunError, at_statement
-from .plan import InterventionPlan, MeasureItem, Plan, Selection, recorded_layer, split_recorded
+from .plan import MeasureItem, Plan
+from .plan_units import (Clamp, InterventionPlan, MeanAblate, Scale, ScaleConnection, ScaleWeights, Selection,
+                         recorded_layer, split_recorded)
 from .recordings import recording_requirements
 from .progress import Progress, SilentProgress
-from .results import ResultRow
+from .results import SELECTIVITY_UNIT, ResultRow, intervention_text
 from .selections import Selector
 from .shard_results import ModelRecord, RunResult, ShardResult, StimuliRecord, merge
 from .shards import Shard
@@ -141,7 +143,7 @@ class Executor:
                     except RunError as error:
                         raise error.at(leaf.layer_span or leaf.span) from None
             layers = [(item.in_layer, item.span)] if item.in_layer else []
-            layers += [(i.layer, i.span) for i in item.interventions if i.layer]
+            layers += [(i.layer, i.span) for i in item.interventions if isinstance(i, ScaleConnection)]
             for layer, span in layers:
                 try:
                     model.resolve_layer(layer)
@@ -161,7 +163,7 @@ class Executor:
 
     # ---- conditions ---------------------------------------------------------------------------
     def condition(self, item: MeasureItem) -> Condition:
-        label = item.intervention_label + (f" cell {item.cell_label}" if item.cell_label else "") + \
+        label = intervention_text(item.intervention_label) + (f" cell {item.cell}" if item.cell is not None else "") + \
             (f" draw {item.repeat}" if item.repeat else "")
         return self._condition(item.model, item.stimuli, item.interventions, label)
 
@@ -171,14 +173,16 @@ class Executor:
         edits: list[ActivationEdit] = []
         weight_edits: list[WeightEdit] = []
         for intervention in interventions:
-            if intervention.kind == "weights":
+            if isinstance(intervention, (ScaleWeights, ScaleConnection)):
                 weight_edits.extend(self._weight_edits(intervention, model))
                 continue
             elementwise = {leaf.layer: leaf.per_element for leaf in intervention.units.leaves()}
+            value = intervention.value if isinstance(intervention, Clamp) else \
+                intervention.factor if isinstance(intervention, Scale) else 0.0
             for layer, units in self.resolve(intervention.units).items():
                 path = model.resolve_layer(layer)
                 means: tuple[float, ...] = ()
-                if intervention.kind == "mean":
+                if isinstance(intervention, MeanAblate):
                     layer_means = self.stats(model_key, stimuli_key,
                                              recorded_layer(layer, elementwise[layer])).mean()
                     means = tuple(float(layer_means[u]) for u in units)
@@ -186,18 +190,18 @@ class Executor:
                     raise RunError(f"`at token {intervention.token}` edits whole units at one token, but "
                                    f"`{intervention.units.name}` is selected per element",
                                    help="select the units without `per element`", span=intervention.span)
-                edits.append(ActivationEdit(path, units, EditMode(intervention.kind), intervention.value,
+                edits.append(ActivationEdit(path, units, EditMode(intervention.mode), value,
                                             means, elementwise[layer], intervention.token))
         return Condition(label, tuple(edits), tuple(weight_edits))
 
-    def _weight_edits(self, intervention: InterventionPlan, model) -> list[WeightEdit]:
+    def _weight_edits(self, intervention: ScaleWeights | ScaleConnection, model) -> list[WeightEdit]:
         from .backend.weights import weight_module_for
 
-        if intervention.direction == "connection":
+        if isinstance(intervention, ScaleConnection):
             path = model.resolve_layer(intervention.layer)
             module = weight_module_for(model.module, path, "incoming")
             out_unit, in_unit = intervention.connection
-            return [WeightEdit(module, WeightTarget.INCOMING, (out_unit,), intervention.value,
+            return [WeightEdit(module, WeightTarget.INCOMING, (out_unit,), intervention.factor,
                                connection=(out_unit, in_unit))]
         if any(leaf.per_element for leaf in intervention.units.leaves()):
             raise RunError(f"weight edits act on whole units, not on elements: `{intervention.units.name}` "
@@ -207,7 +211,7 @@ class Executor:
             path = model.resolve_layer(layer)
             module = weight_module_for(model.module, path, intervention.direction)
             edits.append(WeightEdit(module, WeightTarget(intervention.direction), units,
-                                    intervention.value))
+                                    intervention.factor))
         return edits
 
     def _budgeted(self, model_key: str, stimuli_key: str):
@@ -295,7 +299,7 @@ class Executor:
             names = stimuli.class_names
             labels = stimuli.labels
             common = dict(stimuli=item.stimuli_label or item.stimuli, model=item.model,
-                          layer=item.layer_label, units=item.units_label, cell=item.cell_label,
+                          layer=item.layer_label, units=item.units_label, cell=item.cell,
                           intervention=item.intervention_label, repeat=item.repeat, dims=item.dims,
                           fit_on=item.fit_label, claim=item.claim)
             if item.metric == "probe accuracy":
@@ -317,7 +321,7 @@ class Executor:
                 common["layer"] = item.in_layer
                 rows.append(ResultRow(measure=item.label, value=float(np.mean(values)), n=stimuli.n, **common))
                 for unit, value in enumerate(values):
-                    rows.append(ResultRow(measure="selectivity index unit", value=float(value), n=stimuli.n,
+                    rows.append(ResultRow(measure=SELECTIVITY_UNIT, value=float(value), n=stimuli.n,
                                         **{**common, "units": str(unit)}))
                 continue
             if item.metric == "activation":

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .errors import RunError
+from .errors import RunError, check_range
 from .backend.hooks import HookSession, eval_mode
 from .backend.units import units_first
 
@@ -40,9 +40,7 @@ def _unit_value(model: nn.Module, layer_path: str, unit: int, x: torch.Tensor) -
             raise RunError(f"layer `{layer_path}` has no unit dimension to visualise",
                            help="units are the features, channels or (for a token sequence) the last axis")
         output = units_first(module, output)
-        if unit < 0 or unit >= output.shape[1]:
-            raise RunError(f"unit {unit} does not exist in layer `{layer_path}` ({output.shape[1]} units)",
-                           help=f"indices run from 0 to {output.shape[1] - 1}", code="E403")
+        check_range((unit,), output.shape[1], "unit", f"layer `{layer_path}`")
         value = output[:, unit]
         captured.append(value.reshape(value.shape[0], -1).mean(1).sum())
         raise _Reached

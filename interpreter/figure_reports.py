@@ -16,6 +16,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from .errors import RunError
+from .results import SELECTIVITY_UNIT
 
 
 @dataclass(frozen=True)
@@ -49,19 +50,21 @@ def _jobs(result, out_dir: Path) -> list[_Job]:
             jobs.append(_Job("figures.per_class_bars", (table, item.metric, out_dir,
                                                         f"{title}: {item.metric} per class"), item.text))
         elif item.kind == "heatmap":
-            rows = [r for r in table if r.measure == item.metric and r.cell]
+            from .figures import grid_colormap        # matplotlib: only when a figure is drawn
+
+            rows = [r for r in table if r.measure == item.metric and r.cell is not None]
             if not rows:
                 continue
             layers = list(dict.fromkeys(r.layer for r in rows))
             classes = list(dict.fromkeys(r.cls for r in rows))
-            n_rows = max(int(r.cell.split(",")[0]) for r in rows) + 1
-            n_cols = max(int(r.cell.split(",")[1]) for r in rows) + 1
+            n_rows = max(r.cell.row for r in rows) + 1
+            n_cols = max(r.cell.col for r in rows) + 1
             jobs.append(_Job("figures.hayne_heatmaps",
                              (table, item.metric, out_dir, f"{title}: {item.metric}", layers, classes,
-                              n_rows, n_cols, "magma" if "deficit" in item.metric else "viridis"),
+                              n_rows, n_cols, grid_colormap(item.metric)),
                              item.text, weight=len(layers) * len(classes)))
         elif item.kind == "histogram":
-            if any(r.measure == "selectivity index unit" for r in table):
+            if any(r.measure == SELECTIVITY_UNIT for r in table):
                 jobs.append(_Job("figures.selectivity_histograms",
                                  (table, out_dir, f"{title}: class selectivity index"), item.text))
         elif item.kind == "scatter":
@@ -79,7 +82,7 @@ def _jobs(result, out_dir: Path) -> list[_Job]:
         if verdict.controls:          # every random-control claim: its null distribution
             jobs.append(_Job("figures.null_distribution", (verdict, out_dir, title), verdict.text))
     heatmaps = [item.metric for item in result.plan.reports if item.kind == "heatmap"]
-    if heatmaps and any(r.cell for r in table):
+    if heatmaps and any(r.cell is not None for r in table):
         jobs.append(_Job("figures.hayne_summary",
                          (table, heatmaps, out_dir, f"{title}: grid averaged over layers and classes"),
                          "report heatmap", weight=4))

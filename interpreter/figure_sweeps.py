@@ -22,6 +22,7 @@ import numpy as np
 
 from .figures import (_finite_mean, _new_figure, _number, _rows_for, _save, _slug, _sort_values,
                       _sweep_colours)
+from .plan_units import Cell
 from .results import ResultRow, ResultsTable
 from .statistics import t_interval
 
@@ -34,23 +35,23 @@ class Condition:
     """What one line (or point set) of a sweep figure is about."""
 
     stimuli: str
-    intervention: str
+    intervention: str | None          # None: the plain network
     units: str
     layer: str
     cls: str
-    cell: str
+    cell: Cell | None
     claim: int
     others: tuple[tuple[str, str], ...]     # sweep variables other than the axes
 
     def label(self) -> str:
         parts = [f"on {self.stimuli}"]
-        if self.intervention != "none":
+        if self.intervention is not None:
             parts.append(self.intervention)
-        if self.layer and (self.intervention == "none" or self.layer not in self.intervention):
+        if self.layer and (self.intervention is None or self.layer not in self.intervention):
             parts.append(f"in {self.layer}")
         if self.cls:
             parts.append(f"class {self.cls}")
-        if self.cell:
+        if self.cell is not None:
             parts.append(f"cell {self.cell}")
         if self.claim:
             parts.append(f"claim {self.claim}'s draws")
@@ -100,8 +101,8 @@ def _yerr(values: list[float], intervals: list[tuple[float, float]]):
     return np.clip(np.array([lower, upper]), 0.0, None)
 
 
-def _condition(row: ResultRow, axes: tuple[str, ...]) -> Condition:
-    return Condition(row.stimuli.split("[")[0], row.intervention, row.units, row.layer, row.cls,
+def _condition(table: ResultsTable, row: ResultRow, axes: tuple[str, ...]) -> Condition:
+    return Condition(table.declared(row.stimuli), row.intervention, row.units, row.layer, row.cls,
                      row.cell, row.claim, tuple((k, v) for k, v in row.dims if k not in axes + ("seed",)))
 
 
@@ -114,14 +115,14 @@ def sweep_series(table: ResultsTable, measure: str, x_dim: str, group_dim: str =
         raise ValueError(f"the `{measure}` values do not vary over `{x_dim}` "
                          f"(sweep variables present: {', '.join(table.dim_names()) or 'none'})")
     axes = (x_dim, group_dim) if group_dim else (x_dim,)
-    all_class = {(_condition(r, axes).stimuli, r.intervention, r.units, r.layer, r.cell, r.claim)
+    all_class = {(table.declared(r.stimuli), r.intervention, r.units, r.layer, r.cell, r.claim)
                  for r in rows if r.cls == ""}
     series: dict[tuple[Condition, str], Series] = {}
     for row in rows:
-        identity = (row.stimuli.split("[")[0], row.intervention, row.units, row.layer, row.cell, row.claim)
+        identity = (table.declared(row.stimuli), row.intervention, row.units, row.layer, row.cell, row.claim)
         if row.cls and identity in all_class:
             continue
-        condition = _condition(row, axes)
+        condition = _condition(table, row, axes)
         group = row.dim(group_dim) if group_dim else ""
         entry = series.setdefault((condition, group), Series(condition, group))
         entry.values[row.dim(x_dim)].append(row.value)

@@ -38,7 +38,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from .atomic import atomic_path
-from .results import ResultRow, ResultsTable
+from .results import SELECTIVITY_UNIT, ResultRow, ResultsTable
 
 DPI = 150
 MISSING = "#d9d9d9"          # colour of grid cells with no value
@@ -141,18 +141,16 @@ def _sweep_colours(values: Sequence[str]):
 
 # ---- Hayne et al. grids ------------------------------------------------------------------------
 
-def _parse_cell(cell: str) -> tuple[int, int]:
-    try:
-        r, c = (int(part) for part in cell.split(","))
-    except ValueError:
-        raise ValueError(f"grid cell `{cell}` is not of the form `r,c`") from None
-    if r < 0 or c < 0:
-        raise ValueError(f"grid cell `{cell}` has a negative index")
-    return r, c
+DEFICITS = ("rank deficit", "selective rank deficit")
+
+
+def grid_colormap(measure: str) -> str:
+    """Deficits (damage) in magma, everything else (accuracies, probes) in viridis."""
+    return "magma" if measure in DEFICITS else "viridis"
 
 
 def _grid_rows(table: ResultsTable, measure: str) -> list[ResultRow]:
-    rows = [row for row in table if row.measure == measure and row.cell]
+    rows = [row for row in table if row.measure == measure and row.cell is not None]
     if not rows:
         if any(row.measure == measure for row in table):
             raise ValueError(f"the `{measure}` values are not per grid cell, so there is no grid to draw "
@@ -170,7 +168,7 @@ def _grid_array(rows: list[ResultRow], classes: list[str], layers: list[str],
     class_index = {c: i for i, c in enumerate(classes)}
     layer_index = {l: i for i, l in enumerate(layers)}
     for row in rows:
-        r, c = _parse_cell(row.cell)
+        r, c = row.cell
         if r >= n_rows or c >= n_cols:
             raise ValueError(f"grid cell `{row.cell}` lies outside a {n_rows}x{n_cols} grid")
         k, l = class_index.get(row.cls), layer_index.get(row.layer)
@@ -219,7 +217,7 @@ def _label_axes_once(ax, n_rows: int, n_cols: int, fontsize: float = 6) -> None:
 
 
 def _grid_size(rows: list[ResultRow], n_rows: int | None, n_cols: int | None) -> tuple[int, int]:
-    cells = [_parse_cell(row.cell) for row in rows]
+    cells = [row.cell for row in rows]
     need_r = max(r for r, _ in cells) + 1
     need_c = max(c for _, c in cells) + 1
     return (n_rows or need_r), (n_cols or need_c)
@@ -344,18 +342,18 @@ def hayne_summary(table: ResultsTable, measures: Sequence[str], out_dir: Path | 
     left out; raises ValueError when none has any. Writes PNG and SVG; returns both paths.
     """
     measures = _ordered(measures)
-    present = [m for m in measures if any(r.measure == m and r.cell for r in table)]
+    present = [m for m in measures if any(r.measure == m and r.cell is not None for r in table)]
     if not present:
         raise ValueError(f"none of {', '.join(f'`{m}`' for m in measures) or 'the measures'} has "
                          f"per-cell values to summarise (measures present: {_available(table)})")
-    models = _ordered(r.model for r in table if r.cell and r.measure in present)
+    models = _ordered(r.model for r in table if r.cell is not None and r.measure in present)
     panel = 2.2
     figure = _new_figure(0.8 + panel * 1.25 * len(present), 0.9 + panel * len(models))
     axes = figure.subplots(len(models), len(present), squeeze=False)
     for m_index, model in enumerate(models):
         for j, measure in enumerate(present):
             ax = axes[m_index][j]
-            rows = [r for r in table if r.measure == measure and r.cell and r.model == model]
+            rows = [r for r in table if r.measure == measure and r.cell is not None and r.model == model]
             if not rows:
                 ax.set_axis_off()
                 ax.set_title(f"{measure}: not measured", fontsize=8)
@@ -365,7 +363,7 @@ def hayne_summary(table: ResultsTable, measures: Sequence[str], out_dir: Path | 
             layers = _ordered(r.layer for r in rows)
             mean = _nanmean(_grid_array(rows, classes, layers, n_rows, n_cols), axis=(0, 1))
             low, high = _range(mean)
-            cmap = colormaps["magma" if "deficit" in measure else "viridis"].with_extremes(bad=MISSING)
+            cmap = colormaps[grid_colormap(measure)].with_extremes(bad=MISSING)
             norm = Normalize(vmin=low, vmax=high)
             image = _draw_grid(ax, mean, cmap, norm)
             fmt = _value_format(mean[np.isfinite(mean)].tolist())
@@ -400,24 +398,25 @@ def per_class_bars(table: ResultsTable, measure: str, out_dir: Path | str, title
     several = {name: len({key(r) for r in rows}) > 1 for name, key in
                (("stimuli", lambda r: r.stimuli), ("model", lambda r: r.model), ("dims", lambda r: r.dims))}
 
-    def condition(row: ResultRow) -> str:
-        parts = [row.intervention]
+    def condition(row: ResultRow) -> tuple[str | None, str]:
+        """(the interventions, what else tells the bar apart)."""
+        parts = []
         if several["stimuli"]:
             parts.append(f"on {row.stimuli}")
         if several["model"]:
             parts.append(f"using {row.model}")
         if several["dims"]:
             parts += [f"{k}={v}" for k, v in row.dims]
-        return " ".join(parts)
+        return (row.intervention, " ".join(parts))
 
     interventions = _ordered(condition(r) for r in rows)
-    baselines = [i for i in interventions if i.split(" ")[0] == "none"]
+    baselines = [i for i in interventions if i[0] is None]
     interventions = baselines + [i for i in interventions if i not in baselines]
     classes = [c for c in _ordered(r.cls for r in rows) if c]
     if any(not r.cls for r in rows):
         classes.append("")
-    values: dict[tuple[str, str], list[float]] = defaultdict(list)
-    single: dict[tuple[str, str], ResultRow] = {}
+    values: dict[tuple[str, tuple], list[float]] = defaultdict(list)
+    single: dict[tuple[str, tuple], ResultRow] = {}
     for row in rows:
         values[(row.cls, condition(row))].append(row.value)
         single[(row.cls, condition(row))] = row
@@ -445,7 +444,8 @@ def per_class_bars(table: ResultsTable, measure: str, out_dir: Path | str, title
     rotate = n_groups * n_bars > 16
     for j, intervention in enumerate(interventions):
         draws = max((len(values.get((c, intervention), [])) for c in classes), default=1)
-        label = "baseline" + intervention[4:] if intervention.split(" ")[0] == "none" else intervention
+        label = " ".join(part for part in ("baseline" if intervention[0] is None else intervention[0],
+                                           intervention[1]) if part)
         if draws > 1:
             label += f" (mean ± sd of {draws} draws)"
         heights = np.nan_to_num(means[:, j], nan=0.0)
@@ -475,9 +475,6 @@ def per_class_bars(table: ResultsTable, measure: str, out_dir: Path | str, title
               frameon=False)
     ax.set_title(title, fontsize=10)
     return _save(figure, out_dir, f"bars-{_slug(measure)}")[0]
-
-
-SELECTIVITY_UNIT = "selectivity index unit"
 
 
 def selectivity_histograms(table: ResultsTable, out_dir: Path | str, title: str) -> Path:

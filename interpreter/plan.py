@@ -12,92 +12,8 @@ from abl.spec.program import Program
 from abl.spec.source import SourceFile, Span
 from abl.spec.vocabulary import MEASURES_OF_OUTPUTS
 
+from .plan_units import Cell, InterventionPlan, Selection
 from .specs import ModelSpec, StimuliSpec
-
-
-ELEMENTS = " per element"
-
-
-def recorded_layer(layer: str, per_element: bool) -> str:
-    """The key of a layer's recording: the layer as written for channel units, `LAYER per element`
-    for element units (a space never occurs in a module path, so the two never collide)."""
-    return layer + ELEMENTS if per_element else layer
-
-
-def split_recorded(key: str) -> tuple[str, bool]:
-    """`recorded_layer`'s inverse: (layer as written, per element)."""
-    return (key[:-len(ELEMENTS)], True) if key.endswith(ELEMENTS) else (key, False)
-
-
-@dataclass(frozen=True)
-class Selection:
-    """A unit selection bound to one model. `kind` is one of:
-    ranked | random | explicit | all | threshold | grid-cell | union | intersection | difference."""
-
-    kind: str
-    model: str = ""
-    layer: str = ""                   # as written: an alias or a module path
-    stimuli: str = ""                 # stimuli key the statistics are recorded on
-    metric: str = ""
-    column_metric: str = ""           # grid: the second axis
-    count: int = 0
-    bottom: bool = False
-    target_class: int | None = None
-    indices: tuple[int, ...] = ()
-    op: str = ""
-    threshold: float = 0.0
-    rows: int = 0
-    cols: int = 0
-    cell: tuple[int, int] | None = None
-    draw: int = 0                     # random: which draw (fresh per repeat)
-    stream: int = 0                   # random: 0 for `measure` statements, j for expectation j's own draws
-    per_element: bool = False         # units are the elements of the output (C, H, W), not channels
-    seed: int = 0
-    children: tuple["Selection", ...] = ()
-    name: str = ""                    # the unit set's name in the spec, for labels
-    span: Span = field(default_factory=Span.unknown, compare=False, hash=False)
-    layer_span: Span | None = field(default=None, compare=False, hash=False)    # where the layer is written
-
-    def layers(self) -> tuple[str, ...]:
-        if self.children:
-            seen: list[str] = []
-            for child in self.children:
-                for layer in child.layers():
-                    if layer not in seen:
-                        seen.append(layer)
-            return tuple(seen)
-        return (self.layer,)
-
-    @property
-    def recorded_layer(self) -> str:
-        """The recording this leaf's statistics come from: see `recorded_layer`."""
-        return recorded_layer(self.layer, self.per_element)
-
-    def recorded_layers(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(leaf.recorded_layer for leaf in self.leaves()))
-
-    def leaves(self) -> tuple["Selection", ...]:
-        if self.children:
-            return tuple(leaf for child in self.children for leaf in child.leaves())
-        return (self,)
-
-    @property
-    def is_random(self) -> bool:
-        return any(leaf.kind == "random" for leaf in self.leaves())
-
-
-@dataclass(frozen=True)
-class InterventionPlan:
-    """kind: zero | mean | clamp | scale | weights."""
-
-    kind: str
-    units: Selection | None
-    value: float = 0.0
-    direction: str = ""               # weights: incoming | outgoing | connection
-    connection: tuple[int, int] | None = None
-    layer: str = ""                   # weights/connection: the layer written
-    token: int | None = None          # activation edits of a token sequence at one token only
-    span: Span = field(default_factory=Span.unknown, compare=False, hash=False)
 
 
 @dataclass(frozen=True)
@@ -107,7 +23,7 @@ class MeasureItem:
     model: str
     stimuli: str                      # the stimuli set's key (identical sets are loaded once)
     interventions: tuple[InterventionPlan, ...] = ()
-    intervention_label: str = "none"
+    intervention_label: str | None = None   # the interventions as written; None: none (the baseline)
     per_class: bool = False
     where_class: int | None = None
     top: int | None = None
@@ -117,7 +33,7 @@ class MeasureItem:
     fit_on: str | None = None
     units_label: str = ""
     layer_label: str = ""
-    cell_label: str = ""
+    cell: Cell | None = None          # grid cell of the unit set measured or intervened on
     repeat: int = 0
     dims: tuple[tuple[str, str], ...] = ()
     hidden: bool = False              # planned only because an expectation needs it
@@ -127,25 +43,25 @@ class MeasureItem:
     span: Span = field(default_factory=Span.unknown, compare=False, hash=False)
 
 
+MeasurementId = int                   # a measurement's position in `Plan.measures`
+
+
 @dataclass(frozen=True)
 class ResultQuery:
-    """Which rows of the results table a side of an expectation reads. Dimension names are those
-    of `decide.row_dims`: class, layer, row, col, model, units, fit_on, seed and loop variables."""
+    """Which rows of the results table a side of an expectation reads: the rows of the
+    measurements it names (`measurements`; `baseline_measurements` for the same quantity without
+    its interventions), narrowed by the dimensions of `claim_sides.row_dims`: class, layer, row,
+    col, model, units, fit_on, seed and loop variables."""
 
-    measure: str
+    measure: str                      # the measure as the report shows it
     stimuli: str                      # the stimuli set's key, for its class names
-    model: str | None
     cls: int | None
-    intervention: str                 # intervention label, "none" for the baseline
+    measurements: tuple[MeasurementId, ...]
+    baseline_measurements: tuple[MeasurementId, ...] = ()
     dims: tuple[tuple[str, str], ...] = ()       # selected: one value each
     drop: bool = False                # baseline minus this value
     text: str = ""
     layer: str | None = None          # `selectivity index in LAYER`
-    stimuli_label: str = ""           # the rows' `stimuli` (the name as bound in this scope)
-    claim: int = 0                    # which claim's random draws the rows are (0: not a claim's own)
-    baseline_claim: int = 0           # the same for the quantity without its interventions
-    models: tuple[str, ...] = ()      # a replicated model's members (rows of any of them)
-    units: str = ""                   # `activation of a`: the unit set's name (rows' `units`)
     among: tuple[tuple[str, tuple[str, ...]], ...] = ()   # `row in [0, 3]`: averaged over these
     context: tuple[tuple[str, str], ...] = ()  # the enclosing `for each class c, each layer L`:
                                                # applied where the rows have the dimension
@@ -163,22 +79,59 @@ class Family:
     at: tuple[tuple[str, str], ...] = ()   # the member that should be extreme: (("row","3"),("col","3"))
 
 
-@dataclass(frozen=True)
-class ExpectItem:
-    """kind: change | compare-number | compare-quantity | control | extreme."""
+@dataclass(frozen=True, kw_only=True)
+class Claim:
+    """An expectation: what every kind of claim has. The kinds below add only their own fields."""
 
-    kind: str
-    text: str
+    text: str                         # the source line, for the report
     lhs: ResultQuery
-    rhs: ResultQuery | None = None
-    op: str = ""
-    number: float = 0.0               # threshold, change amount, or offset
-    direction: str = ""               # drops | rises
-    bound: str = ""                   # at least | at most
-    repeats: int = 0
     significance: float = 0.05
     family: Family = field(default_factory=Family)
     span: Span = field(default_factory=Span.unknown, compare=False, hash=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChangeClaim(Claim):
+    """`Q drops by at least 2% ablating U`: the change from Q's own baseline."""
+
+    amount: float
+    direction: str                    # drops | rises
+    bound: str                        # at least | at most
+
+
+@dataclass(frozen=True, kw_only=True)
+class NumberClaim(Claim):
+    """`Q > 0.9`."""
+
+    op: str
+    threshold: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class QuantityClaim(Claim):
+    """`Q op R [+ offset]`, two measured quantities."""
+
+    rhs: ResultQuery
+    op: str
+    offset: float = 0.0
+    same_models: bool = False         # both sides read the same model(s): replicate seeds pair
+
+
+@dataclass(frozen=True, kw_only=True)
+class ControlClaim(Claim):
+    """`Q op R` where R draws random units: Q ranked among R's `repeats` own draws."""
+
+    rhs: ResultQuery
+    op: str
+    repeats: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExtremeClaim(Claim):
+    """`Q is largest at [cell = 3,3]`: the member and the direction are the family's."""
+
+
+ExpectItem = ChangeClaim | NumberClaim | QuantityClaim | ControlClaim | ExtremeClaim
 
 
 @dataclass(frozen=True)
@@ -203,6 +156,7 @@ class Plan:
     measures: tuple[MeasureItem, ...]
     expectations: tuple[ExpectItem, ...]
     reports: tuple[ReportItem, ...]
+    declared: tuple[tuple[str, str], ...] = ()    # key of a stimuli set or model -> its declared name
 
     @property
     def source(self) -> SourceFile:
@@ -235,6 +189,10 @@ class Plan:
     @property
     def resamples(self) -> int:
         return self.program.resamples
+
+    def declared_name(self, key: str) -> str:
+        """The name the spec declares for a key: `noisy` for `noisy[alpha=0.5]`."""
+        return dict(self.declared).get(key, key)
 
     def stimuli_spec(self, key: str) -> StimuliSpec:
         return dict(self.stimuli)[key]

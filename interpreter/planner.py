@@ -15,7 +15,8 @@ from abl.spec import ast
 from abl.spec.program import Program
 from abl.spec.diagnostics import DiagnosticSink, listing
 
-from .plan import ExpectItem, MeasureItem, Plan, ReportItem, Selection
+from .plan import ExpectItem, MeasureItem, Plan, ReportItem
+from .plan_units import Selection
 from .specs import ModelSpec, StimuliSpec
 from .planner_claims import ClaimPlanning
 from .planner_decls import DeclarationPlanning
@@ -33,9 +34,11 @@ class Planner(DeclarationPlanning, MeasurePlanning, ClaimPlanning):
         self.measures: list[MeasureItem] = []
         self._measure_keys: set[MeasureItem] = set()
         self.expectations: list[ExpectItem] = []
+        self._claim_rows: list[tuple] = []      # per expectation: what its sides read (planner_claims._Rows)
         self.reports: list[ReportItem] = []
         self._class_cache: dict[str, object] = {}
         self.replicas: dict[str, tuple[tuple[str, int], ...]] = {}   # group -> ((member key, seed), ...)
+        self.declared: dict[str, str] = {}     # key (`noisy[alpha=0.5]`) -> the name declared (`noisy`)
 
     # ---- entry ------------------------------------------------------------------------
     def plan(self) -> Plan:
@@ -52,7 +55,8 @@ class Planner(DeclarationPlanning, MeasurePlanning, ClaimPlanning):
         return Plan(p,
                     tuple((k, v) for k, v in self.stimuli.items() if k in stimuli),
                     tuple((k, v) for k, v in self.models.items() if k in models),
-                    tuple(self.measures), tuple(self.expectations), tuple(self.reports))
+                    tuple(self.measures), tuple(self._resolve_rows(e, rows) for e, rows in zip(self.expectations, self._claim_rows)),
+                    tuple(self.reports), tuple(self.declared.items()))
 
     def _used(self) -> tuple[set[str], set[str]]:
         """Only what a measurement or report needs is built: a model declared as an alternative

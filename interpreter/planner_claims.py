@@ -3,21 +3,57 @@
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 
 from abl.spec import ast
-from abl.spec.unparse import intervention_text, unit_expr_text, value_text
+from abl.spec.unparse import intervention_text, quantity_text, unit_expr_text, value_text
 from abl.spec.vocabulary import MEASURES_NEEDING_INTERVENTION
 
-from .plan import ExpectItem, Family, ReportItem, ResultQuery, Selection
+from .plan import (ChangeClaim, ControlClaim, ExpectItem, ExtremeClaim, Family, MeasureItem, NumberClaim,
+                   QuantityClaim, ReportItem, ResultQuery)
+from .plan_units import Selection
 from .planner_env import _Env
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """Which measurements a side of a claim reads, before they all are planned."""
+
+    measure: str
+    stimuli: str                      # as bound in the claim's scope
+    model: str | None
+    models: tuple[str, ...]           # a replicated model's members
+    units: str                        # `activation of a`: the unit set's name
+    intervention: str | None
+    claim: int = 0                    # whose random draws: 0, or the claim's number
+    baseline_claim: int = 0           # the same for the quantity without its interventions
+
+    def measurements(self, measures: list[MeasureItem], baseline: bool) -> tuple[int, ...]:
+        """The ids of the measurements of the same measure, stimuli as bound, model(s), unit set
+        and interventions (`baseline`: none), and the claim's own random draws. A side without
+        interventions reads plain values; when its measure has none (`rank deficit`, or
+        `accuracy[s = 2]` of `measure accuracy ... scaling hot by s`), the intervened ones."""
+        wanted = None if baseline else self.intervention
+        claim = self.baseline_claim if baseline else self.claim
+        candidates = [i for i, m in enumerate(measures)
+                      if m.label == self.measure and (m.stimuli_label or m.stimuli) == self.stimuli
+                      and m.claim == claim
+                      and (self.model is None or m.model == self.model)
+                      and (not self.models or m.model in self.models)
+                      and (not self.units or m.units_label == self.units)]
+        if baseline or wanted is not None or any(measures[i].intervention_label == wanted for i in candidates):
+            candidates = [i for i in candidates if measures[i].intervention_label == wanted]
+        return tuple(candidates)
 
 
 class ClaimPlanning:
     """Part of the Planner (planner.py): shares its state."""
 
     # ---- expectations ----------------------------------------------------------------------
-    def _query(self, quantity: ast.Quantity, env: _Env, claims: tuple[int, int] = (0, 0)) -> ResultQuery:
-        """`claims`: whose random draws the rows are, with and without the interventions."""
+    def _query(self, quantity: ast.Quantity, env: _Env,
+               claims: tuple[int, int] = (0, 0)) -> tuple[ResultQuery, _Rows]:
+        """A side of a claim, and the measurements it reads (resolved to ids once all are planned).
+        `claims`: whose random draws the rows are, with and without the interventions."""
         stimuli = env.stimuli[quantity.stimuli.value]
         label = self._metric_label(quantity, stimuli, self._of_class(quantity, env, stimuli))
         cls = None
@@ -40,17 +76,27 @@ class ClaimPlanning:
                 context.append(("layer", text))
         model = env.models.get(quantity.model.value) if quantity.model is not None else None
         models = tuple(member for member, _ in self.replicas.get(model, ()))
-        intervention = " and ".join(intervention_text(i) for i in quantity.interventions) or "none"
-        from abl.spec.unparse import quantity_text
+        intervention = " and ".join(intervention_text(i) for i in quantity.interventions) or None
         layer = self._layer(quantity.metric.in_layer, env) if quantity.metric.in_layer is not None else None
         units = ""
         if quantity.metric.of_units is not None:
             of_units = quantity.metric.of_units
             units = of_units.name.value if isinstance(of_units, ast.UnitRef) else unit_expr_text(of_units)
-        return ResultQuery(label, stimuli, None if models else model, cls, intervention, tuple(dims),
-                           quantity.drop, quantity_text(quantity), layer,
-                           env.stimuli_label(quantity.stimuli.value), *claims, models=models,
-                           among=tuple(among), context=tuple(context), units=units)
+        rows = _Rows(label, env.stimuli_label(quantity.stimuli.value), None if models else model, models, units,
+                     intervention, *claims)
+        query = ResultQuery(label, stimuli, cls, (), dims=tuple(dims), drop=quantity.drop,
+                            text=quantity_text(quantity), layer=layer, among=tuple(among),
+                            context=tuple(context))
+        return query, rows
+
+    def _resolve_rows(self, item: ExpectItem, sides: tuple[_Rows, ...]) -> ExpectItem:
+        """The expectation with its sides' measurement ids, once every measurement is planned (a
+        later claim's hidden measurement can hold values an earlier claim reads)."""
+        names = ("lhs", "rhs")[:len(sides)]
+        return dataclasses.replace(item, **{name: dataclasses.replace(
+            getattr(item, name), measurements=rows.measurements(self.measures, baseline=False),
+            baseline_measurements=rows.measurements(self.measures, baseline=True))
+            for name, rows in zip(names, sides)})
 
     def _member_text(self, key: str, value, env: _Env, stimuli: str) -> list[tuple[str, str]]:
         """One selected member as (dimension, value) pairs: a cell is its row and its column."""
@@ -111,28 +157,33 @@ class ClaimPlanning:
         # a claim over a family reads the `measure` statements' values; others measure what they need
         over_family = bool(decl.families) or isinstance(decl.test, ast.ExtremeTest)
         claims = (0, 0) if over_family else self._ensure_measured(decl.quantity, env, repeats, claim)
-        lhs = self._query(decl.quantity, env, claims)
+        lhs, lhs_rows = self._query(decl.quantity, env, claims)
+        sides = (lhs_rows,)
         family = self._family(decl, env, lhs.stimuli)
         test = decl.test
-        common = dict(significance=significance, family=family, span=decl.span)
+        common = dict(text=text, lhs=lhs, significance=significance, family=family, span=decl.span)
         if isinstance(test, ast.ChangeTest):
-            item = ExpectItem("change", text, lhs, number=float(test.amount.value),
-                              direction=test.direction, bound=test.bound, **common)
+            item = ChangeClaim(amount=float(test.amount.value), direction=test.direction, bound=test.bound,
+                               **common)
         elif isinstance(test, ast.CompareNumber):
-            item = ExpectItem("compare-number", text, lhs, op=test.op, number=float(test.value.value), **common)
+            item = NumberClaim(op=test.op, threshold=float(test.value.value), **common)
         elif isinstance(test, ast.ExtremeTest):
-            item = ExpectItem("extreme", text, lhs, **common)
+            item = ExtremeClaim(**common)
         else:
             rhs_quantity = test.rhs
             rhs_claims = (0, 0) if over_family else self._ensure_measured(rhs_quantity, env, repeats, claim)
-            rhs = self._query(rhs_quantity, env, rhs_claims)
-            random_rhs = bool(rhs_quantity.interventions) and self._is_random(rhs_quantity, env)
-            offset = 0.0
-            if test.offset is not None:
-                offset = float(test.offset.value) * (-1.0 if test.offset_sign == "-" else 1.0)
-            item = ExpectItem("control" if random_rhs else "compare-quantity", text, lhs, rhs,
-                              op=test.op, number=offset, repeats=repeats if random_rhs else 0, **common)
+            rhs, rhs_rows = self._query(rhs_quantity, env, rhs_claims)
+            sides = (lhs_rows, rhs_rows)
+            if bool(rhs_quantity.interventions) and self._is_random(rhs_quantity, env):
+                item = ControlClaim(rhs=rhs, op=test.op, repeats=repeats, **common)
+            else:
+                offset = 0.0
+                if test.offset is not None:
+                    offset = float(test.offset.value) * (-1.0 if test.offset_sign == "-" else 1.0)
+                same_models = (lhs_rows.models or (lhs_rows.model,)) == (rhs_rows.models or (rhs_rows.model,))
+                item = QuantityClaim(rhs=rhs, op=test.op, offset=offset, same_models=same_models, **common)
         self.expectations.append(item)
+        self._claim_rows.append(sides)
 
     def _family(self, decl: ast.ExpectDecl, env: _Env, stimuli: str) -> Family:
         def expand(names) -> tuple[str, ...]:

@@ -16,6 +16,7 @@ class DeclarationPlanning:
     # ---- stimuli and models ----------------------------------------------------------------
     def _stimuli(self, decl: ast.StimuliDecl, env: _Env) -> None:
         key = decl.name.value + env.suffix()
+        self.declared[key] = decl.name.value
         source = decl.source
         if isinstance(source, ast.Name) and source.value in env.stimuli:
             spec = dataclasses.replace(self.stimuli[env.stimuli[source.value]], name=key)
@@ -29,7 +30,7 @@ class DeclarationPlanning:
         env.stimuli_labels[decl.name.value] = key
         for existing_key, existing in self.stimuli.items():
             # the same images under another loop binding: load them once
-            if existing_key.split("[")[0] == decl.name.value and \
+            if self.declared[existing_key] == decl.name.value and \
                     dataclasses.replace(existing, name=key) == spec:
                 env.stimuli[decl.name.value] = existing_key
                 return
@@ -70,6 +71,7 @@ class DeclarationPlanning:
             env.models[decl.name.value] = env.models[expr.value.value]
             return
         key = decl.name.value + env.suffix()
+        self.declared[key] = decl.name.value
         seed = self.program.seed
         if isinstance(expr, ast.TrainModel):
             fields: dict = {}
@@ -102,6 +104,7 @@ class DeclarationPlanning:
                     member_seed = spec.seed + offset
                     member = (key[:-1] + f",seed={member_seed}]") if key.endswith("]") else \
                         f"{key}[seed={member_seed}]"
+                    self.declared[member] = decl.name.value
                     self.models[member] = dataclasses.replace(spec, name=member, seed=member_seed,
                                                               span=decl.span)
                     members.append((member, member_seed))

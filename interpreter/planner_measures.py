@@ -7,7 +7,10 @@ import dataclasses
 from abl.spec import ast
 from abl.spec.unparse import intervention_text, unit_expr_text
 
-from .plan import InterventionPlan, MeasureItem, Selection
+from .plan import MeasureItem
+from .plan_units import (Ablate, AllUnits, Cell, Clamp, ExplicitUnits, GridCellUnits, MeanAblate, RandomUnits,
+                         RankedUnits, Scale, ScaleConnection, ScaleWeights, Selection, ThresholdUnits,
+                         UnitSetOperation)
 from .planner_env import _Env
 
 
@@ -23,9 +26,9 @@ class MeasurePlanning:
         if isinstance(expr, ast.SetOperation):
             left = self._bind_units(expr.left, env, model, stimuli)
             right = self._bind_units(expr.right, env, model, stimuli)
-            kind = {"|": "union", "&": "intersection", "-": "difference"}[expr.op]
-            return [("", Selection(kind, model=model, children=(left[0][1], right[0][1]),
-                                   name=name or unit_expr_text(expr), span=expr.span))]
+            op = {"|": "union", "&": "intersection", "-": "difference"}[expr.op]
+            return [("", UnitSetOperation(op=op, left=left[0][1], right=right[0][1], model=model,
+                                          name=name or unit_expr_text(expr), span=expr.span))]
         label = name or unit_expr_text(expr)
         layer = self._layer(expr.layer, env)
         stats_stimuli = stimuli
@@ -43,30 +46,29 @@ class MeasurePlanning:
                     seed=self.program.seed,
                     per_element=getattr(expr, "per_element", False))
         if isinstance(expr, ast.RankedSelection):
-            return [("", Selection("ranked", metric=expr.metric.text, count=int(self._number(expr.count, env)),
-                                   bottom=expr.bottom, **base))]
+            return [("", RankedUnits(metric=expr.metric.text, count=int(self._number(expr.count, env)),
+                                     bottom=expr.bottom, **base))]
         if isinstance(expr, ast.RandomSelection):
-            return [("", Selection("random", count=int(self._number(expr.count, env)), **base))]
+            return [("", RandomUnits(count=int(self._number(expr.count, env)), **base))]
         if isinstance(expr, ast.ExplicitSelection):
-            return [("", Selection("explicit", indices=tuple(int(i.value) for i in expr.indices.items), **base))]
+            return [("", ExplicitUnits(indices=tuple(int(i.value) for i in expr.indices.items), **base))]
         if isinstance(expr, ast.AllSelection):
-            return [("", Selection("all", **base))]
+            return [("", AllUnits(**base))]
         if isinstance(expr, ast.ThresholdSelection):
-            return [("", Selection("threshold", metric=expr.metric.text, op=expr.op,
-                                   threshold=float(expr.threshold.value), **base))]
+            return [("", ThresholdUnits(metric=expr.metric.text, op=expr.op,
+                                        threshold=float(expr.threshold.value), **base))]
         if isinstance(expr, ast.GridSelection):
-            return [(f"{r},{c}", Selection("grid-cell", metric=expr.row_metric.text,
-                                           column_metric=expr.col_metric.text, rows=expr.rows,
-                                           cols=expr.cols, cell=(r, c), **base))
+            return [(Cell(r, c), GridCellUnits(metric=expr.row_metric.text, column_metric=expr.col_metric.text,
+                                               rows=expr.rows, cols=expr.cols, cell=Cell(r, c), **base))
                     for r in range(expr.rows) for c in range(expr.cols)]
         raise AssertionError(f"unknown unit expression {expr!r}")
 
     @staticmethod
     def _with_draw(selection: Selection, draw: int, stream: int) -> Selection:
-        if selection.children:
-            return dataclasses.replace(selection, children=tuple(
-                MeasurePlanning._with_draw(c, draw, stream) for c in selection.children))
-        if selection.kind == "random":
+        if isinstance(selection, UnitSetOperation):
+            return dataclasses.replace(selection, left=MeasurePlanning._with_draw(selection.left, draw, stream),
+                                       right=MeasurePlanning._with_draw(selection.right, draw, stream))
+        if isinstance(selection, RandomUnits):
             return dataclasses.replace(selection, draw=draw, stream=stream)
         return selection
 
@@ -125,21 +127,22 @@ class MeasurePlanning:
             grid_sources.append((None, of_units))
         if len(grid_sources) > 1:
             self.fail("E314", "a measurement can range over one grid at a time", quantity.span)
-        cells = [cell for cell, _ in grid_sources[0][1]] if grid_sources else [""]
+        cells = [cell for cell, _ in grid_sources[0][1]] if grid_sources else [None]
         is_random = any(sel.is_random for b in bound_interventions for _, sel in b[1] if sel is not None) or \
             (of_units is not None and of_units[0][1].is_random)
         draws = range(repeats or self.program.repeats) if is_random else range(1)
         stream = claim if is_random else 0
-        intervention_label = " and ".join(intervention_text(i) for i in quantity.interventions) or "none"
+        intervention_label = " and ".join(intervention_text(i) for i in quantity.interventions) or None
         items = []
         for cell_index, cell in enumerate(cells):
             for draw in draws:
                 plans = []
                 for intervention, family in bound_interventions:
                     selection = family[cell_index][1] if len(family) > 1 else family[0][1]
-                    if selection is not None:
-                        selection = self._with_draw(selection, draw, stream)
-                    plans.append(dataclasses.replace(intervention, units=selection))
+                    if selection is None:                # a connection: no unit set
+                        plans.append(intervention)
+                        continue
+                    plans.append(dataclasses.replace(intervention, units=self._with_draw(selection, draw, stream)))
                 units = None
                 if of_units is not None:
                     units = of_units[cell_index][1] if len(of_units) > 1 else of_units[0][1]
@@ -158,7 +161,7 @@ class MeasurePlanning:
                     per_class=quantity.metric.per_class, where_class=where,
                     top=int(quantity.metric.top.value) if quantity.metric.top else None,
                     of_class=of_class, of_units=units, in_layer=in_layer, fit_on=fit_on,
-                    units_label=units_label_here, layer_label=layer_label, cell_label=cell,
+                    units_label=units_label_here, layer_label=layer_label, cell=cell,
                     repeat=draw, dims=env.dims(), hidden=hidden, claim=stream,
                     stimuli_label=env.stimuli_label(quantity.stimuli.value),
                     fit_label=fit_label if metric == "probe accuracy" else "", span=quantity.span)
@@ -178,17 +181,23 @@ class MeasurePlanning:
         self.measures.append(item)
 
     def _bind_intervention(self, intervention, env: _Env, model: str, stimuli: str):
+        """(the intervention without its units, the unit sets it ranges over: one, or a grid's cells)."""
         if isinstance(intervention, ast.ActivationIntervention):
             family = self._bind_units(intervention.units, env, model, stimuli)
-            value = float(self._number(intervention.value, env)) if intervention.value is not None else 0.0
             token = int(self._number(intervention.token, env)) if intervention.token is not None else None
-            return (InterventionPlan(intervention.kind, None, value, token=token, span=intervention.span), family)
+            common = dict(token=token, span=intervention.span)
+            if intervention.kind == "zero":
+                return (Ablate(**common), family)
+            if intervention.kind == "mean":
+                return (MeanAblate(**common), family)
+            value = float(self._number(intervention.value, env))
+            if intervention.kind == "clamp":
+                return (Clamp(value=value, **common), family)
+            return (Scale(factor=value, **common), family)
         factor = float(self._number(intervention.factor, env)) if intervention.factor is not None else 0.0
         if intervention.direction == "connection":
             connection = tuple(int(i.value) for i in intervention.connection.items)
-            return (InterventionPlan("weights", None, factor, "connection", connection,
-                                     self._layer(intervention.layer, env), span=intervention.span),
-                    [("", None)])
+            return (ScaleConnection(layer=self._layer(intervention.layer, env), connection=connection,
+                                    factor=factor, span=intervention.span), [("", None)])
         family = self._bind_units(intervention.units, env, model, stimuli)
-        return (InterventionPlan("weights", None, factor, intervention.direction, span=intervention.span),
-                family)
+        return (ScaleWeights(direction=intervention.direction, factor=factor, span=intervention.span), family)

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from .plan import Plan, Selection, split_recorded
+from .plan import Plan
+from .plan_units import MeanAblate, Selection, split_recorded
 
 
 def recording_requirements(plan: Plan) -> dict[tuple[str, str, tuple], tuple[set[str], set[str]]]:
@@ -27,7 +28,7 @@ def recording_requirements(plan: Plan) -> dict[tuple[str, str, tuple], tuple[set
         for intervention in item.interventions:
             if intervention.units is not None:
                 add_selection(intervention.units)
-                if intervention.kind == "mean":
+                if isinstance(intervention, MeanAblate):
                     for layer in intervention.units.recorded_layers():
                         needs[(item.model, item.stimuli, ())][0].add(layer)
         if item.of_units is not None:

@@ -13,7 +13,8 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from .plan import Plan, condition_groups
+from .plan import ControlClaim, Plan, condition_groups
+from .results import SELECTIVITY_UNIT, intervention_text
 
 
 def count_forwards(plan: Plan) -> tuple[int, int]:
@@ -71,7 +72,7 @@ def plan_tree(plan: Plan) -> Tree:
     for item in plan.measures:
         grouped[(item.label, item.stimuli, item.intervention_label, item.hidden, item.claim)].append(item)
     for (label, stimuli_key, intervention, hidden, claim), items in grouped.items():
-        cells = {i.cell_label for i in items if i.cell_label}
+        cells = {i.cell for i in items if i.cell is not None}
         draws = {i.repeat for i in items}
         extra = []
         if cells:
@@ -82,7 +83,7 @@ def plan_tree(plan: Plan) -> Tree:
         if families > 1:
             extra.append(f"x{families} bindings")
         text = _escape(f"{label} on {stimuli_key}")
-        if intervention != "none":
+        if intervention is not None:
             text += " " + _escape(intervention)
         if extra:
             text += " [dim](" + ", ".join(extra) + ")[/]"
@@ -94,7 +95,7 @@ def plan_tree(plan: Plan) -> Tree:
     if plan.expectations:
         expect = root.add("[bold]decide expectations[/]")
         for item in plan.expectations:
-            suffix = f" [dim]({item.repeats} random draws, p <= {item.significance:g})[/]" if item.kind == "control" else ""
+            suffix = f" [dim]({item.repeats} random draws, p <= {item.significance:g})[/]" if isinstance(item, ControlClaim) else ""
             expect.add(f"{_escape(item.text)}{suffix}")
     if plan.reports:
         reports = root.add("[bold]report[/]")
@@ -179,13 +180,13 @@ def _interval(rows) -> str:
 def per_class_table(table, measure: str) -> Table:
     # a claim's own random draws are summarised by its verdict, not pooled with the measured ones
     rows = [r for r in table if r.measure == measure and not r.claim]
-    interventions = list(dict.fromkeys(["none"] + [r.intervention for r in rows]))
+    interventions = list(dict.fromkeys([None] + [r.intervention for r in rows]))
     interventions = [i for i in interventions if any(r.intervention == i for r in rows)]
     groups = list(dict.fromkeys((r.stimuli, r.model, r.dims) for r in rows))
     view = Table(title=f"{measure} per class", expand=False)
     view.add_column("class")
     for intervention in interventions:
-        view.add_column(Text(intervention if intervention != "none" else "baseline"), justify="right")
+        view.add_column(Text(intervention if intervention is not None else "baseline"), justify="right")
     for stimuli, model, dims in groups:
         classes = list(dict.fromkeys(r.cls for r in rows if (r.stimuli, r.model, r.dims) == (stimuli, model, dims)))
         classes = [c for c in classes if c] + ([""] if "" in classes else [])
@@ -200,7 +201,7 @@ def per_class_table(table, measure: str) -> Table:
                     cells.append("")
                     continue
                 value = float(np.mean(values))
-                if intervention == "none":
+                if intervention is None:
                     base = value
                     cells.append(f"{value:.4f}{_interval(matching)}")
                 else:
@@ -216,19 +217,19 @@ def per_class_table(table, measure: str) -> Table:
 
 
 def _grid_cells(rows) -> tuple[int, int]:
-    cells = [tuple(int(x) for x in r.cell.split(",")) for r in rows if r.cell]
-    return (max(c[0] for c in cells) + 1, max(c[1] for c in cells) + 1) if cells else (0, 0)
+    cells = [r.cell for r in rows if r.cell is not None]
+    return (max(c.row for c in cells) + 1, max(c.col for c in cells) + 1) if cells else (0, 0)
 
 
 def mean_grid(table, measure: str):
-    rows = [r for r in table if r.measure == measure and r.cell]
+    rows = [r for r in table if r.measure == measure and r.cell is not None]
     if not rows:
         return Text(f"(no grid rows for {measure})", style="dim")
     n_rows, n_cols = _grid_cells(rows)
     grid = np.full((n_rows, n_cols), np.nan)
     for r in range(n_rows):
         for c in range(n_cols):
-            values = [row.value for row in rows if row.cell == f"{r},{c}"]
+            values = [row.value for row in rows if row.cell == (r, c)]
             if values:
                 grid[r, c] = float(np.mean(values))
     low, high = np.nanmin(grid), np.nanmax(grid)
@@ -257,14 +258,14 @@ def mean_grid(table, measure: str):
         for r in layer_rows:
             cells[r.cell].append(r.value)
         cell, values = max(cells.items(), key=lambda kv: np.mean(kv[1]))
-        best.add_row(Text(layer), cell, f"{np.mean(values):.4g}")
+        best.add_row(Text(layer), str(cell), f"{np.mean(values):.4g}")
     return Group(view, best)
 
 
 def selectivity_summary(table) -> Table:
     """Per layer and sweep binding (replicate seeds pooled: their units together), the units'
     class selectivity index."""
-    rows = [r for r in table if r.measure == "selectivity index unit" and not r.claim]
+    rows = [r for r in table if r.measure == SELECTIVITY_UNIT and not r.claim]
     dims = [d for d in table.dim_names() if d != "seed" and any(r.dim(d) for r in rows)]
     seeds = len({r.dim("seed") for r in rows if r.dim("seed")})
     view = Table(title="class selectivity index per layer", expand=False)
@@ -275,7 +276,8 @@ def selectivity_summary(table) -> Table:
                         no_wrap=column in ("units", "mean", "median", "max"))
     groups = defaultdict(list)
     for r in rows:
-        groups[(r.model.split("[")[0], tuple(r.dim(d) for d in dims), r.layer, r.stimuli.split("[")[0])].append(r.value)
+        groups[(table.declared(r.model), tuple(r.dim(d) for d in dims), r.layer,
+                table.declared(r.stimuli))].append(r.value)
     for (model, binding, layer, stimuli), values in groups.items():
         values = np.asarray(values)
         view.add_row(*binding, layer, str(len(values)), f"{values.mean():.3f}", f"{np.median(values):.3f}",
@@ -289,11 +291,11 @@ def sweep_table(table, item) -> Table:
     Replicate seeds are averaged (the caption says how many)."""
     dim = item.over
     measures = [m for m in (item.metric, item.versus) if m]
-    rows = [r for r in table if r.measure in measures and r.intervention == "none" and not r.cls]
+    rows = [r for r in table if r.measure in measures and r.intervention is None and not r.cls]
 
     def condition(r):
         others = ",".join(f"{k}={v}" for k, v in r.dims if k not in (dim, "seed"))
-        return f"{r.measure} {r.stimuli.split('[')[0]}" + (f" {r.layer}" if r.layer else "") + \
+        return f"{r.measure} {table.declared(r.stimuli)}" + (f" {r.layer}" if r.layer else "") + \
             (f" {others}" if others else "")
 
     conditions = list(dict.fromkeys(condition(r) for r in rows))
@@ -333,14 +335,15 @@ def _summary_table(table) -> Table:
         view.columns[6].header = "value [interval]"
     groups = defaultdict(list)
     for r in table:
-        if r.measure == "selectivity index unit":
+        if r.measure == SELECTIVITY_UNIT:
             continue
         groups[(r.measure, r.stimuli, r.cls, r.layer, r.cell, r.intervention, r.dims, r.claim)].append(r)
     for (measure, stimuli, cls, layer, cell, intervention, dims, claim), rows in list(groups.items())[:60]:
+        intervention = intervention_text(intervention)
         if claim:
             intervention += f" (claim {claim}'s {len(rows)} draws)"
         view.add_row(*[Text(x) for x in (measure, stimuli + "".join(f" {k}={v}" for k, v in dims), cls,
-                                         layer, cell, intervention)],
+                                         layer, "" if cell is None else str(cell), intervention)],
                      f"{np.mean([r.value for r in rows]):.4g}{_interval(rows)}", str(rows[0].n))
     if len(groups) > 60:
         view.caption = f"{len(groups) - 60} more groups in results.csv"

@@ -8,8 +8,9 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import RunError
-from .plan import Selection
+from .errors import RunError, check_count, check_range
+from .plan_units import (AllUnits, ExplicitUnits, GridCellUnits, RandomUnits, RankedUnits, Selection,
+                         ThresholdUnits, UnitLeaf, UnitSetOperation)
 from .planner import selection_seed
 
 
@@ -23,23 +24,24 @@ class ResolvedSelection:
 
     def as_record(self) -> dict:
         s = self.selection
-        record = {"name": s.name, "kind": s.kind, "model": s.model, "stimuli": s.stimuli,
-                  "layers": [layer for layer, _ in self.units], "per_element": s.per_element,
+        record = {"name": s.name, "kind": s.kind, "model": s.model, "stimuli": getattr(s, "stimuli", ""),
+                  "layers": [layer for layer, _ in self.units], "per_element": getattr(s, "per_element", False),
                   "units": {layer: list(units) for layer, units in self.units}}
-        if s.metric:
+        if getattr(s, "metric", ""):
             record["metric"] = s.metric
-        if s.column_metric:
+        if isinstance(s, GridCellUnits):
             record["column_metric"] = s.column_metric
-        if s.target_class is not None:
+        if getattr(s, "target_class", None) is not None:
             record["class"] = s.target_class
-        if s.cell is not None:
-            record["cell"] = f"{s.cell[0]},{s.cell[1]}"
+        if isinstance(s, GridCellUnits):
+            record["cell"] = str(s.cell)
         if s.is_random:
             # which draw, of whose stream: 0 for `measure` statements, j for claim j's controls
-            record["draw"] = max(leaf.draw for leaf in s.leaves())
-            record["claim"] = max(leaf.stream for leaf in s.leaves())
-        if s.children:
-            record["of"] = [child.name for child in s.children]
+            draws = [leaf for leaf in s.leaves() if isinstance(leaf, RandomUnits)]
+            record["draw"] = max(leaf.draw for leaf in draws)
+            record["claim"] = max(leaf.stream for leaf in draws)
+        if isinstance(s, UnitSetOperation):
+            record["of"] = [s.left.name, s.right.name]
         if self.scores:
             record["scores"] = {name: [round(float(v), 6) for v in values] for name, values in self.scores}
         return record
@@ -57,13 +59,13 @@ class Selector:
         """A selection -> {layer as written: sorted unit indices}."""
         if selection in self._selections:
             return self._selections[selection]
-        if selection.children:
-            left = self.resolve(selection.children[0])
-            right = self.resolve(selection.children[1])
+        if isinstance(selection, UnitSetOperation):
+            left = self.resolve(selection.left)
+            right = self.resolve(selection.right)
             result: dict[str, tuple[int, ...]] = {}
             for layer in dict.fromkeys(list(left) + list(right)):
                 a, b = set(left.get(layer, ())), set(right.get(layer, ()))
-                units = {"union": a | b, "intersection": a & b, "difference": a - b}[selection.kind]
+                units = {"union": a | b, "intersection": a & b, "difference": a - b}[selection.op]
                 if units:
                     result[layer] = tuple(sorted(units))
             if not result:
@@ -83,52 +85,47 @@ class Selector:
     def _scores(self, selection: Selection, units: dict) -> tuple:
         from . import unit_metrics
 
-        if selection.children or selection.kind not in ("ranked", "threshold", "grid-cell"):
+        if not isinstance(selection, (RankedUnits, ThresholdUnits, GridCellUnits)):
             return ()
         stats = self.stats(selection.model, selection.stimuli, selection.recorded_layer)
         chosen = list(units[selection.layer])
-        metrics = [selection.metric] + ([selection.column_metric] if selection.column_metric else [])
+        metrics = [selection.metric] + ([selection.column_metric] if isinstance(selection, GridCellUnits) else [])
         return tuple((metric, tuple(unit_metrics.unit_scores(stats, metric, selection.target_class)[chosen]))
                      for metric in metrics)
 
-    def _leaf_units(self, selection: Selection) -> tuple[int, ...]:
+    def _leaf_units(self, selection: UnitLeaf) -> tuple[int, ...]:
         from . import unit_metrics
         from .grid import equal_count_grid
 
         stats = self.stats(selection.model, selection.stimuli, selection.recorded_layer)
         n_units = stats.unit_count()
         where = f"unit set `{selection.name}` in {selection.layer}"
-        if selection.kind in ("ranked", "random") and selection.count > n_units:
-            raise RunError(f"{where} asks for {selection.count} units, but the layer has {n_units}",
-                           help=f"choose at most {n_units}", code="E403")
-        if selection.kind == "ranked":
+        if isinstance(selection, (RankedUnits, RandomUnits)):
+            check_count(selection.count, n_units, where)
+        if isinstance(selection, RankedUnits):
             scores = unit_metrics.unit_scores(stats, selection.metric, selection.target_class)
             return unit_metrics.top_k(scores, selection.count, bottom=selection.bottom)
-        if selection.kind == "random":
+        if isinstance(selection, RandomUnits):
             rng = np.random.default_rng(selection_seed(selection))
             return unit_metrics.random_units(n_units, selection.count, rng)
-        if selection.kind == "explicit":
-            bad = [i for i in selection.indices if i >= n_units]
-            if bad:
-                raise RunError(f"{where}: unit {bad[0]} does not exist (the layer has {n_units} units)",
-                               help=f"indices run from 0 to {n_units - 1}", code="E403")
+        if isinstance(selection, ExplicitUnits):
+            check_range(selection.indices, n_units, "unit", f"layer {selection.layer} (unit set `{selection.name}`)")
             return selection.indices
-        if selection.kind == "all":
+        if isinstance(selection, AllUnits):
             return tuple(range(n_units))
-        if selection.kind == "threshold":
+        if isinstance(selection, ThresholdUnits):
             scores = unit_metrics.unit_scores(stats, selection.metric, selection.target_class)
             units = unit_metrics.threshold(scores, selection.op, selection.threshold)
             if not units:
                 raise RunError(f"{where}: no unit has {selection.metric} {selection.op} {selection.threshold:g}",
                                help=f"{selection.metric} ranges from {np.nanmin(scores):.3g} to {np.nanmax(scores):.3g} here")
             return units
-        if selection.kind == "grid-cell":
+        if isinstance(selection, GridCellUnits):
             key = (selection.model, selection.stimuli, selection.layer, selection.metric,
                    selection.column_metric, selection.target_class, selection.rows, selection.cols)
             if key not in self._grids:
                 rows = unit_metrics.unit_scores(stats, selection.metric, selection.target_class)
                 cols = unit_metrics.unit_scores(stats, selection.column_metric, selection.target_class)
                 self._grids[key] = equal_count_grid(rows, cols, selection.rows, selection.cols)
-            row, col = selection.cell
-            return tuple(self._grids[key][row][col])
-        raise AssertionError(selection.kind)
+            return tuple(self._grids[key][selection.cell.row][selection.cell.col])
+        raise AssertionError(selection)

@@ -9,6 +9,7 @@ would, and decides the expectations over the whole table.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass, field
 
@@ -161,9 +162,13 @@ def merge(plan: Plan, shards: list[ShardResult], stimuli: dict | None = None,
     """The run's result from all of its shards (in any order)."""
     shards = sorted(shards, key=lambda s: s.index)
     rows = sorted((pair for shard in shards for pair in shard.rows), key=lambda pair: pair[0])
-    table = ResultsTable(confidence=plan.confidence)
-    for _, item_rows in rows:
-        table.extend(item_rows)
+    table = ResultsTable(confidence=plan.confidence, names=dict(plan.declared))
+    for index, item_rows in rows:
+        # a measurement's values are its rows under its own label; the others are details
+        # (`selectivity index unit`: one per unit) that no claim reads
+        label = plan.measures[index].label
+        table.extend(dataclasses.replace(row, measurements=frozenset({index})) if row.measure == label
+                     else row for row in item_rows)
     records = _stimuli_records(shards)
     verdicts = decide(plan.expectations, table, lambda key: records[key].class_names, _per_image(shards),
                       plan.confidence, plan.resamples, plan.seed)

@@ -112,6 +112,7 @@ def _read(path: Path) -> tuple[ShardResult, str]:
 
 def _row_record(row: ResultRow) -> dict:
     record = dataclasses.asdict(row)
+    del record["measurements"]                  # the merge gives them (the plan's ids)
     record["dims"] = [[str(k), str(v)] for k, v in row.dims]
     for name in ("n", "repeat", "claim"):
         record[name] = int(record[name])

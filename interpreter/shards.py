@@ -13,7 +13,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from .plan import MeasureItem, Plan, ReportItem, Selection
+from .plan import MeasureItem, Plan, ReportItem
+from .plan_units import Selection
 
 
 @dataclass(frozen=True)

@@ -29,8 +29,8 @@ def import_mlflow():
 def metric_name(row: ResultRow) -> str:
     """A row's metric key: its key columns that are set, `.`-joined, in MLflow's alphabet."""
     parts = [row.measure, row.stimuli, row.model, f"class {row.cls}" if row.cls else "", row.layer,
-             f"units {row.units}" if row.units else "", f"cell {row.cell}" if row.cell else "",
-             row.intervention if row.intervention != "none" else "",
+             f"units {row.units}" if row.units else "", f"cell {row.cell}" if row.cell is not None else "",
+             row.intervention or "",
              f"repeat {row.repeat}" if row.repeat else "", f"fit on {row.fit_on}" if row.fit_on else "",
              f"claim {row.claim}" if row.claim else ""]
     parts += [f"{key} {value}" for key, value in row.dims]

@@ -60,9 +60,8 @@ def unit_scores(stats, metric: str, target_class: int | None = None) -> np.ndarr
 def top_k(scores, k: int, bottom: bool = False) -> tuple[int, ...]:
     """The k highest (bottom: lowest) scoring units, best first; ties go to the lower unit index."""
     scores = np.asarray(scores, dtype=np.float64)
-    if k < 0 or k > scores.shape[0]:
-        raise RunError(f"asked for {k} units, but the layer has {scores.shape[0]}",
-                       help=f"choose at most {scores.shape[0]}", code="E403")
+    if not 0 <= k <= scores.shape[0]:       # the selector checked the count (E403)
+        raise ValueError(f"top_k: k = {k} of {scores.shape[0]} units")
     if np.isnan(scores).any():
         raise RunError("some unit scores are NaN", help="check the recording for dead or non-finite units")
     key = scores if bottom else -scores
@@ -80,7 +79,6 @@ def threshold(scores, op: str, value: float) -> tuple[int, ...]:
 
 def random_units(n_units: int, k: int, rng: np.random.Generator) -> tuple[int, ...]:
     """k distinct units drawn uniformly without replacement, sorted ascending."""
-    if k < 0 or k > n_units:
-        raise RunError(f"asked for {k} random units, but the layer has {n_units}",
-                       help=f"choose at most {n_units}", code="E403")
+    if not 0 <= k <= n_units:               # the selector checked the count (E403)
+        raise ValueError(f"random_units: k = {k} of {n_units} units")
     return tuple(sorted(int(i) for i in rng.choice(n_units, size=k, replace=False)))

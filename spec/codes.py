@@ -159,7 +159,9 @@ _code("E402", "class-out-of-range", "a class index or name does not exist in the
       "named (\"junco\").", "units u = top 5 by activation for class 12 in fc2",
       "units u = top 5 by activation for class 7 in fc2")
 _code("E403", "units-out-of-range", "a selection asks for more units than the layer has, or an index past its end",
-      "`top K`, `random K` and explicit indices must fit the layer's unit count.",
+      "`top K`, `random K` and explicit indices must fit the layer's unit count; so must the units "
+      "a weight edit reaches and the token of `at token K` (one check, `errors.check_range`, says so "
+      "for all of them).",
       "units u = [3, 999] in fc2", "units u = [3, 9] in fc2")
 _code("E404", "model-unavailable", "the model cannot be built or loaded",
       "Weights files must exist; torchvision weights come from the torch cache or a file.",

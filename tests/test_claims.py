@@ -37,12 +37,12 @@ def table_of(plan, value, images=None):
     """A results table with a row per planned measurement, valued by `value(item)`."""
     table = ResultsTable()
     per_image = {}
-    for item in plan.measures:
+    for index, item in enumerate(plan.measures):
         cls = "" if item.where_class is None else str(item.where_class)
         row = ResultRow(item.label, item.stimuli_label or item.stimuli, value(item), 54, model=item.model,
-                        cls=cls, layer=item.layer_label, units=item.units_label, cell=item.cell_label,
+                        cls=cls, layer=item.layer_label, units=item.units_label, cell=item.cell,
                         intervention=item.intervention_label, repeat=item.repeat, dims=item.dims,
-                        fit_on=item.fit_label, claim=item.claim)
+                        fit_on=item.fit_label, claim=item.claim, measurements=frozenset({index}))
         table.add(row)
         if images is not None:
             values = images(item)
@@ -56,7 +56,7 @@ def names(stimuli):
 
 def cell_value(item):
     """Rank deficit rising with the cell, a little noise per class and layer."""
-    r, c = (int(x) for x in item.cell_label.split(","))
+    r, c = item.cell
     bump = {1: 0.0, 2: 0.05, 3: -0.02}[item.where_class] + (0.01 if "fc2" in item.layer_label else 0.0)
     return 0.1 * r + 0.05 * c + bump
 
@@ -70,8 +70,8 @@ def test_largest_at_a_cell_averaged_over_class_and_layer():
     for row in table:
         values.setdefault(row.cell, []).append(row.value)
     means = {cell: np.mean(v) for cell, v in values.items()}
-    assert largest.passed and largest.observed == pytest.approx(means["1,1"])
-    assert largest.reference == pytest.approx(max(v for k, v in means.items() if k != "1,1"))
+    assert largest.passed and largest.observed == pytest.approx(means[(1, 1)])
+    assert largest.reference == pytest.approx(max(v for k, v in means.items() if k != (1, 1)))
     assert not smallest.passed and largest.p_value is None
 
 
@@ -130,7 +130,7 @@ def test_claims_on_the_same_images_are_decided_by_tests_that_agree_with_scipy():
     base = (rng.random(400) < 0.95).astype(float)
     hot = base * (rng.random(400) < 0.85)
     cold = base * (rng.random(400) < 0.99)
-    arrays = {"none": base, "ablating hot": hot, "ablating cold": cold}
+    arrays = {None: base, "ablating hot": hot, "ablating cold": cold}
     plan = plan_text(PAIRED)
     table, per_image = table_of(plan, lambda item: float(arrays[item.intervention_label].mean()),
                                 images=lambda item: arrays[item.intervention_label])
@@ -197,3 +197,36 @@ def test_replicated_models_are_trained_per_seed_end_to_end(tmp_path):
     assert verdict.test == "one-sample t" and verdict.observed == pytest.approx(np.mean(values))
     assert verdict.p_value == pytest.approx(stats.ttest_1samp(np.subtract(values, 0.2), 0.0,
                                                               alternative="greater").pvalue)
+
+
+def test_rows_carry_the_ids_of_every_measurement_they_are():
+    from abl.interpreter.results import DuplicateResultError
+
+    table = ResultsTable()
+    row = ResultRow("accuracy", "test", 0.9, 10, model="net", measurements=frozenset({0}))
+    table.add(row)
+    table.add(dataclasses.replace(row, measurements=frozenset({3})))     # the same value, measured twice
+    assert len(table) == 1 and table.rows[0].measurements == {0, 3}
+    with pytest.raises(DuplicateResultError):
+        table.add(dataclasses.replace(row, value=0.8, measurements=frozenset({4})))
+
+
+def test_a_claim_reads_its_measurements_by_id_not_by_label():
+    """`where class == 7` is planned into the `per class` measurement that covers it: the claim
+    names that measurement and reads its class-7 row; rows of another measurement with the same
+    label (other stimuli as bound, a claim's own draws) are never read."""
+    plan = plan_text(HEAD + """model net = train mlp [64, 32, 10] on train epochs 1
+measure accuracy per class on test
+expect accuracy on test where class == 7 > 0.5
+""")
+    (claim,) = plan.expectations
+    assert [m.per_class for m in plan.measures] == [True] and claim.lhs.measurements == (0,)
+    table = ResultsTable()
+    for cls in [""] + [str(c) for c in range(10)]:
+        table.add(ResultRow("accuracy", "test", 0.3 if cls == "7" else 0.9, 50, model="net", cls=cls,
+                            measurements=frozenset({0})))
+    # a row under the same label, stimuli, model and class that no planned measurement made: a
+    # join on the labels would read it too; the claim does not
+    table.add(ResultRow("accuracy", "test", 0.99, 50, model="net", cls="7", fit_on="elsewhere"))
+    (verdict,) = decide(plan.expectations, table, names)
+    assert verdict.observed == 0.3 and not verdict.passed

@@ -397,7 +397,7 @@ def test_every_measure_under_every_intervention(intervention, cache):
     experiment, result = _run(_spec_for(intervention), cache)
     check_unique_keys(result.table)
     oracle = Oracle(experiment, seed=3)
-    label = intervention.replace("(hot | pair)", "(hot | pair)") or "none"
+    label = intervention or None
     rows = [r for r in result.table if r.intervention == label]
     measured = {r.measure for r in rows}
     expected_measures = {"accuracy", "accuracy top-2", "loss", "rank", "logit of class 3",
@@ -448,7 +448,7 @@ def test_families_random_controls_and_corruptions(cache):
             values = oracle.recorded(train, "fc2")
             labels = train.labels.numpy()
             cells = grid(scores(values, labels, "selectivity", cls), scores(values, labels, "magnitude", cls), 2, 2)
-            r, c = (int(x) for x in row.cell.split(","))
+            r, c = row.cell
             units = list(cells[r][c])
             if row.measure == "rank deficit":
                 logits, _ = run(oracle.model, test.images, {"fc2": lambda o: _set(o, units, 0.0)})
@@ -551,7 +551,7 @@ def test_digit7_example(cache):
     base, _ = run(model, test.images)
     checked = 0
     for row in result.table:
-        if row.intervention == "none":
+        if row.intervention is None:
             logits = base
         elif row.intervention == "ablating hot7":
             logits, _ = run(model, test.images, {"fc2": lambda o: _set(o, hot7, 0.0)})
@@ -584,7 +584,7 @@ def test_hayne_example_sample(cache):
         values = run(model, probe_set.images, record=[layer])[1][layer]
         labels = probe_set.labels.numpy()
         cells = grid(scores(values, labels, "selectivity", cls), scores(values, labels, "magnitude", cls), 4, 4)
-        r, c = (int(x) for x in row.cell.split(","))
+        r, c = row.cell
         units = list(cells[r][c])
         if row.measure == "rank deficit":
             logits, _ = run(model, evaluated.images, {layer: lambda o: _set(o, units, 0.0)})

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from abl.interpreter import figure_sweeps, figures
+from abl.interpreter.plan_units import Cell
 from abl.interpreter.results import ResultRow, ResultsTable
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -38,7 +39,7 @@ def grid_table(classes=("junco", "bookcase", "7"), layers=("conv1", "conv2", "fc
                                 value = min(0.5 + 0.03 * r + 0.01 * c + 0.01 * rng.random(), 1.0)
                             table.add(ResultRow(measure=measure, stimuli="eval", value=value, n=50,
                                                 model=model, cls=cls, layer=layer, units="cells",
-                                                cell=f"{r},{c}", intervention="ablating cells",
+                                                cell=Cell(r, c), intervention="ablating cells",
                                                 dims=(("c", cls), ("L", layer))))
     return table
 
@@ -130,7 +131,7 @@ def test_hayne_heatmaps_values_without_cells_or_outside_grid(tmp_path):
 def test_hayne_heatmaps_tolerate_missing_cells_and_nan(tmp_path):
     table = grid_table(measures=("rank deficit",))
     table = table.where(lambda r: not (r.cls == "7" and r.layer == "fc1"))
-    table.add(ResultRow("rank deficit", "eval", math.nan, 10, model="net", cls="junco", layer="fc1", cell="0,0"))
+    table.add(ResultRow("rank deficit", "eval", math.nan, 10, model="net", cls="junco", layer="fc1", cell=Cell(0, 0)))
     paths = figures.hayne_heatmaps(table, "rank deficit", tmp_path, "t", ["conv1", "conv2", "fc1"],
                                    ["junco", "bookcase", "7"], 4, 4, "viridis")
     assert_png(paths[0])
@@ -211,7 +212,8 @@ def test_curves_draw_one_line_per_condition_and_say_what_is_averaged(tmp_path):
 
 
 def test_scatter_keeps_clean_and_noisy_accuracy_apart():
-    table = ResultsTable()
+    # as a run's table: it knows the stimuli keys' declared names (from the plan)
+    table = ResultsTable(names={f"noisy[alpha={alpha}]": "noisy" for alpha in ("-1", "0", "1")})
     for alpha in ("-1", "0", "1"):
         dims = (("alpha", alpha),)
         table.add(ResultRow("accuracy", "test", 0.9, 100, model="net", dims=dims))

@@ -75,7 +75,7 @@ def test_grid_cells_and_rank_deficits_match_direct_computation(tmp_path):
             deficits = np.maximum(0, ranks(after, labels_eval) - ranks(base, labels_eval))
             expected = deficits[mask].mean()
             (row,) = [x for x in result.table if x.measure == "rank deficit" and x.cls == str(target)
-                      and x.cell == f"{r},{c}"]
+                      and x.cell == (r, c)]
             assert row.n == int(mask.sum())
             assert abs(row.value - expected) < 1e-9, (target, r, c, row.value, expected)
             assert row.ci_low <= row.value <= row.ci_high
@@ -83,7 +83,7 @@ def test_grid_cells_and_rank_deficits_match_direct_computation(tmp_path):
                 assert row.ci_low == row.ci_high == row.value
             # Hayne's other score: the class's deficit minus the other classes' images' deficit
             (selective,) = [x for x in result.table if x.measure == "selective rank deficit"
-                            and x.cls == str(target) and x.cell == f"{r},{c}"]
+                            and x.cls == str(target) and x.cell == (r, c)]
             assert selective.n == len(labels_eval)
             assert abs(selective.value - (expected - deficits[~mask].mean())) < 1e-9
             assert selective.ci_low <= selective.value <= selective.ci_high

@@ -99,12 +99,12 @@ def test_top_k_threshold_random():
     assert unit_metrics.top_k(scores, 4) == (1, 2, 5, 0)
     assert unit_metrics.top_k(scores, 2, bottom=True) == (3, 4)
     assert unit_metrics.top_k(np.zeros(4), 2, bottom=True) == (0, 1)
-    with pytest.raises(RunError):
+    with pytest.raises(ValueError):          # a precondition: the selector checks counts (E403)
         unit_metrics.top_k(scores, 7)
     assert unit_metrics.threshold(scores, ">", 0.9) == (0, 1, 2, 5)
     assert unit_metrics.threshold(scores, "<=", 0.5) == (3, 4)
     a = unit_metrics.random_units(100, 10, np.random.default_rng(3))
     assert a == unit_metrics.random_units(100, 10, np.random.default_rng(3))
     assert len(set(a)) == 10 and list(a) == sorted(a) and max(a) < 100
-    with pytest.raises(RunError):
+    with pytest.raises(ValueError):
         unit_metrics.random_units(5, 6, np.random.default_rng(0))

@@ -49,8 +49,8 @@ def test_digit7_plan_shape():
     selection = hot[0].interventions[0].units
     assert (selection.kind, selection.count, selection.metric, selection.target_class,
             selection.layer, selection.stimuli) == ("ranked", 5, "activation", 7, "fc2", "train")
-    kinds = [e.kind for e in plan.expectations]
-    assert kinds == ["compare-number", "change", "control"]
+    kinds = [type(e).__name__ for e in plan.expectations]
+    assert kinds == ["NumberClaim", "ChangeClaim", "ControlClaim"]
     assert plan.expectations[2].repeats == 100
 
 
@@ -60,7 +60,7 @@ def test_hayne_family_expansion():
     probes = [m for m in plan.measures if m.metric == "probe accuracy"]
     deficits = [m for m in plan.measures if m.metric == "rank deficit"]
     assert len(probes) == len(deficits) == 10 * 3 * 16
-    cells = {(m.where_class, m.layer_label, m.cell_label) for m in deficits}
+    cells = {(m.where_class, m.layer_label, m.cell) for m in deficits}
     assert len(cells) == 480
     one = deficits[0].interventions[0].units
     assert one.kind == "grid-cell" and one.rows == one.cols == 4 and one.stimuli == "probe"
@@ -115,7 +115,12 @@ expect accuracy[alpha = -1] on test > accuracy[alpha = 0.5] on test
     dims = {m.dims for m in plan.measures}
     assert (("alpha", "-1"),) in dims and (("alpha", "0.5"), ("sigma", "1")) in dims
     (expectation,) = plan.expectations
-    assert expectation.lhs.dims == (("alpha", "-1"),) and expectation.lhs.model is None
+    assert expectation.lhs.dims == (("alpha", "-1"),)
+    # a side names the measurements it reads: `accuracy on test` of every model of the loop (its
+    # `[alpha = -1]` picks among their rows), never the blurred sets' rows
+    read = [plan.measures[i] for i in expectation.lhs.measurements]
+    assert {m.model for m in read} == {"net[alpha=-1]", "net[alpha=0.5]"}
+    assert {m.stimuli_label for m in read} == {"test"} and expectation.rhs.measurements == expectation.lhs.measurements
 
 
 def test_class_names_resolve_the_same_in_where_and_in_classes():

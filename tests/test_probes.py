@@ -74,7 +74,7 @@ def test_batched_probes_agree_with_scikit_learn_on_every_example_cell(tmp_path):
         reference = probe_accuracies(fit.features, fit.labels, evaluated.features, evaluated.labels,
                                      target, [list(units)], 0, solver="sklearn")[0]
         names = executor.stimuli(item.stimuli).class_names
-        assert abs(rows[(names[target], item.layer_label, item.cell_label)] - reference) <= 0.01
+        assert abs(rows[(names[target], item.layer_label, item.cell)] - reference) <= 0.01
         checked += 1
     assert checked == 10 * 3 * 16
 

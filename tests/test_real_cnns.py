@@ -142,7 +142,7 @@ for each class c:
         selectivity = means[classes.index(cls)] - (means.sum(0) - means[classes.index(cls)]) / (len(classes) - 1)
         units = np.arange(elements.shape[1])
         strips = np.array_split(units[np.lexsort((units, selectivity))], 4)
-        r, c = (int(x) for x in row.cell.split(","))
+        r, c = row.cell
         strip = strips[r]
         cell = np.sort(np.array_split(strip[np.lexsort((strip, magnitude[strip]))], 4)[c])
         assert elements.shape[1] == 64 * 55 * 55 and len(cell) in (193600 // 16, 193600 // 16 + 1)

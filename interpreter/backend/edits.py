@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ..conditions import ActivationEdit, EditMode
-from ..errors import RunError
+from ..errors import RunError, check_range
 from .hooks import HookSession
 from .units import is_token_sequence, units_back, units_first
 
@@ -36,10 +36,7 @@ def edit_affine(edits: Sequence[ActivationEdit], n_units: int, layer: str) -> tu
     beta = np.zeros(n_units)
     for edit in edits:
         units = list(edit.units)
-        bad = [u for u in units if u < 0 or u >= n_units]
-        if bad:
-            raise RunError(f"unit {bad[0]} does not exist in layer `{layer}` ({n_units} units)",
-                           help=f"indices run from 0 to {n_units - 1}", code="E403")
+        check_range(units, n_units, "unit", f"layer `{layer}`")
         mask = np.zeros(n_units)
         mask[units] = 1.0
         a = np.zeros(n_units)
@@ -102,10 +99,8 @@ class SliceEdits:
                         raise RunError(f"layer `{self.layer}` outputs {tuple(output.shape[1:])} per image, "
                                        f"not a token sequence: `at token {edit.token}` needs a (batch, tokens, "
                                        f"features) output", help="drop `at token`, or address a transformer block")
-                    if edit.token is not None and not 0 <= edit.token < spatial:
-                        raise RunError(f"token {edit.token} does not exist in layer `{self.layer}` "
-                                       f"({spatial} tokens)", help=f"tokens run from 0 to {spatial - 1}",
-                                       code="E403")
+                    if edit.token is not None:
+                        check_range((edit.token,), spatial, "token", f"layer `{self.layer}`")
             pairs = [edit_affine([as_elements(e, spatial) for e in edits], n_elements, self.layer)
                      for edits in self.per_condition]
             alpha = torch.as_tensor(np.stack([p[0] for p in pairs]), dtype=output.dtype, device=output.device)

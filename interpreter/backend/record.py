@@ -79,7 +79,7 @@ def _check_width(layer: str, units: int, classes: int) -> None:
     needed = (classes + 1) * units * 8
     if needed > MAX_STATISTICS_BYTES:
         raise RunError(f"layer {layer} has {units:,} units; recording their per-class statistics over "
-                       f"{classes} classes needs {needed / 2**30:.0f} GiB", code="E403",
+                       f"{classes} classes needs {needed / 2**30:.0f} GiB", code="E400",
                        help="record a narrower layer, or select its channels rather than `per element`")
 
 

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ..conditions import WeightEdit, WeightTarget
-from ..errors import RunError
+from ..errors import RunError, check_range
 from .hooks import module_at
 
 WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -84,10 +84,7 @@ def weight_module_for(model: nn.Module, path: str, direction: str) -> str:
 
 
 def _check_units(units: Sequence[int], size: int, what: str, path: str) -> list[int]:
-    bad = [u for u in units if u < 0 or u >= size]
-    if bad:
-        raise RunError(f"unit {bad[0]} does not exist in the {what} of `{path}` ({size} units)",
-                       help=f"indices run from 0 to {size - 1}", code="E403")
+    check_range(units, size, "unit", f"the {what} of `{path}`")
     return list(units)
 
 

@@ -1,0 +1,223 @@
+"""The plan's unit sets and interventions: one type per kind, each with only its own fields.
+
+A unit set is bound to one model and stays symbolic (ranking needs recorded activations); the
+executor resolves it (selections.py). Plain frozen data, no torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar, NamedTuple
+
+from abl.spec.source import Span
+
+ELEMENTS = " per element"
+
+
+def recorded_layer(layer: str, per_element: bool) -> str:
+    """The key of a layer's recording: the layer as written for channel units, `LAYER per element`
+    for element units (a space never occurs in a module path, so the two never collide)."""
+    return layer + ELEMENTS if per_element else layer
+
+
+def split_recorded(key: str) -> tuple[str, bool]:
+    """`recorded_layer`'s inverse: (layer as written, per element)."""
+    return (key[:-len(ELEMENTS)], True) if key.endswith(ELEMENTS) else (key, False)
+
+
+class Cell(NamedTuple):
+    """A grid cell: `row` counts along the first metric, `col` along the second."""
+
+    row: int
+    col: int
+
+    def __str__(self) -> str:                 # the results table's `cell` column
+        return f"{self.row},{self.col}"
+
+
+# ---- unit sets ---------------------------------------------------------------------------------
+
+class _Units:
+    """What every unit set answers: its layers, its leaves, whether it draws at random."""
+
+    kind: ClassVar[str]               # the name selections.json gives the kind
+
+    def leaves(self) -> tuple["UnitLeaf", ...]:
+        raise NotImplementedError
+
+    def layers(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(leaf.layer for leaf in self.leaves()))
+
+    def recorded_layers(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(leaf.recorded_layer for leaf in self.leaves()))
+
+    @property
+    def is_random(self) -> bool:
+        return any(isinstance(leaf, RandomUnits) for leaf in self.leaves())
+
+
+@dataclass(frozen=True, kw_only=True)
+class UnitLeaf(_Units):
+    """A unit set chosen in one layer of one model."""
+
+    model: str
+    layer: str                        # as written: an alias or a module path
+    stimuli: str                      # stimuli key the statistics are recorded on
+    name: str                         # the unit set's name in the spec, for labels
+    seed: int = 0
+    target_class: int | None = None   # `for class C`
+    per_element: bool = False         # units are the elements of the output (C, H, W), not channels
+    span: Span = field(default_factory=Span.unknown, compare=False, hash=False)
+    layer_span: Span | None = field(default=None, compare=False, hash=False)    # where the layer is written
+
+    def leaves(self) -> tuple["UnitLeaf", ...]:
+        return (self,)
+
+    @property
+    def recorded_layer(self) -> str:
+        """The recording this leaf's statistics come from: see `recorded_layer`."""
+        return recorded_layer(self.layer, self.per_element)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RankedUnits(UnitLeaf):
+    """`top|bottom N by METRIC`."""
+
+    kind: ClassVar[str] = "ranked"
+    metric: str
+    count: int
+    bottom: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class RandomUnits(UnitLeaf):
+    """`random N`: drawn afresh per draw, from the stream of whoever measures it."""
+
+    kind: ClassVar[str] = "random"
+    count: int
+    draw: int = 0                     # which draw (fresh per repeat)
+    stream: int = 0                   # 0 for `measure` statements, j for expectation j's own draws
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExplicitUnits(UnitLeaf):
+    """`units [3, 17]`."""
+
+    kind: ClassVar[str] = "explicit"
+    indices: tuple[int, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class AllUnits(UnitLeaf):
+    """`all`."""
+
+    kind: ClassVar[str] = "all"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ThresholdUnits(UnitLeaf):
+    """`where METRIC > X`."""
+
+    kind: ClassVar[str] = "threshold"
+    metric: str
+    op: str
+    threshold: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class GridCellUnits(UnitLeaf):
+    """One cell of `grid RxC over METRIC, COLUMN_METRIC`."""
+
+    kind: ClassVar[str] = "grid-cell"
+    metric: str
+    column_metric: str
+    rows: int
+    cols: int
+    cell: Cell
+
+
+@dataclass(frozen=True, kw_only=True)
+class UnitSetOperation(_Units):
+    """`a | b`, `a & b`, `a - b`."""
+
+    op: str                           # union | intersection | difference
+    left: "Selection"
+    right: "Selection"
+    model: str
+    name: str
+    span: Span = field(default_factory=Span.unknown, compare=False, hash=False)
+
+    @property
+    def kind(self) -> str:
+        return self.op
+
+    @property
+    def children(self) -> tuple["Selection", "Selection"]:
+        return (self.left, self.right)
+
+    def leaves(self) -> tuple[UnitLeaf, ...]:
+        return self.left.leaves() + self.right.leaves()
+
+
+Selection = (RankedUnits | RandomUnits | ExplicitUnits | AllUnits | ThresholdUnits | GridCellUnits
+             | UnitSetOperation)
+
+
+# ---- interventions ------------------------------------------------------------------------------
+
+@dataclass(frozen=True, kw_only=True)
+class ActivationIntervention:
+    """An edit of the units' activations: at every token of a token sequence, or at `token`."""
+
+    mode: ClassVar[str]               # the backend's EditMode value
+    units: Selection | None = None    # None until the planner binds the unit set
+    token: int | None = None
+    span: Span = field(default_factory=Span.unknown, compare=False, hash=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ablate(ActivationIntervention):
+    mode: ClassVar[str] = "zero"
+
+
+@dataclass(frozen=True, kw_only=True)
+class MeanAblate(ActivationIntervention):
+    """To each unit's mean over the stimuli it is measured on (a recording of its own)."""
+
+    mode: ClassVar[str] = "mean"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Clamp(ActivationIntervention):
+    mode: ClassVar[str] = "clamp"
+    value: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class Scale(ActivationIntervention):
+    mode: ClassVar[str] = "scale"
+    factor: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScaleWeights:
+    """`scaling incoming|outgoing weights of U by F`."""
+
+    direction: str                    # incoming | outgoing
+    factor: float
+    units: Selection | None = None
+    span: Span = field(default_factory=Span.unknown, compare=False, hash=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScaleConnection:
+    """`scaling connection [i, j] of LAYER by F`: one weight."""
+
+    units: ClassVar[None] = None      # no unit set: the connection names its units
+    layer: str                        # as written
+    connection: tuple[int, int]
+    factor: float
+    span: Span = field(default_factory=Span.unknown, compare=False, hash=False)
+
+
+InterventionPlan = Ablate | MeanAblate | Clamp | Scale | ScaleWeights | ScaleConnection
