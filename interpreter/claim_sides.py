@@ -65,10 +65,9 @@ def same_value(a: str, b: str) -> bool:
 def _rows(query: ResultQuery, reader: SideReader, baseline: bool,
           family: set[str]) -> list[tuple[ResultRow, dict[str, str]]]:
     """The rows a side reads, each with its `row_dims` (computed once)."""
-    ids = set(query.baseline_measurements if baseline else query.measurements)
+    ids = query.baseline_measurements if baseline else query.measurements
     among = dict(query.among)
-    rows = [r for r in reader.table if not r.measurements.isdisjoint(ids)
-            and (query.layer is None or r.layer == query.layer)]
+    rows = [r for r in reader.table.of_measurements(ids) if query.layer is None or r.layer == query.layer]
     pairs = [(r, row_dims(r)) for r in rows]
     pairs = [(r, dims) for r, dims in pairs
              if all(same_value(dims.get(k, ""), v) for k, v in query.dims)

@@ -18,7 +18,7 @@ from abl.spec.diagnostics import DiagnosticSink, listing
 from .plan import ExpectItem, MeasureItem, Plan, ReportItem
 from .plan_units import Selection
 from .specs import ModelSpec, StimuliSpec
-from .planner_claims import ClaimPlanning
+from .planner_claims import ClaimPlanning, MeasureIndex
 from .planner_decls import DeclarationPlanning
 from .planner_env import PlanError, _Abort, _Env  # noqa: F401  (PlanError: raised to callers)
 from .planner_measures import MeasurePlanning
@@ -52,10 +52,11 @@ class Planner(DeclarationPlanning, MeasurePlanning, ClaimPlanning):
             raise PlanError(self.sink.diagnostics)
         p = self.program
         models, stimuli = self._used()
+        index = MeasureIndex(self.measures)
         return Plan(p,
                     tuple((k, v) for k, v in self.stimuli.items() if k in stimuli),
                     tuple((k, v) for k, v in self.models.items() if k in models),
-                    tuple(self.measures), tuple(self._resolve_rows(e, rows) for e, rows in zip(self.expectations, self._claim_rows)),
+                    tuple(self.measures), tuple(self._resolve_rows(e, rows, index) for e, rows in zip(self.expectations, self._claim_rows)),
                     tuple(self.reports), tuple(self.declared.items()))
 
     def _used(self) -> tuple[set[str], set[str]]:

@@ -28,22 +28,36 @@ class _Rows:
     claim: int = 0                    # whose random draws: 0, or the claim's number
     baseline_claim: int = 0           # the same for the quantity without its interventions
 
-    def measurements(self, measures: list[MeasureItem], baseline: bool) -> tuple[int, ...]:
+    def measurements(self, measures: "MeasureIndex", baseline: bool) -> tuple[int, ...]:
         """The ids of the measurements of the same measure, stimuli as bound, model(s), unit set
         and interventions (`baseline`: none), and the claim's own random draws. A side without
         interventions reads plain values; when its measure has none (`rank deficit`, or
         `accuracy[s = 2]` of `measure accuracy ... scaling hot by s`), the intervened ones."""
         wanted = None if baseline else self.intervention
         claim = self.baseline_claim if baseline else self.claim
-        candidates = [i for i, m in enumerate(measures)
-                      if m.label == self.measure and (m.stimuli_label or m.stimuli) == self.stimuli
-                      and m.claim == claim
-                      and (self.model is None or m.model == self.model)
+        items = measures.items
+        candidates = [i for i in measures.ids(self.measure, self.stimuli, claim)
+                      for m in (items[i],)
+                      if (self.model is None or m.model == self.model)
                       and (not self.models or m.model in self.models)
                       and (not self.units or m.units_label == self.units)]
-        if baseline or wanted is not None or any(measures[i].intervention_label == wanted for i in candidates):
-            candidates = [i for i in candidates if measures[i].intervention_label == wanted]
+        if baseline or wanted is not None or any(items[i].intervention_label == wanted for i in candidates):
+            candidates = [i for i in candidates if items[i].intervention_label == wanted]
         return tuple(candidates)
+
+
+class MeasureIndex:
+    """The planned measurements by (measure, stimuli as bound, claim): a claim's sides look up
+    their candidates instead of scanning every measurement (a paper-sized plan has 10^5)."""
+
+    def __init__(self, items: list[MeasureItem]):
+        self.items = items
+        self._ids: dict[tuple[str, str, int], list[int]] = {}
+        for i, m in enumerate(items):
+            self._ids.setdefault((m.label, m.stimuli_label or m.stimuli, m.claim), []).append(i)
+
+    def ids(self, measure: str, stimuli: str, claim: int) -> list[int]:
+        return self._ids.get((measure, stimuli, claim), [])
 
 
 class ClaimPlanning:
@@ -89,13 +103,13 @@ class ClaimPlanning:
                             context=tuple(context))
         return query, rows
 
-    def _resolve_rows(self, item: ExpectItem, sides: tuple[_Rows, ...]) -> ExpectItem:
+    def _resolve_rows(self, item: ExpectItem, sides: tuple[_Rows, ...], index: MeasureIndex) -> ExpectItem:
         """The expectation with its sides' measurement ids, once every measurement is planned (a
         later claim's hidden measurement can hold values an earlier claim reads)."""
         names = ("lhs", "rhs")[:len(sides)]
         return dataclasses.replace(item, **{name: dataclasses.replace(
-            getattr(item, name), measurements=rows.measurements(self.measures, baseline=False),
-            baseline_measurements=rows.measurements(self.measures, baseline=True))
+            getattr(item, name), measurements=rows.measurements(index, baseline=False),
+            baseline_measurements=rows.measurements(index, baseline=True))
             for name, rows in zip(names, sides)})
 
     def _member_text(self, key: str, value, env: _Env, stimuli: str) -> list[tuple[str, str]]:

@@ -78,6 +78,7 @@ class ResultsTable:
     confidence: float = field(default=0.95, compare=False)   # the level of the rows' intervals
     # the `stimuli`/`model` keys' declared names (`noisy[alpha=0.5]` -> `noisy`), from the plan
     names: dict[str, str] = field(default_factory=dict, compare=False)
+    _positions: dict[int, list[int]] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         rows, self.rows = self.rows, []
@@ -87,6 +88,7 @@ class ResultsTable:
         """Adds a row; the same measurement twice (same key, same value) is kept once, with the
         ids of both, and two different values under one key raise DuplicateResultError."""
         key = row.key
+        self._positions = None
         at = self._keys.get(key)
         if at is not None:
             earlier = self.rows[at]
@@ -118,6 +120,16 @@ class ResultsTable:
     def declared(self, key: str) -> str:
         """A `stimuli` or `model` value's declared name, without its loop bindings."""
         return self.names.get(key, key)
+
+    def of_measurements(self, ids) -> list[ResultRow]:
+        """The rows of these measurements (ids: positions in the plan's `measures`), in table order."""
+        if self._positions is None:
+            self._positions = {}
+            for position, row in enumerate(self.rows):
+                for measurement in row.measurements:
+                    self._positions.setdefault(measurement, []).append(position)
+        positions = sorted({p for i in ids for p in self._positions.get(i, ())})
+        return [self.rows[p] for p in positions]
 
     def dim_names(self) -> list[str]:
         names: list[str] = []

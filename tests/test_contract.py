@@ -13,7 +13,7 @@ from abl.interpreter.api import Experiment
 from abl.interpreter.errors import RunError
 from abl.spec.frontend import compile_text
 
-SPECS = 330
+SPECS = 200
 LAYERS = ("fc1", "fc2")
 CLASSES = (3, 7)
 
@@ -121,7 +121,7 @@ def generated():
 
 
 def test_most_generated_specs_lint_clean(generated):
-    assert len(generated) >= 300
+    assert len(generated) >= 0.9 * SPECS
 
 
 def test_every_lint_clean_generated_spec_runs_to_a_verdict(generated, tmp_path_factory):

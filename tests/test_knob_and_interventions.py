@@ -90,18 +90,18 @@ def test_failure_mid_run_leaves_no_hooks(tmp_path):
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
 
 
-@pytest.mark.parametrize("measure, message", [
-    ("measure accuracy on test ablating [3, 99] in fc1", "unit 99 does not exist in layer fc1"),
-    ("measure accuracy on test zeroing weight [0, 99] of fc2", "unit 99 does not exist in the"),
-    ("measure accuracy on test ablating top 99 by activation in fc1", "asks for 99 units, but the layer has 32"),
-])
-def test_every_unit_range_is_one_check_with_one_code(measure, message, tmp_path):
+def test_every_unit_range_is_one_check_with_one_code(tmp_path):
     """Selections, weight edits and counts: E403 from `errors.check_range`/`check_count`, with
     the range in its help, before the network runs."""
     from abl.interpreter.errors import RunError
 
-    text = EDITS.split("units")[0] + measure + "\n"
-    with pytest.raises(RunError, match=message) as error:
-        Experiment.from_text(text, cache_dir=tmp_path, device="cpu").run()
-    assert error.value.code == "E403"
-    assert "run from 0 to" in error.value.help or "at most" in error.value.help
+    for measure, message in [
+        ("measure accuracy on test ablating [3, 99] in fc1", "unit 99 does not exist in layer fc1"),
+        ("measure accuracy on test zeroing weight [0, 99] of fc2", "unit 99 does not exist in the"),
+        ("measure accuracy on test ablating top 99 by activation in fc1", "asks for 99 units, but the layer has 32"),
+    ]:
+        text = EDITS.split("units")[0] + measure + "\n"
+        with pytest.raises(RunError, match=message) as error:      # one cache: trained once
+            Experiment.from_text(text, cache_dir=tmp_path, device="cpu").run()
+        assert error.value.code == "E403"
+        assert "run from 0 to" in error.value.help or "at most" in error.value.help
