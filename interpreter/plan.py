@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from abl.spec.program import Program
+from abl.spec.program import Header, Program
 from abl.spec.source import SourceFile, Span
 from abl.spec.vocabulary import MEASURES_OF_OUTPUTS
 
@@ -163,32 +163,37 @@ class Plan:
         return self.program.source
 
     @property
+    def header(self) -> Header:
+        """The checked program's header: the same object."""
+        return self.program.header
+
+    @property
     def experiment(self) -> str:
-        return self.program.experiment
+        return self.header.experiment
 
     @property
     def seed(self) -> int:
-        return self.program.seed
+        return self.header.seed
 
     @property
     def device(self) -> str:
-        return self.program.device
+        return self.header.device
 
     @property
     def repeats(self) -> int:
-        return self.program.repeats
+        return self.header.repeats
 
     @property
     def params(self) -> tuple[tuple[str, object], ...]:
-        return self.program.params
+        return self.header.params
 
     @property
     def confidence(self) -> float:
-        return self.program.confidence
+        return self.header.confidence
 
     @property
     def resamples(self) -> int:
-        return self.program.resamples
+        return self.header.resamples
 
     def declared_name(self, key: str) -> str:
         """The name the spec declares for a key: `noisy` for `noisy[alpha=0.5]`."""

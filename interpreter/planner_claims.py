@@ -164,7 +164,7 @@ class ClaimPlanning:
 
     def _expect(self, decl: ast.ExpectDecl, env: _Env) -> None:
         options = {o.key: o.value for o in decl.options}
-        repeats = int(options["repeats"].value) if "repeats" in options else self.program.repeats
+        repeats = int(options["repeats"].value) if "repeats" in options else self.program.header.repeats
         significance = float(options["significance"].value) if "significance" in options else 0.05
         text = self.program.source.line_text(decl.span.line).strip()
         claim = len(self.expectations) + 1

@@ -22,9 +22,9 @@ class DeclarationPlanning:
             spec = dataclasses.replace(self.stimuli[env.stimuli[source.value]], name=key)
         elif isinstance(source, ast.Name):
             path = decl.path.value if isinstance(decl.path, ast.String) else None
-            spec = StimuliSpec(key, source.value, path=path, seed=self.program.seed)
+            spec = StimuliSpec(key, source.value, path=path, seed=self.program.header.seed)
         else:
-            spec = StimuliSpec(key, "imagefolder", path=source.value, seed=self.program.seed)
+            spec = StimuliSpec(key, "imagefolder", path=source.value, seed=self.program.header.seed)
         for option in decl.options:
             spec = self._stimuli_option(spec, option, env)
         env.stimuli_labels[decl.name.value] = key
@@ -48,7 +48,7 @@ class DeclarationPlanning:
         if option.key == "preprocess":
             return dataclasses.replace(spec, preprocess=value.value)
         if option.key in ("noise", "blur"):
-            seed = self.program.seed if option.extra is None else int(self._number(option.extra, env))
+            seed = self.program.header.seed if option.extra is None else int(self._number(option.extra, env))
             step = Corruption(option.key, float(self._number(value, env)), seed)
             return dataclasses.replace(spec, corruptions=spec.corruptions + (step,))
         if option.key == "seed":
@@ -72,7 +72,7 @@ class DeclarationPlanning:
             return
         key = decl.name.value + env.suffix()
         self.declared[key] = decl.name.value
-        seed = self.program.seed
+        seed = self.program.header.seed
         if isinstance(expr, ast.TrainModel):
             fields: dict = {}
             replicates = 0

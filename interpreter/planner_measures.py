@@ -43,7 +43,7 @@ class MeasurePlanning:
             target = self._class_index(expr.target_class, env, stats_stimuli)
         base = dict(model=model, layer=layer, stimuli=stats_stimuli, target_class=target,
                     name=label, span=expr.span, layer_span=getattr(expr.layer, "span", None),
-                    seed=self.program.seed,
+                    seed=self.program.header.seed,
                     per_element=getattr(expr, "per_element", False))
         if isinstance(expr, ast.RankedSelection):
             return [("", RankedUnits(metric=expr.metric.text, count=int(self._number(expr.count, env)),
@@ -130,7 +130,7 @@ class MeasurePlanning:
         cells = [cell for cell, _ in grid_sources[0][1]] if grid_sources else [None]
         is_random = any(sel.is_random for b in bound_interventions for _, sel in b[1] if sel is not None) or \
             (of_units is not None and of_units[0][1].is_random)
-        draws = range(repeats or self.program.repeats) if is_random else range(1)
+        draws = range(repeats or self.program.header.repeats) if is_random else range(1)
         stream = claim if is_random else 0
         intervention_label = " and ".join(intervention_text(i) for i in quantity.interventions) or None
         items = []

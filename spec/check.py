@@ -17,7 +17,7 @@ from .source import SourceFile, Span
 from .check_claims import ClaimChecks
 from .check_decls import DeclarationChecks
 from .check_params import ParamChecks
-from .program import Program, Scope, Symbol, python_value
+from .program import Header, Program, Scope, Symbol, python_value
 
 
 class Checker(ParamChecks, DeclarationChecks, ClaimChecks):
@@ -82,8 +82,8 @@ class Checker(ParamChecks, DeclarationChecks, ClaimChecks):
         if self.sink.has_errors:
             return None
         params = tuple((name, python_value(value)) for name, value in self.params.items())
-        return Program(self.source, experiment, seed, device, repeats, params, checked,
-                       confidence, resamples)
+        return Program(self.source, Header(experiment, seed, device, repeats, params, confidence, resamples),
+                       checked)
 
 
 _DEFINITION = re.compile(r"^\s*[A-Za-z_]\w*\s+([A-Za-z_][A-Za-z0-9_]*)")   # `units hot = ...`, `param x 3`

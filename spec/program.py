@@ -24,17 +24,23 @@ DEFAULT_RESAMPLES = 1000
 
 
 @dataclass(frozen=True)
-class Program:
-    """A spec that passed every check: what the planner consumes."""
-    source: SourceFile
+class Header:
+    """What the spec says about the whole experiment; the plan shares this object."""
     experiment: str
     seed: int
     device: str
     repeats: int
-    params: tuple[tuple[str, object], ...]
-    statements: tuple[ast.Statement, ...]
+    params: tuple[tuple[str, object], ...]    # after `--set`, as Python values
     confidence: float = DEFAULT_CONFIDENCE     # the level of every interval
     resamples: int = DEFAULT_RESAMPLES         # bootstrap and permutation resamples
+
+
+@dataclass(frozen=True)
+class Program:
+    """A spec that passed every check: what the planner consumes."""
+    source: SourceFile
+    header: Header
+    statements: tuple[ast.Statement, ...]
 
 
 # ---- symbols ------------------------------------------------------------------------

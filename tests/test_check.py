@@ -285,7 +285,7 @@ for each layer L in $layers:
 def _params(overrides):
     result = compile_text(OVERRIDABLE, "x.abl", overrides=overrides)
     assert not result.has_errors, result.diagnostics
-    return dict(result.program.params), result.program
+    return dict(result.program.header.params), result.program
 
 
 def _stimuli(program):
