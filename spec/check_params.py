@@ -11,6 +11,7 @@ from .parser import parse_value
 from .source import Span
 from .vocabulary import DEVICES
 from .program import DEFAULT_CONFIDENCE, DEFAULT_REPEATS, DEFAULT_RESAMPLES, Symbol, max_plan
+from .visit import transform
 
 
 def _with_span(value: ast.Value, span: Span) -> ast.Value:
@@ -66,7 +67,11 @@ class ParamChecks:
 
     def _substitute(self, node):
         """Replace every `$name` by the parameter's value (keeping the reference's span)."""
-        if isinstance(node, ast.ParamRef):
+        def substitute(node):
+            if isinstance(node, ast.Param):
+                return node                     # a parameter's own default is not a use
+            if not isinstance(node, ast.ParamRef):
+                return None
             if node.name not in self.params:
                 self.error("E204", f"unknown parameter `${node.name}`", node.span,
                            help=did_you_mean(node.name, self.params, prefix="$") or
@@ -74,19 +79,8 @@ class ParamChecks:
                 return ast.Name(f"${node.name}", node.span)  # reported once: see _unknown_param
             self.param_symbols[node.name].used = True
             return _with_span(self.params[node.name], node.span)
-        if isinstance(node, tuple):
-            return tuple(self._substitute(item) for item in node)
-        if dataclasses.is_dataclass(node) and not isinstance(node, Span):
-            if isinstance(node, ast.Param):
-                return node
-            changes = {}
-            for f in dataclasses.fields(node):
-                value = getattr(node, f.name)
-                new = self._substitute(value)
-                if new is not value:
-                    changes[f.name] = new
-            return dataclasses.replace(node, **changes) if changes else node
-        return node
+
+        return transform(node, substitute)
 
     # ---- header ---------------------------------------------------------------------------------
     def _header(self, statements) -> tuple[str, int, str, int]:

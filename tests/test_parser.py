@@ -20,6 +20,7 @@ from abl.spec import ast
 from abl.spec.diagnostics import DiagnosticSink
 from abl.spec.parser import parse_source, parse_value
 from abl.spec.source import SourceFile
+from abl.spec.visit import nodes
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 FIXTURES = sorted(GOLDEN.glob("*.abl"))
@@ -104,18 +105,8 @@ def statements_of(spec) -> list:
 
 
 def find(node, kind):
-    """Every node of a type inside a tree, in order."""
-    found = []
-    if isinstance(node, kind):
-        found.append(node)
-    if isinstance(node, tuple):
-        for item in node:
-            found += find(item, kind)
-    elif dataclasses.is_dataclass(node) and not isinstance(node, type):
-        for field in dataclasses.fields(node):
-            if field.name not in SPAN_FIELDS:
-                found += find(getattr(node, field.name), kind)
-    return found
+    """Every node of a type inside a tree, in order (the one visitor: abl.spec.visit)."""
+    return [n for n in nodes(node) if isinstance(n, kind)]
 
 
 # ---- golden fixtures ------------------------------------------------------------------------------
