@@ -1,5 +1,9 @@
 """Checked program -> Plan: families expanded, names bound to keys, classes resolved.
 
+It reads the program's resolved statements (abl.spec.resolved: Python values and loop variables,
+never syntax); what it adds is what depends on a family's member or on the data: the keys a loop
+binding gives (`net[alpha=0.5]`), loop variables' values, and class names and indices.
+
 The planner needs to know which classes a stimuli set has (to range `for each class c` and to
 resolve `class "junco"`): it asks a `describe` function, which reads folder names or dataset
 metadata but no pixels.
@@ -11,7 +15,7 @@ import hashlib
 import itertools
 from typing import Callable
 
-from abl.spec import ast
+from abl.spec import resolved as r
 from abl.spec.program import Program
 from abl.spec.diagnostics import DiagnosticSink, listing
 
@@ -20,7 +24,7 @@ from .plan_units import Selection
 from .specs import ModelSpec, StimuliSpec
 from .planner_claims import ClaimPlanning, MeasureIndex
 from .planner_decls import DeclarationPlanning
-from .planner_env import PlanError, _Abort, _Env  # noqa: F401  (PlanError: raised to callers)
+from .planner_env import Binding, PlanError, _Abort, _Env  # noqa: F401  (PlanError: raised to callers)
 from .planner_measures import MeasurePlanning
 
 
@@ -90,22 +94,22 @@ class Planner(DeclarationPlanning, MeasurePlanning, ClaimPlanning):
 
     # ---- statements ------------------------------------------------------------------
     def _statement(self, statement, env: _Env) -> None:
-        if isinstance(statement, ast.StimuliDecl):
+        if isinstance(statement, r.StimuliDecl):
             self._stimuli(statement, env)
-        elif isinstance(statement, ast.ModelDecl):
+        elif isinstance(statement, r.ModelDecl):
             self._model(statement, env)
-        elif isinstance(statement, ast.UnitsDecl):
-            env.units[statement.name.value] = (statement.expr, env)
-        elif isinstance(statement, ast.MeasureDecl):
+        elif isinstance(statement, r.UnitsDecl):
+            env.units[statement.name] = (statement.expr, env)
+        elif isinstance(statement, r.MeasureDecl):
             self._measure(statement.quantity, env, hidden=False)
-        elif isinstance(statement, ast.ExpectDecl):
+        elif isinstance(statement, r.ExpectDecl):
             self._expect(statement, env)
-        elif isinstance(statement, ast.ReportDecl):
+        elif isinstance(statement, r.ReportDecl):
             self._report(statement, env)
-        elif isinstance(statement, ast.ForBlock):
+        elif isinstance(statement, r.ForBlock):
             self._for(statement, env)
 
-    def _for(self, block: ast.ForBlock, env: _Env) -> None:
+    def _for(self, block: r.ForBlock, env: _Env) -> None:
         domains = []
         for binder in block.binders:
             domains.append([(binder, item) for item in self._domain(binder, block, env)])
@@ -113,14 +117,14 @@ class Planner(DeclarationPlanning, MeasurePlanning, ClaimPlanning):
             inner = env.child()
             for binder, (value, text) in combination:
                 kind = {"class": "class", "layer": "layer", None: "var"}[binder.kind]
-                inner.bindings[binder.variable.value] = (kind, value, text)
+                inner.bindings[binder.variable] = Binding(kind, value, text)
             for statement in block.body:
                 try:
                     self._statement(statement, inner)
                 except _Abort:
                     pass
 
-    def _domain(self, binder: ast.Binder, block: ast.ForBlock, env: _Env) -> list[tuple[object, str]]:
+    def _domain(self, binder: r.Binder, block: r.ForBlock, env: _Env) -> list[tuple[object, str]]:
         if binder.kind == "class":
             stimuli_key = self._reference_stimuli(block.body, env)
             if stimuli_key is None:
@@ -131,51 +135,46 @@ class Planner(DeclarationPlanning, MeasurePlanning, ClaimPlanning):
             if binder.domain is None:
                 present = info.present_classes
             else:
-                present = [self._class_index(item, env, stimuli_key) for item in binder.domain.items]
+                present = [self._class_index(item, env, stimuli_key) for item in binder.domain]
             return [(index, info.class_names[index]) for index in present]
-        items = binder.domain.items
         if binder.kind == "layer":
-            return [(self._layer(item, env), self._layer(item, env)) for item in items]
-        values = []
-        for item in items:
-            if isinstance(item, ast.Number):
-                values.append((int(item.value) if item.is_int else item.value, item.text))
-            elif isinstance(item, ast.Percent):
-                values.append((item.value, item.text))
-            else:
-                values.append((item.value, item.value))
-        return values
+            return [(self._layer(item, env), self._layer(item, env)) for item in binder.domain]
+        # a word in a plain list is itself (an enclosing loop's variable too), a number keeps its text
+        return [(item.name, item.name) if isinstance(item, r.Var) else
+                (item.value, item.value) if isinstance(item.value, str) else (item.value, item.text)
+                for item in binder.domain]
 
     def _reference_stimuli(self, body, env: _Env) -> str | None:
         for statement in body:
-            if isinstance(statement, ast.MeasureDecl) and statement.quantity.stimuli is not None:
-                key = env.stimuli.get(statement.quantity.stimuli.value)
+            if isinstance(statement, r.MeasureDecl) and statement.quantity.stimuli is not None:
+                key = env.stimuli.get(statement.quantity.stimuli)
                 if key is not None:
                     return key
-            if isinstance(statement, ast.ForBlock):
+            if isinstance(statement, r.ForBlock):
                 found = self._reference_stimuli(statement.body, env)
                 if found:
                     return found
         return None
 
     # ---- values ------------------------------------------------------------------------------
-    def _binding(self, name: ast.Name, env: _Env, what: str):
-        if name.value not in env.bindings:
-            self.fail("E206", f"`{name.value}` is not bound here", name.span)
-        return env.bindings[name.value][1]
+    def _binding(self, value: r.Scalar, env: _Env):
+        """A loop variable's value here; a bare word where a variable must stand is E206."""
+        name = value.name if isinstance(value, r.Var) else value.text
+        if name not in env.bindings:
+            self.fail("E206", f"`{name}` is not bound here", value.span)
+        return env.bindings[name].value
 
-    def _number(self, value, env: _Env) -> float:
-        if isinstance(value, ast.Name):
-            bound = self._binding(value, env, "number")
+    def _number(self, value: r.Scalar, env: _Env) -> float:
+        if isinstance(value, r.Var) or value.bare:
+            bound = self._binding(value, env)
             if not isinstance(bound, (int, float)):
-                self.fail("E306", f"`{value.value}` is `{bound}` here, not a number", value.span)
+                self.fail("E306", f"`{value.text}` is `{bound}` here, not a number", value.span)
             return bound
         return value.value
 
-    def _layer(self, value, env: _Env) -> str:
-        if isinstance(value, ast.Name) and value.value in env.bindings:
-            kind, bound, _ = env.bindings[value.value]
-            return str(bound)
+    def _layer(self, value: r.Scalar, env: _Env) -> str:
+        if isinstance(value, r.Var) or (value.bare and value.text in env.bindings):
+            return str(self._binding(value, env))
         return value.value
 
     def _info(self, stimuli_key: str):
@@ -183,19 +182,17 @@ class Planner(DeclarationPlanning, MeasurePlanning, ClaimPlanning):
             self._class_cache[stimuli_key] = self.describe(self.stimuli[stimuli_key])
         return self._class_cache[stimuli_key]
 
-    def _class_index(self, value, env: _Env, stimuli_key: str) -> int:
-        if isinstance(value, ast.Name):
-            bound = self._binding(value, env, "class")
+    def _class_index(self, value: r.Scalar, env: _Env, stimuli_key: str) -> int:
+        span = value.span
+        if isinstance(value, r.Var) or value.bare:
+            bound = self._binding(value, env)
             if isinstance(bound, float) and bound.is_integer():
                 bound = int(bound)
             value_index = bound
-            span = value.span
-        elif isinstance(value, ast.Number):
+        elif isinstance(value.value, (int, float)):
             value_index = int(value.value)
-            span = value.span
         else:
             value_index = value.value
-            span = value.span
         info = self._info(stimuli_key)
         names = list(info.class_names)
         if isinstance(value_index, int):

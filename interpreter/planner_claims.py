@@ -5,8 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from abl.spec import ast
-from abl.spec.unparse import intervention_text, quantity_text, unit_expr_text, value_text
+from abl.spec import resolved as r
 from abl.spec.vocabulary import MEASURES_NEEDING_INTERVENTION
 
 from .plan import (ChangeClaim, ControlClaim, ExpectItem, ExtremeClaim, Family, MeasureItem, NumberClaim,
@@ -64,11 +63,11 @@ class ClaimPlanning:
     """Part of the Planner (planner.py): shares its state."""
 
     # ---- expectations ----------------------------------------------------------------------
-    def _query(self, quantity: ast.Quantity, env: _Env,
+    def _query(self, quantity: r.Quantity, env: _Env,
                claims: tuple[int, int] = (0, 0)) -> tuple[ResultQuery, _Rows]:
         """A side of a claim, and the measurements it reads (resolved to ids once all are planned).
         `claims`: whose random draws the rows are, with and without the interventions."""
-        stimuli = env.stimuli[quantity.stimuli.value]
+        stimuli = env.stimuli[quantity.stimuli]
         label = self._metric_label(quantity, stimuli, self._of_class(quantity, env, stimuli))
         cls = None
         if quantity.where_class is not None:
@@ -88,18 +87,18 @@ class ClaimPlanning:
                 context.append(("class", self._info(stimuli).class_names[value]))
             elif kind == "layer":
                 context.append(("layer", text))
-        model = env.models.get(quantity.model.value) if quantity.model is not None else None
+        model = env.models.get(quantity.model) if quantity.model is not None else None
         models = tuple(member for member, _ in self.replicas.get(model, ()))
-        intervention = " and ".join(intervention_text(i) for i in quantity.interventions) or None
+        intervention = " and ".join(i.text for i in quantity.interventions) or None
         layer = self._layer(quantity.metric.in_layer, env) if quantity.metric.in_layer is not None else None
         units = ""
         if quantity.metric.of_units is not None:
             of_units = quantity.metric.of_units
-            units = of_units.name.value if isinstance(of_units, ast.UnitRef) else unit_expr_text(of_units)
-        rows = _Rows(label, env.stimuli_label(quantity.stimuli.value), None if models else model, models, units,
+            units = of_units.name if isinstance(of_units, r.UnitRef) else of_units.text
+        rows = _Rows(label, env.stimuli_label(quantity.stimuli), None if models else model, models, units,
                      intervention, *claims)
         query = ResultQuery(label, stimuli, cls, (), dims=tuple(dims), drop=quantity.drop,
-                            text=quantity_text(quantity), layer=layer, among=tuple(among),
+                            text=quantity.text, layer=layer, among=tuple(among),
                             context=tuple(context))
         return query, rows
 
@@ -115,35 +114,35 @@ class ClaimPlanning:
     def _member_text(self, key: str, value, env: _Env, stimuli: str) -> list[tuple[str, str]]:
         """One selected member as (dimension, value) pairs: a cell is its row and its column."""
         if key == "cell":
-            row, col = (value_text(v) for v in value.items)
+            row, col = (v.text for v in value)
             return [("row", row), ("col", col)]
         if key == "class":
             return [("class", self._info(stimuli).class_names[self._class_index(value, env, stimuli)])]
         if key == "layer":
             return [("layer", self._layer(value, env))]
-        if isinstance(value, ast.Name) and value.value in env.bindings:
-            return [(key, env.bindings[value.value][2])]
-        return [(key, value_text(value))]
+        if isinstance(value, r.Var) or (value.bare and value.text in env.bindings):
+            return [(key, env.bindings[value.text].text)]
+        return [(key, value.text)]
 
-    def _selected(self, selector: ast.Selector, env: _Env, stimuli: str) -> list[tuple[str, str]]:
+    def _selected(self, selector: r.Selector, env: _Env, stimuli: str) -> list[tuple[str, str]]:
         return self._member_text(selector.key, selector.value, env, stimuli)
 
-    def _among(self, selector: ast.Selector, env: _Env, stimuli: str) -> list[tuple[str, tuple[str, ...]]]:
-        values = [self._member_text(selector.key, item, env, stimuli)[0][1] for item in selector.value.items]
+    def _among(self, selector: r.Selector, env: _Env, stimuli: str) -> list[tuple[str, tuple[str, ...]]]:
+        values = [self._member_text(selector.key, item, env, stimuli)[0][1] for item in selector.value]
         return [(selector.key, tuple(values))]
 
-    def _is_random(self, quantity: ast.Quantity, env: _Env) -> bool:
+    def _is_random(self, quantity: r.Quantity, env: _Env) -> bool:
         """Whether the quantity's interventions or units draw random units."""
-        if quantity.model is None or quantity.model.value not in env.models:
+        if quantity.model is None or quantity.model not in env.models:
             return False
-        model = env.models[quantity.model.value]
-        stimuli = env.stimuli[quantity.stimuli.value]
+        model = env.models[quantity.model]
+        stimuli = env.stimuli[quantity.stimuli]
         terms = [quantity.metric.of_units] if quantity.metric.of_units is not None else []
         terms += [i.units for i in quantity.interventions if getattr(i, "units", None) is not None]
         return any(selection.is_random for term in terms
                    for _, selection in self._bind_units(term, env, model, stimuli))
 
-    def _ensure_measured(self, quantity: ast.Quantity, env: _Env, repeats: int | None,
+    def _ensure_measured(self, quantity: r.Quantity, env: _Env, repeats: int | None,
                          claim: int) -> tuple[int, int]:
         """Plan (hidden) measurements for an expectation's quantity and its baseline; random draws
         are the claim's own (`repeats` of them, seeded by the claim's stream). Returns the claim
@@ -162,26 +161,23 @@ class ClaimPlanning:
                                    repeats=repeats, claim=claim)
         return (max(item.claim for item in after), max(item.claim for item in before))
 
-    def _expect(self, decl: ast.ExpectDecl, env: _Env) -> None:
-        options = {o.key: o.value for o in decl.options}
-        repeats = int(options["repeats"].value) if "repeats" in options else self.program.header.repeats
-        significance = float(options["significance"].value) if "significance" in options else 0.05
-        text = self.program.source.line_text(decl.span.line).strip()
+    def _expect(self, decl: r.ExpectDecl, env: _Env) -> None:
+        repeats = decl.repeats if decl.repeats is not None else self.program.header.repeats
         claim = len(self.expectations) + 1
         # a claim over a family reads the `measure` statements' values; others measure what they need
-        over_family = bool(decl.families) or isinstance(decl.test, ast.ExtremeTest)
+        over_family = bool(decl.families) or isinstance(decl.test, r.ExtremeTest)
         claims = (0, 0) if over_family else self._ensure_measured(decl.quantity, env, repeats, claim)
         lhs, lhs_rows = self._query(decl.quantity, env, claims)
         sides = (lhs_rows,)
         family = self._family(decl, env, lhs.stimuli)
         test = decl.test
-        common = dict(text=text, lhs=lhs, significance=significance, family=family, span=decl.span)
-        if isinstance(test, ast.ChangeTest):
+        common = dict(text=decl.text, lhs=lhs, significance=decl.significance, family=family, span=decl.span)
+        if isinstance(test, r.ChangeTest):
             item = ChangeClaim(amount=float(test.amount.value), direction=test.direction, bound=test.bound,
                                **common)
-        elif isinstance(test, ast.CompareNumber):
+        elif isinstance(test, r.CompareNumber):
             item = NumberClaim(op=test.op, threshold=float(test.value.value), **common)
-        elif isinstance(test, ast.ExtremeTest):
+        elif isinstance(test, r.ExtremeTest):
             item = ExtremeClaim(**common)
         else:
             rhs_quantity = test.rhs
@@ -191,15 +187,13 @@ class ClaimPlanning:
             if bool(rhs_quantity.interventions) and self._is_random(rhs_quantity, env):
                 item = ControlClaim(rhs=rhs, op=test.op, repeats=repeats, **common)
             else:
-                offset = 0.0
-                if test.offset is not None:
-                    offset = float(test.offset.value) * (-1.0 if test.offset_sign == "-" else 1.0)
+                offset = test.offset if test.offset is not None else 0.0
                 same_models = (lhs_rows.models or (lhs_rows.model,)) == (rhs_rows.models or (rhs_rows.model,))
                 item = QuantityClaim(rhs=rhs, op=test.op, offset=offset, same_models=same_models, **common)
         self.expectations.append(item)
         self._claim_rows.append(sides)
 
-    def _family(self, decl: ast.ExpectDecl, env: _Env, stimuli: str) -> Family:
+    def _family(self, decl: r.ExpectDecl, env: _Env, stimuli: str) -> Family:
         def expand(names) -> tuple[str, ...]:
             out: list[str] = []
             for name in names:
@@ -214,16 +208,16 @@ class ClaimPlanning:
                 average += expand(clause.dims)
             else:
                 quantify += expand(clause.dims)
-                share = 1.0 if clause.every else float(clause.share.value)
+                share = 1.0 if clause.every else clause.share
         extreme, at = "", ()
-        if isinstance(decl.test, ast.ExtremeTest):
+        if isinstance(decl.test, r.ExtremeTest):
             extreme = "largest" if decl.test.largest else "smallest"
             selector = decl.test.at[0]
             at = tuple(self._member_text(selector.key, selector.value, env, stimuli))
         return Family(average, quantify, share, extreme, at)
 
     # ---- reports --------------------------------------------------------------------------
-    def _report(self, decl: ast.ReportDecl, env: _Env) -> None:
+    def _report(self, decl: r.ReportDecl, env: _Env) -> None:
         metric = ""
         if decl.metric is not None:
             metric = decl.metric.text + (f" top-{int(decl.metric.top.value)}" if decl.metric.top else "")
@@ -235,9 +229,6 @@ class ClaimPlanning:
             stimuli = next(iter(env.stimuli.values()), "")
             units = tuple(s for _, s in self._bind_units(decl.units, env, models[0], stimuli))
         self.reports.append(ReportItem(
-            decl.kind.value, metric, tuple(d.names for d in decl.by),
-            decl.versus.text if decl.versus is not None else "",
-            decl.over.value if decl.over is not None else "",
-            env.stimuli.get(decl.stimuli.value, "") if decl.stimuli is not None else "",
-            units, int(decl.steps.value) if decl.steps is not None else 128,
-            self.program.source.line_text(decl.span.line).strip(), decl.span))
+            decl.kind, metric, decl.by, decl.versus.text if decl.versus is not None else "",
+            decl.over or "", env.stimuli.get(decl.stimuli, "") if decl.stimuli is not None else "",
+            units, decl.steps, decl.text, decl.span))

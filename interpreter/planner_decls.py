@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from abl.spec import ast
+from abl.spec import resolved as r
 
 from .specs import Corruption, ModelSpec, StimuliSpec
 from .planner_env import _Env
@@ -14,30 +14,29 @@ class DeclarationPlanning:
     """Part of the Planner (planner.py): shares its state."""
 
     # ---- stimuli and models ----------------------------------------------------------------
-    def _stimuli(self, decl: ast.StimuliDecl, env: _Env) -> None:
-        key = decl.name.value + env.suffix()
-        self.declared[key] = decl.name.value
+    def _stimuli(self, decl: r.StimuliDecl, env: _Env) -> None:
+        key = decl.name + env.suffix()
+        self.declared[key] = decl.name
         source = decl.source
-        if isinstance(source, ast.Name) and source.value in env.stimuli:
-            spec = dataclasses.replace(self.stimuli[env.stimuli[source.value]], name=key)
-        elif isinstance(source, ast.Name):
-            path = decl.path.value if isinstance(decl.path, ast.String) else None
-            spec = StimuliSpec(key, source.value, path=path, seed=self.program.header.seed)
+        if isinstance(source, r.Derived):
+            spec = dataclasses.replace(self.stimuli[env.stimuli[source.stimuli]], name=key)
+        elif isinstance(source, r.Dataset):
+            spec = StimuliSpec(key, source.name, path=source.path, seed=self.program.header.seed)
         else:
-            spec = StimuliSpec(key, "imagefolder", path=source.value, seed=self.program.header.seed)
+            spec = StimuliSpec(key, "imagefolder", path=source.path, seed=self.program.header.seed)
         for option in decl.options:
             spec = self._stimuli_option(spec, option, env)
-        env.stimuli_labels[decl.name.value] = key
+        env.stimuli_labels[decl.name] = key
         for existing_key, existing in self.stimuli.items():
             # the same images under another loop binding: load them once
-            if self.declared[existing_key] == decl.name.value and \
+            if self.declared[existing_key] == decl.name and \
                     dataclasses.replace(existing, name=key) == spec:
-                env.stimuli[decl.name.value] = existing_key
+                env.stimuli[decl.name] = existing_key
                 return
         self.stimuli[key] = dataclasses.replace(spec, span=decl.span)
-        env.stimuli[decl.name.value] = key
+        env.stimuli[decl.name] = key
 
-    def _stimuli_option(self, spec: StimuliSpec, option: ast.Option, env: _Env) -> StimuliSpec:
+    def _stimuli_option(self, spec: StimuliSpec, option: r.Option, env: _Env) -> StimuliSpec:
         value = option.value
         if option.key == "split":
             return dataclasses.replace(spec, split=value.value)
@@ -55,25 +54,25 @@ class DeclarationPlanning:
             return dataclasses.replace(spec, seed=int(self._number(value, env)))
         if option.key == "classes":
             classes = []
-            for item in value.items:
-                if isinstance(item, ast.Name):
-                    classes.append(self._binding(item, env, "class"))
-                elif isinstance(item, ast.Number):
+            for item in value:
+                if isinstance(item, r.Var) or item.bare:
+                    classes.append(self._binding(item, env))
+                elif isinstance(item.value, (int, float)):
                     classes.append(int(item.value))
                 else:
                     classes.append(item.value)
             return dataclasses.replace(spec, classes=tuple(classes))
         return spec
 
-    def _model(self, decl: ast.ModelDecl, env: _Env) -> None:
+    def _model(self, decl: r.ModelDecl, env: _Env) -> None:
         expr = decl.expr
-        if isinstance(expr, ast.ModelRef):
-            env.models[decl.name.value] = env.models[expr.value.value]
+        if isinstance(expr, r.ModelRef):
+            env.models[decl.name] = env.models[expr.name]
             return
-        key = decl.name.value + env.suffix()
-        self.declared[key] = decl.name.value
+        key = decl.name + env.suffix()
+        self.declared[key] = decl.name
         seed = self.program.header.seed
-        if isinstance(expr, ast.TrainModel):
+        if isinstance(expr, r.TrainModel):
             fields: dict = {}
             replicates = 0
             for option in expr.options:
@@ -90,11 +89,11 @@ class DeclarationPlanning:
                 elif option.key == "regularize selectivity":
                     fields["regularize"] = float(self._number(option.value, env))
                     if option.extra is not None:
-                        items = option.extra.items if isinstance(option.extra, ast.ListValue) else (option.extra,)
+                        items = option.extra if isinstance(option.extra, tuple) else (option.extra,)
                         fields["regularize_layers"] = tuple(self._layer(i, env) for i in items)
-            widths = tuple(int(i.value) for i in expr.widths.items) if isinstance(expr.widths, ast.ListValue) else ()
-            spec = ModelSpec(key, "train", arch=expr.arch.value, widths=widths,
-                             train_on=env.stimuli[expr.train_on.value], seed=fields.pop("seed", seed),
+            widths = tuple(int(i.value) for i in expr.widths)
+            spec = ModelSpec(key, "train", arch=expr.arch, widths=widths,
+                             train_on=env.stimuli[expr.train_on], seed=fields.pop("seed", seed),
                              **fields)
             if replicates:
                 # `replicates N`: N models trained with seeds s, s+1, ...; measurements of the
@@ -104,23 +103,22 @@ class DeclarationPlanning:
                     member_seed = spec.seed + offset
                     member = (key[:-1] + f",seed={member_seed}]") if key.endswith("]") else \
                         f"{key}[seed={member_seed}]"
-                    self.declared[member] = decl.name.value
+                    self.declared[member] = decl.name
                     self.models[member] = dataclasses.replace(spec, name=member, seed=member_seed,
                                                               span=decl.span)
                     members.append((member, member_seed))
                 self.replicas[key] = tuple(members)
-                env.models[decl.name.value] = key
+                env.models[decl.name] = key
                 return
-        elif isinstance(expr, ast.TorchvisionModel):
-            weights = "auto" if expr.weights is None else expr.weights.value
-            spec = ModelSpec(key, "torchvision", arch=expr.arch.value, weights=weights, seed=seed)
-        elif isinstance(expr, ast.TimmModel):
-            weights = "auto" if expr.weights is None else expr.weights.value
-            spec = ModelSpec(key, "timm", arch=expr.arch.value, weights=weights, seed=seed)
-        elif isinstance(expr, ast.FileModel):
-            spec = ModelSpec(key, "file", arch=expr.arch.value if expr.arch else None,
-                             path=expr.path.value, seed=seed)
+        elif isinstance(expr, r.TorchvisionModel):
+            spec = ModelSpec(key, "torchvision", arch=expr.arch, weights="auto" if expr.weights is None else expr.weights,
+                             seed=seed)
+        elif isinstance(expr, r.TimmModel):
+            spec = ModelSpec(key, "timm", arch=expr.arch, weights="auto" if expr.weights is None else expr.weights,
+                             seed=seed)
+        elif isinstance(expr, r.FileModel):
+            spec = ModelSpec(key, "file", arch=expr.arch, path=expr.path, seed=seed)
         else:
-            spec = ModelSpec(key, "factory", path=expr.target.value, seed=seed)
+            spec = ModelSpec(key, "factory", path=expr.target, seed=seed)
         self.models[key] = dataclasses.replace(spec, span=decl.span)
-        env.models[decl.name.value] = key
+        env.models[decl.name] = key

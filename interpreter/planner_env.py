@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from abl.spec.diagnostics import Diagnostic, SpecError
 
@@ -15,9 +16,16 @@ class PlanError(SpecError):
         self.diagnostics = diagnostics
 
 
+class Binding(NamedTuple):
+    """A loop variable's value in one member of a family."""
+    kind: str                 # class | layer | var
+    value: object             # a class index, a layer as written, a number or a word
+    text: str                 # as the rows and keys show it
+
+
 @dataclass
 class _Env:
-    bindings: dict[str, tuple[str, object, str]] = field(default_factory=dict)  # var -> (kind, value, text)
+    bindings: dict[str, Binding] = field(default_factory=dict)
     stimuli: dict[str, str] = field(default_factory=dict)     # name -> key
     models: dict[str, str] = field(default_factory=dict)      # name -> key
     units: dict[str, tuple[object, "_Env"]] = field(default_factory=dict)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 
-from abl.spec import ast
-from abl.spec.unparse import intervention_text, unit_expr_text
+from abl.spec import resolved as r
 
 from .plan import MeasureItem
 from .plan_units import (Ablate, AllUnits, Cell, Clamp, ExplicitUnits, GridCellUnits, MeanAblate, RandomUnits,
                          RankedUnits, Scale, ScaleConnection, ScaleWeights, Selection, ThresholdUnits,
                          UnitSetOperation)
-from .planner_env import _Env
+from .planner_env import Binding, _Env
 
 
 class MeasurePlanning:
@@ -20,20 +19,20 @@ class MeasurePlanning:
     # ---- units ----------------------------------------------------------------------------
     def _bind_units(self, expr, env: _Env, model: str, stimuli: str, name: str = "") -> list[tuple[str, Selection]]:
         """A unit expression bound to a model: [("", selection)] or one entry per grid cell."""
-        if isinstance(expr, ast.UnitRef):
-            target, defining_env = env.units[expr.name.value]
-            return self._bind_units(target, defining_env, model, stimuli, name=expr.name.value)
-        if isinstance(expr, ast.SetOperation):
+        if isinstance(expr, r.UnitRef):
+            target, defining_env = env.units[expr.name]
+            return self._bind_units(target, defining_env, model, stimuli, name=expr.name)
+        if isinstance(expr, r.SetOperation):
             left = self._bind_units(expr.left, env, model, stimuli)
             right = self._bind_units(expr.right, env, model, stimuli)
             op = {"|": "union", "&": "intersection", "-": "difference"}[expr.op]
             return [("", UnitSetOperation(op=op, left=left[0][1], right=right[0][1], model=model,
-                                          name=name or unit_expr_text(expr), span=expr.span))]
-        label = name or unit_expr_text(expr)
+                                          name=name or expr.text, span=expr.span))]
+        label = name or expr.text
         layer = self._layer(expr.layer, env)
         stats_stimuli = stimuli
         if getattr(expr, "stimuli", None) is not None:
-            stats_stimuli = env.stimuli[expr.stimuli.value]
+            stats_stimuli = env.stimuli[expr.stimuli]
         else:
             spec = self.models.get(model)
             if spec is not None and spec.kind == "train" and spec.train_on:
@@ -45,22 +44,22 @@ class MeasurePlanning:
                     name=label, span=expr.span, layer_span=getattr(expr.layer, "span", None),
                     seed=self.program.header.seed,
                     per_element=getattr(expr, "per_element", False))
-        if isinstance(expr, ast.RankedSelection):
-            return [("", RankedUnits(metric=expr.metric.text, count=int(self._number(expr.count, env)),
+        if isinstance(expr, r.RankedSelection):
+            return [("", RankedUnits(metric=expr.metric, count=int(self._number(expr.count, env)),
                                      bottom=expr.bottom, **base))]
-        if isinstance(expr, ast.RandomSelection):
+        if isinstance(expr, r.RandomSelection):
             return [("", RandomUnits(count=int(self._number(expr.count, env)), **base))]
-        if isinstance(expr, ast.ExplicitSelection):
-            return [("", ExplicitUnits(indices=tuple(int(i.value) for i in expr.indices.items), **base))]
-        if isinstance(expr, ast.AllSelection):
+        if isinstance(expr, r.ExplicitSelection):
+            return [("", ExplicitUnits(indices=tuple(int(i.value) for i in expr.indices), **base))]
+        if isinstance(expr, r.AllSelection):
             return [("", AllUnits(**base))]
-        if isinstance(expr, ast.ThresholdSelection):
-            return [("", ThresholdUnits(metric=expr.metric.text, op=expr.op,
+        if isinstance(expr, r.ThresholdSelection):
+            return [("", ThresholdUnits(metric=expr.metric, op=expr.op,
                                         threshold=float(expr.threshold.value), **base))]
-        if isinstance(expr, ast.GridSelection):
-            return [(Cell(r, c), GridCellUnits(metric=expr.row_metric.text, column_metric=expr.col_metric.text,
-                                               rows=expr.rows, cols=expr.cols, cell=Cell(r, c), **base))
-                    for r in range(expr.rows) for c in range(expr.cols)]
+        if isinstance(expr, r.GridSelection):
+            return [(Cell(row, col), GridCellUnits(metric=expr.row_metric, column_metric=expr.col_metric,
+                                                   rows=expr.rows, cols=expr.cols, cell=Cell(row, col), **base))
+                    for row in range(expr.rows) for col in range(expr.cols)]
         raise AssertionError(f"unknown unit expression {expr!r}")
 
     @staticmethod
@@ -72,11 +71,11 @@ class MeasurePlanning:
             return dataclasses.replace(selection, draw=draw, stream=stream)
         return selection
 
-    def _of_class(self, quantity: ast.Quantity, env: _Env, stimuli: str) -> int | None:
+    def _of_class(self, quantity: r.Quantity, env: _Env, stimuli: str) -> int | None:
         of_class = quantity.metric.of_class
         return None if of_class is None else self._class_index(of_class, env, stimuli)
 
-    def _metric_label(self, quantity: ast.Quantity, stimuli: str, of_class: int | None) -> str:
+    def _metric_label(self, quantity: r.Quantity, stimuli: str, of_class: int | None) -> str:
         """The `measure` column: the metric with its arguments that tell values apart."""
         metric = quantity.metric
         label = metric.text + (f" top-{int(metric.top.value)}" if metric.top else "")
@@ -85,22 +84,22 @@ class MeasurePlanning:
         return label
 
     # ---- measurements ----------------------------------------------------------------------
-    def _measure(self, quantity: ast.Quantity, env: _Env, hidden: bool, repeats: int | None = None,
+    def _measure(self, quantity: r.Quantity, env: _Env, hidden: bool, repeats: int | None = None,
                  claim: int = 0) -> list[MeasureItem]:
         """`claim` (an expectation's number) gives random draws a stream of their own. A replicated
         model's measurement is one per member, each with its `seed`."""
-        group = env.models[quantity.model.value]
+        group = env.models[quantity.model]
         if group in self.replicas:
             items = []
             for member, member_seed in self.replicas[group]:
                 inner = env.child()
                 inner.models = {name: (member if key == group else key) for name, key in env.models.items()}
-                inner.bindings["seed"] = ("var", member_seed, str(member_seed))
+                inner.bindings["seed"] = Binding("var", member_seed, str(member_seed))
                 items += self._measure(quantity, inner, hidden, repeats, claim)
             return items
         metric = quantity.metric.text
-        model = env.models[quantity.model.value]
-        stimuli = env.stimuli[quantity.stimuli.value]
+        model = env.models[quantity.model]
+        stimuli = env.stimuli[quantity.stimuli]
         of_class = self._of_class(quantity, env, stimuli)
         label = self._metric_label(quantity, stimuli, of_class)
         where = None
@@ -110,8 +109,8 @@ class MeasurePlanning:
             if selector.key == "class":
                 where = self._class_index(selector.value, env, stimuli)
         in_layer = self._layer(quantity.metric.in_layer, env) if quantity.metric.in_layer is not None else None
-        fit_on = env.stimuli[quantity.fit_on.value] if quantity.fit_on is not None else None
-        fit_label = env.stimuli_label(quantity.fit_on.value) if quantity.fit_on is not None else ""
+        fit_on = env.stimuli[quantity.fit_on] if quantity.fit_on is not None else None
+        fit_label = env.stimuli_label(quantity.fit_on) if quantity.fit_on is not None else ""
 
         # Each source of variation: grid cells (a family) and random draws (a control).
         bound_interventions = []
@@ -132,7 +131,7 @@ class MeasurePlanning:
             (of_units is not None and of_units[0][1].is_random)
         draws = range(repeats or self.program.header.repeats) if is_random else range(1)
         stream = claim if is_random else 0
-        intervention_label = " and ".join(intervention_text(i) for i in quantity.interventions) or None
+        intervention_label = " and ".join(i.text for i in quantity.interventions) or None
         items = []
         for cell_index, cell in enumerate(cells):
             for draw in draws:
@@ -163,7 +162,7 @@ class MeasurePlanning:
                     of_class=of_class, of_units=units, in_layer=in_layer, fit_on=fit_on,
                     units_label=units_label_here, layer_label=layer_label, cell=cell,
                     repeat=draw, dims=env.dims(), hidden=hidden, claim=stream,
-                    stimuli_label=env.stimuli_label(quantity.stimuli.value),
+                    stimuli_label=env.stimuli_label(quantity.stimuli),
                     fit_label=fit_label if metric == "probe accuracy" else "", span=quantity.span)
                 items.append(item)
                 self._add_measure(item)
@@ -182,7 +181,7 @@ class MeasurePlanning:
 
     def _bind_intervention(self, intervention, env: _Env, model: str, stimuli: str):
         """(the intervention without its units, the unit sets it ranges over: one, or a grid's cells)."""
-        if isinstance(intervention, ast.ActivationIntervention):
+        if isinstance(intervention, r.ActivationIntervention):
             family = self._bind_units(intervention.units, env, model, stimuli)
             token = int(self._number(intervention.token, env)) if intervention.token is not None else None
             common = dict(token=token, span=intervention.span)
@@ -196,7 +195,7 @@ class MeasurePlanning:
             return (Scale(factor=value, **common), family)
         factor = float(self._number(intervention.factor, env)) if intervention.factor is not None else 0.0
         if intervention.direction == "connection":
-            connection = tuple(int(i.value) for i in intervention.connection.items)
+            connection = tuple(int(i.value) for i in intervention.connection)
             return (ScaleConnection(layer=self._layer(intervention.layer, env), connection=connection,
                                     factor=factor, span=intervention.span), [("", None)])
         family = self._bind_units(intervention.units, env, model, stimuli)

@@ -66,7 +66,8 @@ class ResultRow:
 
     @property
     def key(self) -> tuple:
-        """Everything that identifies the value: two different measurements never share it."""
+        """Everything that identifies the value (as the files write it; it also seeds the row's
+        bootstrap): two measurements share it only when they measure the same value."""
         return (self.measure, self.stimuli, self.model, self.cls, self.layer, self.units, _text(self.cell),
                 intervention_text(self.intervention), self.repeat, self.fit_on, self.claim, tuple(sorted(self.dims)))
 

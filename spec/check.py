@@ -1,7 +1,7 @@
 """Typed AST -> checked Program: parameters substituted, names resolved, values in range.
 
 Every problem is reported (not just the first); the Program is only produced when there are no
-errors. The checker knows nothing about torch: model-aware checks (layer names, class indices)
+errors, and its statements are then resolved (resolve.py) for the planner. The checker knows nothing about torch: model-aware checks (layer names, class indices)
 are done by the interpreter (`abl lint --deep`, `abl run`).
 """
 
@@ -18,6 +18,7 @@ from .check_claims import ClaimChecks
 from .check_decls import DeclarationChecks
 from .check_params import ParamChecks
 from .program import Header, Program, Scope, Symbol, python_value
+from .resolve import resolve_statements
 
 
 class Checker(ParamChecks, DeclarationChecks, ClaimChecks):
@@ -83,7 +84,7 @@ class Checker(ParamChecks, DeclarationChecks, ClaimChecks):
             return None
         params = tuple((name, python_value(value)) for name, value in self.params.items())
         return Program(self.source, Header(experiment, seed, device, repeats, params, confidence, resamples),
-                       checked)
+                       resolve_statements(checked, self.source))
 
 
 _DEFINITION = re.compile(r"^\s*[A-Za-z_]\w*\s+([A-Za-z_][A-Za-z0-9_]*)")   # `units hot = ...`, `param x 3`

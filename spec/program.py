@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from . import ast
+from . import ast, resolved
 from .source import SourceFile, Span
 
 DEFAULT_REPEATS = 100
@@ -37,10 +37,11 @@ class Header:
 
 @dataclass(frozen=True)
 class Program:
-    """A spec that passed every check: what the planner consumes."""
+    """A spec that passed every check: what the planner consumes. Its statements are resolved
+    (resolved.py): no syntax is left for the planner to read."""
     source: SourceFile
     header: Header
-    statements: tuple[ast.Statement, ...]
+    statements: tuple[resolved.Statement, ...]
 
 
 # ---- symbols ------------------------------------------------------------------------

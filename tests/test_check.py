@@ -11,6 +11,7 @@ import pytest
 from abl.spec.codes import CODES
 from abl.spec.frontend import compile_text
 from abl.spec.parser import _parser
+from abl.spec.resolved import Dataset, Folder
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -297,7 +298,7 @@ def test_set_list_value():
     params, program = _params({"layers": "[fc1, fc2, conv1]"})
     assert params["layers"] == ["fc1", "fc2", "conv1"]
     block = program.statements[-1]
-    assert [item.value for item in block.binders[0].domain.items] == ["fc1", "fc2", "conv1"]
+    assert [item.value for item in block.binders[0].domain] == ["fc1", "fc2", "conv1"]
 
 
 def test_set_number_value():
@@ -309,13 +310,13 @@ def test_set_string_path_that_is_not_a_literal():
     params, program = _params({"data": "/imagenet/val"})
     assert params["data"] == "/imagenet/val"
     stimuli = _stimuli(program)
-    assert stimuli.source.value == "/imagenet/val"
+    assert stimuli.source == Folder("/imagenet/val")            # a quoted string: a folder
 
 
 def test_set_name_for_a_string_parameter_stays_a_string():
     params, program = _params({"data": "mnist"})
     assert params["data"] == "mnist"
-    assert _stimuli(program).source.value == "mnist"
+    assert _stimuli(program).source == Dataset("mnist")         # a bare word: the dataset
 
 
 def test_set_value_of_the_wrong_type_points_at_its_use():

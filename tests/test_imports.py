@@ -173,6 +173,18 @@ def test_the_loaders_never_import_the_executor_or_the_cli(name):
     assert not bad, f"{_rel(path)} imports {bad}"
 
 
+SYNTAX = ("abl.spec.ast", "abl.spec.ast_exprs", "abl.spec.parser", "abl.spec.lower", "abl.spec.unparse")
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "interpreter").glob("planner*.py")), ids=_rel)
+def test_the_planner_reads_the_resolved_program_never_syntax(path):
+    """The checker hands the planner resolved statements (abl.spec.resolved): no parse tree, no
+    AST node, no unparsing of one."""
+    imported = imports_of(path.read_text(encoding="utf-8"), _package_of(path))
+    bad = sorted(m for m in imported for banned in SYNTAX if _matches(m, banned))
+    assert not bad, f"{_rel(path)} imports {bad}"
+
+
 SIZE_LIMIT = 360
 OVER_THE_LIMIT = {"interpreter/figures.py": "the figure functions: independent, sharing helpers",
                   "interpreter/execute.py": "the executor's split lands with the paper-scale engine issue"}
