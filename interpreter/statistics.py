@@ -15,7 +15,19 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-from scipy import stats
+
+
+class _SciPyStats:
+    """scipy.stats, imported on first use: it takes most of a second, and `abl layers`, `abl
+    run` stopped by a spec error, and runs that measure nothing never use it."""
+
+    def __getattr__(self, name: str):
+        from scipy import stats as module
+
+        return getattr(module, name)
+
+
+stats = _SciPyStats()
 
 DEFAULT_CONFIDENCE = 0.95
 DEFAULT_RESAMPLES = 1000

@@ -13,7 +13,7 @@ from abl.interpreter.api import Experiment
 from abl.interpreter.errors import RunError
 from abl.spec.frontend import compile_text
 
-SPECS = 200
+SPECS = 120
 LAYERS = ("fc1", "fc2")
 CLASSES = (3, 7)
 
