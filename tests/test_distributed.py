@@ -206,9 +206,9 @@ def test_the_hayne_grid_on_a_running_cluster_matches_the_local_run(tmp_path):
         # training cache (one thread either way, so one cache key; that trainings agree across
         # executors with separate caches is the sweep test's job)
         local = abl("run", HAYNE, "--threads", "1", "--out", str(tmp_path / "local"), "--no-figures",
-                    "--set", "layers=[fc1]", cache=tmp_path / "cache-local")
+                    "--set", "layers=[conv2, fc1]", cache=tmp_path / "cache-local")
         on_cluster = abl("run", HAYNE, "--ray-address", f"127.0.0.1:{port}", "--out", str(tmp_path / "ray"),
-                         "--no-figures", "--set", "layers=[fc1]", cache=tmp_path / "cache-local",
+                         "--no-figures", "--set", "layers=[conv2, fc1]", cache=tmp_path / "cache-local",
                          env_extra={"RAY_AUTH_MODE": "token"})
         assert on_cluster.returncode == local.returncode == 1, on_cluster.stderr
         assert_same_run(tmp_path / "ray", tmp_path / "local")
