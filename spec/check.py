@@ -12,7 +12,7 @@ import re
 from . import ast
 from .diagnostics import DiagnosticSink
 from .families import measure_dims
-from .lint import LintFacts, run_lint
+from .lint import LintFacts, run_lint, statements_of
 from .source import SourceFile, Span
 from .check_claims import ClaimChecks
 from .check_decls import DeclarationChecks
@@ -105,13 +105,8 @@ def _names_defined_on(source: SourceFile, lines) -> set[str]:
 
 
 def _measured_stimuli(statements) -> list[str]:
-    names = []
-    for statement in statements:
-        if isinstance(statement, ast.ForBlock):
-            names.extend(_measured_stimuli(statement.body))
-        elif isinstance(statement, ast.MeasureDecl) and statement.quantity.stimuli is not None:
-            names.append(statement.quantity.stimuli.value)
-    return names
+    return [measure.quantity.stimuli.value for measure in statements_of(ast.MeasureDecl, statements)
+            if measure.quantity.stimuli is not None]
 
 
 def check(spec: ast.Spec, source: SourceFile, sink: DiagnosticSink,

@@ -18,6 +18,7 @@ from typing import Callable, Iterator
 from . import ast
 from .program import KIND_WORDS, Symbol
 from .source import Span
+from .visit import nodes
 
 
 @dataclass(frozen=True)
@@ -56,12 +57,9 @@ def run_lint(facts: LintFacts, report: Callable[[str, str, Span, str | None], No
             report(code, finding.message, finding.span, finding.help)
 
 
-def walk(statements) -> Iterator[ast.Statement]:
-    """Every statement, `for each` bodies included, in source order."""
-    for statement in statements:
-        yield statement
-        if isinstance(statement, ast.ForBlock):
-            yield from walk(statement.body)
+def statements_of(kind: type, statements) -> Iterator:
+    """Every statement of this kind, `for each` bodies included, in source order."""
+    return (node for node in nodes(statements) if isinstance(node, kind))
 
 
 # ---- the rules ---------------------------------------------------------------------------------
@@ -96,9 +94,7 @@ def missing_header(facts: LintFacts) -> Iterator[Finding]:
 
 @lint_rule("W503")
 def weak_control(facts: LintFacts) -> Iterator[Finding]:
-    for statement in walk(facts.statements):
-        if not isinstance(statement, ast.ExpectDecl):
-            continue
+    for statement in statements_of(ast.ExpectDecl, facts.statements):
         for option in statement.options:
             value = option.value
             if option.key == "repeats" and isinstance(value, ast.Number) and value.is_int \
@@ -111,9 +107,7 @@ def weak_control(facts: LintFacts) -> Iterator[Finding]:
 @lint_rule("W504")
 def reseeded_derived_stimuli(facts: LintFacts) -> Iterator[Finding]:
     declared: set[str] = set()
-    for statement in walk(facts.statements):
-        if not isinstance(statement, ast.StimuliDecl):
-            continue
+    for statement in statements_of(ast.StimuliDecl, facts.statements):
         source = statement.source
         seeds = [option for option in statement.options if option.key == "seed"]
         if isinstance(source, ast.Name) and source.value in declared and seeds:
