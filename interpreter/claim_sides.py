@@ -4,12 +4,13 @@ members keyed by the dimensions the claim keeps, each averaged over the dimensio
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
+
+from abl.spec.families import same_value
 
 from .errors import RunError
 from .plan import ExpectItem, ResultQuery
@@ -51,15 +52,6 @@ class SideReader:
     class_names: ClassNames
     per_image: Mapping[tuple, ImageValues]
 
-
-
-def same_value(a: str, b: str) -> bool:
-    if a == b:
-        return True
-    try:
-        return math.isclose(float(a), float(b))
-    except ValueError:
-        return False
 
 
 def _rows(query: ResultQuery, reader: SideReader, baseline: bool,

@@ -21,7 +21,9 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .claim_sides import ClassNames, ImageValues, Member, SideReader, drop, read_side, resolve, same_value, single
+from abl.spec.families import same_value
+
+from .claim_sides import ClassNames, ImageValues, Member, SideReader, drop, read_side, resolve, single
 from .errors import RunError
 from .plan import ChangeClaim, ControlClaim, ExpectItem, ExtremeClaim, NumberClaim, QuantityClaim
 from .results import ResultsTable

@@ -74,7 +74,8 @@ class Checker(ParamChecks, DeclarationChecks, ClaimChecks):
         experiment, seed, device, repeats = self._header(statements)
         self.measured_stimuli = _measured_stimuli(statements)
         self.open_dims: dict = {}
-        self.measure_dims = measure_dims(statements, self.open_dims)
+        self.loop_values: dict = {}
+        self.measure_dims = measure_dims(statements, self.open_dims, self.loop_values)
         checked = tuple(self._statement(s, self.global_scope) for s in statements)
         run_lint(LintFacts(statements, tuple(self.param_symbols.items()), tuple(self.symbols_in_order),
                            tuple(self.loop_variables), frozenset(self.broken_mentions), self._had_syntax_errors),

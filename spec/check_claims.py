@@ -6,7 +6,7 @@ import dataclasses
 
 from . import ast
 from .diagnostics import did_you_mean, listing
-from .families import check_claim_dims, check_open_dims, family_dims
+from .families import check_claim_dims, check_open_dims, check_selected_values, family_dims
 from .source import Span
 from .vocabulary import (CLASS_UNIT_METRICS, MEASURES, MEASURES_NEEDING_CLASS,
                          MEASURES_NEEDING_INTERVENTION, MEASURES_NEEDING_WHERE_CLASS,
@@ -80,6 +80,7 @@ class ClaimChecks:
                                   allow_variable=False)
         check_claim_dims(self, decl, lhs, test, family_dims(self.measure_dims, lhs, scope))
         check_open_dims(self, decl, lhs, test, self.open_dims, scope)
+        check_selected_values(self, lhs, test, self.loop_values, scope)
         return dataclasses.replace(decl, quantity=lhs, test=test)
 
     def _check_ReportDecl(self, decl: ast.ReportDecl, scope: Scope):

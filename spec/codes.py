@@ -144,6 +144,13 @@ _code("E315", "inapplicable-argument", "an argument does not apply to this metri
       "`top K` applies to accuracy only; `per class` applies to output measures such as accuracy "
       "and loss; a stimuli set derived from another takes no path.",
       "measure loss top 5 on test", "measure accuracy top 5 on test")
+_code("E316", "unmeasured-value", "a claim selects a loop value at which the metric is never measured",
+      "`accuracy[alpha = -10]` reads the accuracy measured where `for each alpha in [...]` binds -10. "
+      "When the list (perhaps set by `--set alphas=[...]`) does not hold that value, the run would "
+      "find nothing to read after all its work, and `[alpha in [...]]` would average fewer values "
+      "than it names. Numbers match by value (`-1` and `-1.0`); strings and words as written.",
+      "for each alpha in [-1, 0, 1]:  ...  expect accuracy[alpha = -10] on test > 0.9",
+      "expect accuracy[alpha = -1] on test > 0.9")
 _code("E400", "run-failed", "the run failed on the data, a model or the machine",
       "A run-time problem the spec could not show before running: an unreadable image folder, a "
       "model that does not fit its stimuli, non-finite activations, a factory that raises. The "

@@ -8,11 +8,12 @@ name, and `seed` for a replicated model. The checker knows them from the spec's 
 
 from __future__ import annotations
 
+import math
 from typing import Protocol
 
 from . import ast
 from .diagnostics import did_you_mean, listing
-from .unparse import intervention_text
+from .unparse import intervention_text, value_text
 from .source import Span
 from .vocabulary import MEASURES_NEEDING_INTERVENTION
 
@@ -44,7 +45,8 @@ def _names(node, found: set[str]) -> set[str]:
     return found
 
 
-def measure_dims(statements, open_dims: dict | None = None) -> dict[str, set[str]]:
+def measure_dims(statements, open_dims: dict | None = None,
+                 loop_values: dict | None = None) -> dict[str, set[str]]:
     """metric -> the dimensions its values range over, from the `measure` statements: the loop
     variables around them (`class`, `layer`, variables by name), `class` for `per class`, the grid
     dimensions when the units are a grid, and `seed` when the model is replicated.
@@ -52,7 +54,10 @@ def measure_dims(statements, open_dims: dict | None = None) -> dict[str, set[str
     `open_dims`, when given, receives (metric, stimuli, interventions) -> the dimensions in which every such
     measurement's values differ and a claim must say what to do with: the loop variables the
     statement (or its unit sets) uses, and a grid's row and col; not `per class` (its all-images
-    value is what a claim reads by default) nor replicate seeds (averaged by default)."""
+    value is what a claim reads by default) nor replicate seeds (averaged by default).
+
+    `loop_values`, when given, receives (metric, loop variable) -> the values, as written, that the
+    variable takes where the metric is measured; None where some of them are not written out."""
     dims: dict[str, set[str]] = {}
     grids: set[str] = set()
     replicated: set[str] = set()
@@ -70,15 +75,18 @@ def measure_dims(statements, open_dims: dict | None = None) -> dict[str, set[str
         return any(isinstance(t, ast.GridSelection) or (isinstance(t, ast.UnitRef) and t.name.value in grids)
                    for t in terms)
 
-    def visit(body, around: set[str], binders: dict[str, str]) -> None:
+    def visit(body, around: set[str], binders: dict[str, str], domains: dict[str, tuple | None]) -> None:
         for statement in body:
             if isinstance(statement, ast.ForBlock):
                 inner = set(around)
                 bound = dict(binders)
+                written = dict(domains)
                 for binder in statement.binders:
                     inner.add(binder.kind or binder.variable.value)
                     bound[binder.variable.value] = binder.kind or binder.variable.value
-                visit(statement.body, inner, bound)
+                    if binder.kind is None:
+                        written[binder.variable.value] = _written_values(binder.domain)
+                visit(statement.body, inner, bound, written)
             elif isinstance(statement, ast.UnitsDecl):
                 unit_names[statement.name.value] = used_names(statement.expr)
                 if isinstance(statement.expr, ast.GridSelection):
@@ -101,6 +109,11 @@ def measure_dims(statements, open_dims: dict | None = None) -> dict[str, set[str
                 model = quantity.model.value if quantity.model is not None else None
                 if (model in replicated) or (model is None and replicated):
                     found.add("seed")
+                if loop_values is not None:
+                    for variable, values in domains.items():
+                        known = loop_values.get((quantity.metric.text, variable), ())
+                        loop_values[(quantity.metric.text, variable)] = \
+                            None if known is None or values is None else known + values
                 if open_dims is not None and quantity.stimuli is not None:
                     names = used_names(quantity)
                     differing = {dim for variable, dim in binders.items() if variable in names}
@@ -109,8 +122,61 @@ def measure_dims(statements, open_dims: dict | None = None) -> dict[str, set[str
                     key = (quantity.metric.text, quantity.stimuli.value, _interventions(quantity))
                     open_dims[key] = open_dims[key] & differing if key in open_dims else differing
 
-    visit(statements, set(), {})
+    visit(statements, set(), {}, {})
     return dims
+
+
+def _written_values(domain) -> tuple[str, ...] | None:
+    """A loop's values as written (as the results table's columns hold them), or None."""
+    if not isinstance(domain, ast.ListValue):
+        return None
+    items = domain.items
+    if not all(isinstance(item, (ast.Number, ast.Percent, ast.String, ast.Name)) for item in items):
+        return None
+    return tuple(value_text(item) for item in items)
+
+
+def same_value(a: str, b: str) -> bool:
+    """Whether a claim's selected value names a row's value: the same text or the same number
+    (`-1` and `-1.0`). The checker and the run's claims (claim_sides) both match with this."""
+    if a == b:
+        return True
+    try:
+        return math.isclose(float(a), float(b))
+    except ValueError:
+        return False
+
+
+def check_selected_values(checker: _Reporter, lhs: ast.Quantity, test, loop_values: dict, scope) -> None:
+    """A claim that selects a loop variable's value (`accuracy[alpha = -10]`, `[alpha in [1, 3]]`,
+    `is largest at [alpha = 3]`) names one the variable takes where the metric is measured (E316):
+    otherwise the run would find nothing to read, or silently average fewer values, after all
+    its work."""
+    sides = [lhs] + ([test.rhs] if isinstance(test, ast.CompareQuantity) else [])
+    visible = scope.visible()
+    for side in sides:
+        if side.metric is None:
+            continue
+        selectors = list(side.selectors)
+        if side is lhs and isinstance(test, ast.ExtremeTest):
+            selectors += list(test.at)
+        for selector in selectors:
+            measured = loop_values.get((side.metric.text, selector.key))
+            if not measured:
+                continue            # not a loop variable of this metric (E310's job), or not written out
+            values = selector.value.items if isinstance(selector.value, ast.ListValue) else (selector.value,)
+            for value in values:
+                if isinstance(value, ast.Name) and value.value in visible:
+                    continue        # a loop variable of the claim's own block
+                if not isinstance(value, (ast.Number, ast.Percent, ast.String, ast.Name)):
+                    continue
+                text = value_text(value)
+                if any(same_value(text, known) for known in measured):
+                    continue
+                shown = ", ".join(dict.fromkeys(measured))
+                checker.error("E316", f"`{side.metric.text}` is never measured at {selector.key} = {text}",
+                              value.span, help=f"{selector.key} takes {shown} where `{side.metric.text}` is "
+                                               f"measured: select one of those, or add {text} to its `for each`")
 
 
 def family_dims(dims: dict[str, set[str]], lhs: ast.Quantity, scope) -> set[str]:

@@ -3,7 +3,10 @@ mistakes reported in one run, `--set` overrides, and syntax errors in the user's
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -107,6 +110,8 @@ CASES = [
                     "measure probe accuracy of h on test ablating h\n", 6, 37, "activation of UNITS"),
     ("E311", HEAD + "repeats 100000000\nmeasure accuracy on test\n", 5, 9, "p-values"),
     ("E104", HEAD + "param p = " + "[" * 70 + "1" + "]" * 70 + "\n", 5, 75, "flatten"),
+    ("E316", HEAD + "for each alpha in [1, 2]:\n    measure accuracy on test\n"
+                    "expect accuracy[alpha = 3] on test > 0.5\n", 7, 25, "alpha takes 1, 2"),
     ("E310", HEAD + "for each layer L in [fc1, fc2]:\n    units g = top 3 by activation "
                     "for class 3 in L\n    measure accuracy on test ablating g\n"
                     "expect accuracy on test > 0.5 averaged over lyaer\n", 8, 45, "did you mean `layer`?"),
@@ -145,6 +150,45 @@ def test_claims_leaving_a_dimension_open_are_located(claim, words):
     found = [d for d in result.diagnostics if d.code == "E310" and words in d.message]
     assert found and found[0].span.line == 8, [d.message for d in result.diagnostics]
     assert "averaged over" in found[0].help and "in every" in found[0].help
+
+
+SWEEP = HEAD + ("for each alpha in [-1, 0, 1], each tag in [\"a\", \"b\"]:\n"
+                "    model m = train mlp [64, 10] on test epochs 1 regularize selectivity alpha in [fc1]\n"
+                "    measure accuracy on test using m\n")
+
+
+@pytest.mark.parametrize("claim, unmeasured", [
+    ("expect accuracy[alpha = -1.0, tag = \"a\"] on test > 0.5", []),
+    ("expect accuracy[alpha in [-1, 1], tag = \"b\"] on test > 0.5", []),
+    ("expect accuracy on test is largest at [alpha = 0] averaged over tag", []),
+    ("expect accuracy[alpha = 3, tag = \"a\"] on test > 0.5", ["alpha = 3"]),
+    ("expect accuracy[alpha in [-1, 5], tag = \"a\"] on test > 0.5", ["alpha = 5"]),
+    ("expect accuracy on test is largest at [alpha = 2] averaged over tag", ["alpha = 2"]),
+    ("expect accuracy[alpha = 0, tag = a] on test > accuracy[alpha = 7, tag = \"a\"] on test",
+     ["tag = a", "alpha = 7"]),
+])
+def test_a_claim_selects_only_loop_values_that_were_measured(claim, unmeasured):
+    found = [d for d in diagnostics(SWEEP + claim + "\n") if d.is_error]
+    assert [d.code for d in found] == ["E316"] * len(unmeasured), [(d.code, d.message) for d in found]
+    assert [d.message.split(" at ")[-1] for d in found] == unmeasured
+
+
+def test_an_unmeasured_loop_value_from_set_is_refused_before_the_run(tmp_path):
+    overrides = {"alphas": "[-1, 0, 1]"}
+    spec = ('param alphas = [-10, 0]\n' + HEAD + "for each alpha in $alphas:\n"
+            "    model m = train mlp [64, 10] on test epochs 1 regularize selectivity alpha in [fc1]\n"
+            "    measure accuracy on test using m\n"
+            "expect accuracy[alpha = -10] on test >= accuracy[alpha = 0] on test\n")
+    assert not [d for d in diagnostics(spec) if d.is_error]
+    found = only(spec, "E316", overrides)
+    assert (found.span.line, found.span.column) == (9, 25) and "alpha takes -1, 0, 1" in found.help
+    path = tmp_path / "sweep.abl"
+    path.write_text(spec)
+    for command, code in (("lint", 1), ("plan", 2)):     # lint in CI and `abl plan` say it before any work
+        done = subprocess.run([sys.executable, "-m", "abl.interpreter.cli", command, str(path),
+                               "--set", "alphas=[-1,0,1]"], capture_output=True, text=True,
+                              env=dict(os.environ, NO_COLOR="1"))
+        assert done.returncode == code and f"{path}:9:25: E316" in done.stdout + done.stderr, done
 
 
 def test_claims_over_families_lint_clean():
