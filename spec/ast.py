@@ -16,13 +16,13 @@ from .ast_exprs import (Number, Percent, String, Name, ParamRef, ListValue, Opti
                         ThresholdSelection, GridSelection, UnitRef, SetOperation,
                         ActivationIntervention, WeightIntervention, MetricPhrase, Selector,
                         Quantity, ChangeTest, CompareNumber, CompareQuantity, ExtremeTest,
-                        FamilyClause, Value, UnitExpr, Intervention, ExpectTest)
+                        FamilyClause, Value, SCALARS, UnitExpr, Intervention, ExpectTest)
 
 __all__ = ["Number", "Percent", "String", "Name", "ParamRef", "ListValue", "Option", "Metric",
            "RankedSelection", "RandomSelection", "ExplicitSelection", "AllSelection",
            "ThresholdSelection", "GridSelection", "UnitRef", "SetOperation", "ActivationIntervention",
            "WeightIntervention", "MetricPhrase", "Selector", "Quantity", "ChangeTest", "CompareNumber",
-           "CompareQuantity", "ExtremeTest", "FamilyClause", "Value", "UnitExpr", "Intervention",
+           "CompareQuantity", "ExtremeTest", "FamilyClause", "Value", "SCALARS", "UnitExpr", "Intervention",
            "ExpectTest", "Experiment", "Seed", "Device", "Confidence", "Resamples", "Repeats", "Param",
            "StimuliDecl", "TrainModel", "TorchvisionModel", "TimmModel", "FileModel", "FactoryModel",
            "ModelRef", "ModelDecl", "UnitsDecl", "MeasureDecl", "ExpectDecl", "ReportDim",

@@ -58,6 +58,7 @@ class ListValue:
 
 
 Value = Union[Number, Percent, String, Name, ParamRef, ListValue]
+SCALARS = (Number, Percent, String, Name)   # the values a loop can take, once `$params` are substituted
 
 
 @dataclass(frozen=True)

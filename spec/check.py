@@ -12,13 +12,14 @@ import re
 from . import ast
 from .diagnostics import DiagnosticSink
 from .families import measure_dims
-from .lint import LintFacts, run_lint, statements_of
+from .lint import LintFacts, run_lint
 from .source import SourceFile, Span
 from .check_claims import ClaimChecks
 from .check_decls import DeclarationChecks
 from .check_params import ParamChecks
 from .program import Header, Program, Scope, Symbol, python_value
 from .resolve import resolve_statements
+from .visit import nodes_of
 
 
 class Checker(ParamChecks, DeclarationChecks, ClaimChecks):
@@ -106,7 +107,7 @@ def _names_defined_on(source: SourceFile, lines) -> set[str]:
 
 
 def _measured_stimuli(statements) -> list[str]:
-    return [measure.quantity.stimuli.value for measure in statements_of(ast.MeasureDecl, statements)
+    return [measure.quantity.stimuli.value for measure in nodes_of(ast.MeasureDecl, statements)
             if measure.quantity.stimuli is not None]
 
 

@@ -97,7 +97,7 @@ class DeclarationChecks:
                         self.class_value(item, scope)
                 else:
                     for item in domain.items:
-                        if not isinstance(item, (ast.Number, ast.Percent, ast.String, ast.Name)):
+                        if not isinstance(item, ast.SCALARS):
                             self.error("E306", "loop values are numbers, strings or names", item.span)
             elif binder.kind != "class":
                 self.error("E313", f"`each {binder.kind + ' ' if binder.kind else ''}{binder.variable.value}` needs `in [...]`",

@@ -113,7 +113,7 @@ def measure_dims(statements, open_dims: dict | None = None,
                     for variable, values in domains.items():
                         known = loop_values.get((quantity.metric.text, variable), ())
                         loop_values[(quantity.metric.text, variable)] = \
-                            None if known is None or values is None else known + values
+                            None if known is None or values is None else tuple(dict.fromkeys(known + values))
                 if open_dims is not None and quantity.stimuli is not None:
                     names = used_names(quantity)
                     differing = {dim for variable, dim in binders.items() if variable in names}
@@ -131,7 +131,7 @@ def _written_values(domain) -> tuple[str, ...] | None:
     if not isinstance(domain, ast.ListValue):
         return None
     items = domain.items
-    if not all(isinstance(item, (ast.Number, ast.Percent, ast.String, ast.Name)) for item in items):
+    if not all(isinstance(item, ast.SCALARS) for item in items):
         return None
     return tuple(value_text(item) for item in items)
 
@@ -168,12 +168,12 @@ def check_selected_values(checker: _Reporter, lhs: ast.Quantity, test, loop_valu
             for value in values:
                 if isinstance(value, ast.Name) and value.value in visible:
                     continue        # a loop variable of the claim's own block
-                if not isinstance(value, (ast.Number, ast.Percent, ast.String, ast.Name)):
+                if not isinstance(value, ast.SCALARS):
                     continue
                 text = value_text(value)
                 if any(same_value(text, known) for known in measured):
                     continue
-                shown = ", ".join(dict.fromkeys(measured))
+                shown = ", ".join(measured)
                 checker.error("E316", f"`{side.metric.text}` is never measured at {selector.key} = {text}",
                               value.span, help=f"{selector.key} takes {shown} where `{side.metric.text}` is "
                                                f"measured: select one of those, or add {text} to its `for each`")

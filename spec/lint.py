@@ -18,7 +18,7 @@ from typing import Callable, Iterator
 from . import ast
 from .program import KIND_WORDS, Symbol
 from .source import Span
-from .visit import nodes
+from .visit import nodes_of
 
 
 @dataclass(frozen=True)
@@ -57,11 +57,6 @@ def run_lint(facts: LintFacts, report: Callable[[str, str, Span, str | None], No
             report(code, finding.message, finding.span, finding.help)
 
 
-def statements_of(kind: type, statements) -> Iterator:
-    """Every statement of this kind, `for each` bodies included, in source order."""
-    return (node for node in nodes(statements) if isinstance(node, kind))
-
-
 # ---- the rules ---------------------------------------------------------------------------------
 
 @lint_rule("W501")
@@ -94,7 +89,7 @@ def missing_header(facts: LintFacts) -> Iterator[Finding]:
 
 @lint_rule("W503")
 def weak_control(facts: LintFacts) -> Iterator[Finding]:
-    for statement in statements_of(ast.ExpectDecl, facts.statements):
+    for statement in nodes_of(ast.ExpectDecl, facts.statements):
         for option in statement.options:
             value = option.value
             if option.key == "repeats" and isinstance(value, ast.Number) and value.is_int \
@@ -107,7 +102,7 @@ def weak_control(facts: LintFacts) -> Iterator[Finding]:
 @lint_rule("W504")
 def reseeded_derived_stimuli(facts: LintFacts) -> Iterator[Finding]:
     declared: set[str] = set()
-    for statement in statements_of(ast.StimuliDecl, facts.statements):
+    for statement in nodes_of(ast.StimuliDecl, facts.statements):
         source = statement.source
         seeds = [option for option in statement.options if option.key == "seed"]
         if isinstance(source, ast.Name) and source.value in declared and seeds:

@@ -24,6 +24,11 @@ def nodes(tree) -> Iterator[object]:
             yield from nodes(getattr(tree, f.name))
 
 
+def nodes_of(kind: type, tree) -> Iterator:
+    """Every node of this kind in a tree (`for each` bodies included), in source order."""
+    return (node for node in nodes(tree) if isinstance(node, kind))
+
+
 def transform(tree, change: Callable[[object], object | None]):
     """The tree with every node for which `change` returns a replacement replaced (its children are
     not visited); a node is rebuilt only where something below it changed, else kept as it is."""
