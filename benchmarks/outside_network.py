@@ -31,7 +31,7 @@ SPEC = ROOT / "examples" / "efficientnet_grid.abl"
 
 def run(out: Path, cache: Path, budget: str | None) -> tuple[float, float]:
     """(peak RSS in GB, wall seconds) of one `abl run`."""
-    command = ["/usr/bin/time", "-f", "%M", sys.executable, "-m", "abl.interpreter.cli", "run", str(SPEC),
+    command = ["/usr/bin/time", "-f", "%M", sys.executable, "-m", "abl.interpreter.cli.main", "run", str(SPEC),
                "--out", str(out), "--no-figures", "--cache-dir", str(cache)]
     if budget:
         command += ["--memory-budget", budget]

@@ -65,7 +65,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = photo_classes(Path(tmp) / "photos", args.classes, args.per_class)
-        command = [sys.executable, "-m", "abl.interpreter.cli", "run", str(ROOT / "examples" / "hayne_grid.abl"),
+        command = [sys.executable, "-m", "abl.interpreter.cli.main", "run", str(ROOT / "examples" / "hayne_grid.abl"),
                    "--set", "model=alexnet", "--set", f"data={folder}", "--set", f"layers={LAYERS}",
                    "--out", str(Path(tmp) / "run"), "--no-figures", "--cache-dir", str(Path(tmp) / "cache")]
         if args.memory_budget:

@@ -38,7 +38,7 @@ def run(executor: str, epochs: int, root: Path, tag: str) -> dict:
     env = dict(os.environ, NO_COLOR="1", ABL_CACHE_DIR=str(cache))
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "abl.interpreter.cli", *args], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", "abl.interpreter.cli.main", *args], capture_output=True, text=True,
                           env=env, cwd=ROOT)
     wall = time.perf_counter() - started
     if done.returncode not in (0, 1):

@@ -28,7 +28,7 @@ measure selectivity index in fc1 on big
 
 
 def peak_rss_gb(spec: Path, per_class: int, cache: Path, out: Path) -> float:
-    command = ["/usr/bin/time", "-f", "%M", sys.executable, "-m", "abl.interpreter.cli", "run", str(spec),
+    command = ["/usr/bin/time", "-f", "%M", sys.executable, "-m", "abl.interpreter.cli.main", "run", str(spec),
                "--set", f"n={per_class}", "--out", str(out), "--no-figures", "--cache-dir", str(cache)]
     result = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ, NO_COLOR="1"))
     if result.returncode not in (0, 1):

@@ -17,10 +17,12 @@ from pathlib import Path
 from abl.spec.diagnostics import SpecError
 from abl.spec.frontend import FrontEndResult, compile_file, compile_text
 
-from .execute import Executor, RunResult
-from .plan import Plan
-from .planner import plan_program
-from .progress import Progress
+from abl.interpreter.cluster.local import run_locally
+from abl.interpreter.results.run_result import RunResult
+from abl.interpreter.run.executor import Executor
+from abl.interpreter.plan.plan import Plan
+from abl.interpreter.plan.planner import plan_program
+from abl.interpreter.progress import Progress
 
 
 def _in_notebook() -> bool:
@@ -40,7 +42,7 @@ def notebook_progress():
 
     from rich.console import Console
 
-    from .progress import TextProgress
+    from abl.interpreter.progress import TextProgress
 
     if importlib.util.find_spec("ipywidgets") is None:     # rich draws live bars as a widget
         return TextProgress()
@@ -52,7 +54,7 @@ class _StartedRichProgress:
     a notebook cell needs no `with` block around `exp.run()`."""
 
     def __init__(self, console) -> None:
-        from .progress import RichProgress
+        from abl.interpreter.progress import RichProgress
 
         self._progress = RichProgress(console)
         self.notes = self._progress.notes
@@ -125,13 +127,13 @@ class Experiment:
         return self.executor.stimuli(self._key(name, self.plan.stimuli))
 
     def run(self) -> RunResult:
-        return self.executor.run()
+        return run_locally(self.executor)
 
 
 def load_run(path: str | Path):
     """A complete run folder read back (run_loading.LoadedRun): `.results` (a typed DataFrame),
     `.verdicts`, `.manifest`, `.params`, `.selections`, `.spec`, `.provenance`."""
-    from .run_loading import load_run as _load_run
+    from abl.interpreter.results.run_loading import load_run as _load_run
 
     return _load_run(path)
 

@@ -11,7 +11,7 @@ from abl.interpreter.backend.hooks import HookSession, hooks_left, module_at
 from abl.interpreter.backend.record import record_layers, spatial_means
 from abl.interpreter.backend.run import run_conditions, run_conditions_naive
 from abl.interpreter.backend.weights import applied_weight_edits, weight_module_for
-from abl.interpreter.conditions import (BASELINE, ActivationEdit, Condition, EditMode, WeightEdit,
+from abl.interpreter.backend.conditions import (BASELINE, ActivationEdit, Condition, EditMode, WeightEdit,
                                         WeightTarget)
 from abl.interpreter.errors import RunError
 

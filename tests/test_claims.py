@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from abl.interpreter.claim_sides import ImageValues
-from abl.interpreter.decide import decide
+from abl.interpreter.run.claim_sides import ImageValues
+from abl.interpreter.run.decide import decide
 from abl.interpreter.errors import RunError
-from abl.interpreter.results import ResultRow, ResultsTable
-from abl.interpreter.statistics import holm
+from abl.interpreter.run.table import ResultRow, ResultsTable
+from abl.interpreter.run.statistics import holm
 
 from test_planner import plan_text
 
@@ -200,7 +200,7 @@ def test_replicated_models_are_trained_per_seed_end_to_end(tmp_path):
 
 
 def test_rows_carry_the_ids_of_every_measurement_they_are():
-    from abl.interpreter.results import DuplicateResultError
+    from abl.interpreter.run.table import DuplicateResultError
 
     table = ResultsTable()
     row = ResultRow("accuracy", "test", 0.9, 10, model="net", measurements=frozenset({0}))

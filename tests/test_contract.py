@@ -131,8 +131,8 @@ def test_every_lint_clean_generated_spec_runs_to_a_verdict(generated, tmp_path_f
 
     from rich.console import Console
 
-    from abl.interpreter.figure_reports import write_figures
-    from abl.interpreter.report import render_report
+    from abl.interpreter.report.draw import write_figures
+    from abl.interpreter.report.terminal import render_report
 
     cache = tmp_path_factory.mktemp("contract-cache")
     figures = tmp_path_factory.mktemp("contract-figures")

@@ -536,7 +536,7 @@ def test_rows_carry_the_stimuli_of_their_binding(cache):
 
 
 # ---- the examples ---------------------------------------------------------------------------------
-from abl.interpreter.report import count_forwards  # noqa: E402
+from abl.interpreter.report.terminal import count_forwards  # noqa: E402
 
 
 def test_digit7_example(cache):
@@ -635,7 +635,7 @@ def test_selectivity_knob_example_sample(cache):
 # ---- identities -----------------------------------------------------------------------------------
 
 def test_two_values_under_one_key_fail_loudly():
-    from abl.interpreter.results import DuplicateResultError, ResultRow, ResultsTable
+    from abl.interpreter.run.table import DuplicateResultError, ResultRow, ResultsTable
 
     table = ResultsTable()
     table.add(ResultRow("logit", "test", 1.0, 10))

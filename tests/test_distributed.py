@@ -24,13 +24,13 @@ SAME_FILES = ("results.csv", "expectations.json", "selections.json")
 
 def abl(*args, cache, env_extra=None, **kwargs):
     env = dict(os.environ, NO_COLOR="1", ABL_CACHE_DIR=str(cache), **(env_extra or {}))
-    return subprocess.run([sys.executable, "-m", "abl.interpreter.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "abl.interpreter.cli.main", *args], capture_output=True, text=True,
                           cwd=ROOT, env=env, timeout=600, **kwargs)
 
 
 def start_abl(*args, cache):
     env = dict(os.environ, NO_COLOR="1", ABL_CACHE_DIR=str(cache))
-    return subprocess.Popen([sys.executable, "-m", "abl.interpreter.cli", *args], stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-m", "abl.interpreter.cli.main", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
 
 
@@ -237,7 +237,7 @@ def test_the_hayne_grid_on_a_running_cluster_matches_the_local_run(tmp_path):
 
 
 def test_without_ray_the_flag_says_how_to_install_it(tmp_path):
-    code = ("import sys; sys.modules['ray'] = None; from abl.interpreter.cli import main; "
+    code = ("import sys; sys.modules['ray'] = None; from abl.interpreter.cli.main import main; "
             f"sys.exit(main(['run', {DIGIT7!r}, '--executor', 'ray', '--out', {str(tmp_path / 'run')!r}]))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
                           env=dict(os.environ, NO_COLOR="1"), timeout=120)

@@ -4,7 +4,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from abl.interpreter.featurevis import visualize_unit
+from abl.interpreter.run.featurevis import visualize_unit
 
 
 def test_visualisation_raises_activation_and_leaves_model_untouched(no_hooks_left):

@@ -6,9 +6,10 @@ import math
 import numpy as np
 import pytest
 
-from abl.interpreter import figure_sweeps, figures
-from abl.interpreter.plan_units import Cell
-from abl.interpreter.results import ResultRow, ResultsTable
+from abl.interpreter.report import figure_sweeps
+from abl.interpreter.report import figures
+from abl.interpreter.plan.units import Cell
+from abl.interpreter.run.table import ResultRow, ResultsTable
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from abl.interpreter.errors import RunError
-from abl.interpreter.grid import equal_count_grid
+from abl.interpreter.run.grid import equal_count_grid
 
 
 def check_partition(grid, n):

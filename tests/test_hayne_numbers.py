@@ -63,7 +63,7 @@ def test_grid_cells_and_rank_deficits_match_direct_computation(tmp_path):
     checked = 0
     for target in (3, 8):
         cells = direct_grid(h_probe, labels_probe, target)
-        (engine_grid,) = [g for key, g in exp.executor._selector._grids.items() if key[5] == target]
+        (engine_grid,) = [g for key, g in exp.executor.selector._grids.items() if key[5] == target]
         assert {(r, c): list(engine_grid[r][c]) for r in range(4) for c in range(4)} == cells
         assert sorted(len(v) for v in cells.values()) == [2] * 16  # 32 units, equal counts
         mask = labels_eval == target
@@ -89,7 +89,7 @@ def test_grid_cells_and_rank_deficits_match_direct_computation(tmp_path):
             assert selective.ci_low <= selective.value <= selective.ci_high
             checked += 1
     assert checked == 32
-    grids = [g for key, g in exp.executor._selector._grids.items()]
+    grids = [g for key, g in exp.executor.selector._grids.items()]
     for grid in grids:
         units = sorted(u for strip in grid for cell in strip for u in cell)
         assert units == list(range(32))

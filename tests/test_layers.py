@@ -9,14 +9,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from abl.interpreter.layers import inspect_layers
+from abl.interpreter.models.layers import inspect_layers
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def abl(*args, cwd=ROOT, cache):
     env = dict(os.environ, NO_COLOR="1", ABL_CACHE_DIR=str(cache), TORCH_HOME=str(cache / "torch"))
-    return subprocess.run([sys.executable, "-m", "abl.interpreter.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "abl.interpreter.cli.main", *args], capture_output=True, text=True,
                           cwd=cwd, env=env, timeout=600)
 
 
@@ -132,7 +132,7 @@ def test_abl_layers_on_a_timm_vit_lists_token_sequences_with_features_as_units(t
     assert by_path["head"]["output_shape"] == [1000] and by_path["head"]["layout"] == "features"
     from rich.console import Console
 
-    from abl.interpreter.layers import LayerInfo, ModelLayers, layers_tree      # the text view of the same
+    from abl.interpreter.models.layers import LayerInfo, ModelLayers, layers_tree      # the text view of the same
 
     console = Console(record=True, width=200)
     console.print(layers_tree(ModelLayers("v", (3, 224, 224), (LayerInfo(

@@ -12,7 +12,7 @@ RUNNER = f"""
 import sys
 for name in {HEAVY!r}:
     sys.modules[name] = None           # `import name` now raises ModuleNotFoundError
-from abl.interpreter.cli import main
+from abl.interpreter.cli.main import main
 sys.exit(main(sys.argv[1:]))
 """
 

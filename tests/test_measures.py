@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from abl.interpreter import measures, unit_metrics
+from abl.interpreter.run import measures
+from abl.interpreter.run import unit_metrics
 from abl.interpreter.backend.record import LayerStats
 from abl.interpreter.errors import RunError
 

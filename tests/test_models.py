@@ -6,12 +6,12 @@ import pytest
 import torch
 from torch import nn
 
-from abl.interpreter import zoo
+from abl.interpreter.models import zoo
 from abl.interpreter.errors import RunError
-from abl.interpreter.model_checks import check_fits, describe_model
-from abl.interpreter.models import DigitsCNN, MLP, LoadedModel, ModelSpec, build_model, state_fingerprint
+from abl.interpreter.models.checks import check_fits, describe_model
+from abl.interpreter.models.build import DigitsCNN, MLP, LoadedModel, ModelSpec, build_model, state_fingerprint
 from abl.interpreter.progress import SilentProgress
-from abl.interpreter.stimuli import StimuliSpec, load_stimuli
+from abl.interpreter.data.stimuli import StimuliSpec, load_stimuli
 
 
 @pytest.fixture(scope="module")
@@ -221,7 +221,7 @@ def test_a_failing_factory_is_a_user_error_not_an_exit_or_a_crash(tmp_path, monk
     import sys
 
     from abl.interpreter.errors import RunError
-    from abl.interpreter.models import ModelSpec, build_model
+    from abl.interpreter.models.build import ModelSpec, build_model
     from abl.interpreter.progress import SilentProgress
 
     name = f"faultmod{abs(hash(source)) % 10_000}"

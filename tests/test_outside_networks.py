@@ -22,8 +22,8 @@ def rows_of(result, **match):
 
 
 def test_photos_are_five_imagenet_classes_of_real_views():
-    from abl.interpreter.specs import StimuliSpec
-    from abl.interpreter.stimuli import load_stimuli
+    from abl.interpreter.plan.specs import StimuliSpec
+    from abl.interpreter.data.stimuli import load_stimuli
 
     test = load_stimuli(StimuliSpec("t", "photos", split="test"))
     train = load_stimuli(StimuliSpec("t", "photos", split="train"))
@@ -149,7 +149,7 @@ def test_a_digit_led_path_lints_clean_and_runs(tmp_path):
         "units hot = top 3 by activation for class 7 in 1.act on test\n"
         "measure accuracy on test ablating hot\n")
     env = dict(os.environ, NO_COLOR="1", ABL_CACHE_DIR=str(tmp_path / "cache"))
-    run = [sys.executable, "-m", "abl.interpreter.cli"]
+    run = [sys.executable, "-m", "abl.interpreter.cli.main"]
     lint = subprocess.run(run + ["lint", "wrapped.abl"], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert lint.returncode == 0, lint.stdout
     done = subprocess.run(run + ["run", "wrapped.abl", "--out", "out", "--no-figures"], capture_output=True,
@@ -181,7 +181,7 @@ def test_the_memory_budget_bounds_rows_in_flight_on_an_unseen_network(tmp_path):
     sys.path.insert(0, str(tmp_path))
     try:
         bounded = Experiment.from_text(spec, cache_dir=tmp_path)
-        bounded.executor._memory_budget = budget
+        bounded.executor.memory_budget = budget
         model = bounded.model("net")
         costs = row_costs(model, bounded.stimuli("test").take([0]))
         seen = {"wide": 0, "late": 0}
@@ -196,7 +196,7 @@ def test_the_memory_budget_bounds_rows_in_flight_on_an_unseen_network(tmp_path):
             for handle in handles:
                 handle.remove()
         unbounded = Experiment.from_text(spec, cache_dir=tmp_path)
-        unbounded.executor._memory_budget = 1024 ** 4
+        unbounded.executor.memory_budget = 1024 ** 4
         reference = unbounded.run()
     finally:
         sys.path.remove(str(tmp_path))
@@ -212,7 +212,7 @@ def test_the_efficientnet_example_lints_lists_its_blocks_and_runs_a_digit_led_la
     import json
 
     env = dict(os.environ, NO_COLOR="1", ABL_CACHE_DIR=str(tmp_path / "cache"))
-    run = [sys.executable, "-m", "abl.interpreter.cli"]
+    run = [sys.executable, "-m", "abl.interpreter.cli.main"]
     spec = "examples/efficientnet_grid.abl"          # (linted clean with the others: test_lint_examples_clean)
     listed = subprocess.run(run + ["layers", spec, "--format", "json"], capture_output=True, text=True,
                             cwd=ROOT, env=env)
@@ -235,9 +235,9 @@ def test_the_efficientnet_example_lints_lists_its_blocks_and_runs_a_digit_led_la
 def test_timm_weights_come_from_a_file_or_the_local_hugging_face_cache_never_a_download(tmp_path, monkeypatch):
     from safetensors.torch import save_file
 
-    from abl.interpreter.models import build_model
+    from abl.interpreter.models.build import build_model
     from abl.interpreter.progress import SilentProgress
-    from abl.interpreter.specs import ModelSpec
+    from abl.interpreter.plan.specs import ModelSpec
 
     reference = timm.create_model("resnet18", pretrained=False)
     state = {k: v.contiguous() for k, v in reference.state_dict().items()}
@@ -271,7 +271,7 @@ def test_other_input_statistics_are_folded_into_the_patch_embedding_exactly():
     """An augreg ViT expects mean = std = 0.5; abl feeds ImageNet-normalised images, so with its
     weights loaded the change is folded into the patch embedding: same logits as the original
     network on its own normalisation."""
-    from abl.interpreter.timm_zoo import IMAGENET_MEAN, IMAGENET_STD, match_input_statistics
+    from abl.interpreter.models.timm_zoo import IMAGENET_MEAN, IMAGENET_STD, match_input_statistics
 
     torch.manual_seed(0)
     original = timm.create_model("vit_small_patch16_224.augreg_in1k", pretrained=False).eval()

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from abl.interpreter.planner import PlanError, make_plan
-from abl.interpreter.specs import Corruption
+from abl.interpreter.plan.planner import PlanError, make_plan
+from abl.interpreter.plan.specs import Corruption
 from abl.spec.frontend import compile_file, compile_text
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -147,7 +147,7 @@ def test_class_names_resolve_the_same_in_where_and_in_classes():
 ])
 def test_the_plan_announces_the_passes_the_run_makes(extra, tmp_path):
     from abl.interpreter.api import Experiment
-    from abl.interpreter.report import count_forwards
+    from abl.interpreter.report.terminal import count_forwards
 
     text = ('experiment "x"\nseed 0\nstimuli train = digits split train\nstimuli test = digits split test\n'
             'model net = train mlp [64, 16, 10] on train epochs 1\n'

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from abl.interpreter.errors import RunError
-from abl.interpreter.probes import probe_accuracies, probe_accuracy
+from abl.interpreter.run.probes import probe_accuracies, probe_accuracy
 
 
 def dataset(n=1000, units=20, seed=0):

@@ -68,7 +68,7 @@ def test_values_are_python_values_and_loop_variables_are_vars_only_where_bound()
 
 
 def test_the_plan_is_made_from_the_resolved_program_alone():
-    from abl.interpreter.planner import plan_program
+    from abl.interpreter.plan.planner import plan_program
 
     plan = plan_program(program())
     compiled = program()

@@ -23,7 +23,7 @@ SMALL_KNOB = {"epochs": "1", "seeds": "1", "alphas": "[-10, -1, 0, 1, 10]"}
 
 def abl(*args, cache, cwd=ROOT, env_extra=None):
     env = dict(os.environ, NO_COLOR="1", ABL_CACHE_DIR=str(cache), **(env_extra or {}))
-    return subprocess.run([sys.executable, "-m", "abl.interpreter.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "abl.interpreter.cli.main", *args], capture_output=True, text=True,
                           cwd=cwd, env=env, timeout=600)
 
 
@@ -65,7 +65,7 @@ def test_the_frame_is_typed_and_sweep_variables_are_columns(knob_run):
 
 
 def test_parquet_round_trips_with_the_runs_provenance(knob_run):
-    from abl.interpreter.frames import read_parquet
+    from abl.interpreter.results.frames import read_parquet
 
     folder = knob_run / "run"
     frame, provenance = read_parquet(folder / "results.parquet")
@@ -126,7 +126,7 @@ def test_log_mlflow_records_params_and_one_metric_per_row(tmp_path):
     pytest.importorskip("mlflow", reason="the MLflow test needs the `mlflow` extra (in the test extras)")
     from mlflow.tracking import MlflowClient
 
-    from abl.interpreter.tracking import metric_names
+    from abl.interpreter.results.tracking import metric_names
 
     store = (tmp_path / "store").as_uri()
     done = abl("run", str(DIGIT7), "--set", "epochs=5", "--out", str(tmp_path / "run"), "--no-figures", "--log",
@@ -151,7 +151,7 @@ def test_log_mlflow_records_params_and_one_metric_per_row(tmp_path):
 
 
 def test_without_mlflow_the_flag_says_how_to_install_it(tmp_path):
-    code = ("import sys; sys.modules['mlflow'] = None; from abl.interpreter.cli import main; "
+    code = ("import sys; sys.modules['mlflow'] = None; from abl.interpreter.cli.main import main; "
             f"sys.exit(main(['run', {str(DIGIT7)!r}, '--log', 'mlflow', '--out', {str(tmp_path / 'run')!r}]))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
                           env=dict(os.environ, NO_COLOR="1"), timeout=120)

@@ -6,7 +6,7 @@ import torch
 
 from abl.interpreter.selectivity import (class_selectivity_index, hayne_selectivity,
                                          other_class_means, rotated_magnitude)
-from abl.interpreter.training import REGULARIZER_EPS, batch_selectivity
+from abl.interpreter.models.training import REGULARIZER_EPS, batch_selectivity
 
 # 3 classes x 4 units of class-conditional mean activations
 TABLE = np.array([[4.0, 1.0, 0.0, 2.0],

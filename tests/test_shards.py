@@ -11,10 +11,10 @@ import pytest
 
 from abl.interpreter.api import Experiment
 from abl.interpreter.errors import RunError
-from abl.interpreter.execute import Executor
-from abl.interpreter.shard_results import merge
-from abl.interpreter.shard_store import plan_digest, read_shards, shard_path, write_shard
-from abl.interpreter.shards import plan_shards, shard_plan
+from abl.interpreter.run.executor import Executor
+from abl.interpreter.results.run_result import merge
+from abl.interpreter.results.shard_store import plan_digest, read_shards, shard_path, write_shard
+from abl.interpreter.plan.shards import plan_shards, shard_plan
 from abl.spec.source import Span
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -141,7 +141,7 @@ def test_threads_are_set_for_a_shard_and_restored(tmp_path):
 def test_training_threads_are_part_of_the_cache_key(tmp_path, threads):
     import torch
 
-    from abl.interpreter.training import cache_key
+    from abl.interpreter.models.training import cache_key
 
     experiment = _experiment(TWO_NETS, tmp_path)
     spec = experiment.plan.model_spec("a")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from abl.interpreter.statistics import (bootstrap_mean_ci, bootstrap_test, holm, paired_test,
+from abl.interpreter.run.statistics import (bootstrap_mean_ci, bootstrap_test, holm, paired_test,
                                         replicate_test, stream_seed, t_interval)
 
 
@@ -107,7 +107,7 @@ def test_streams_are_deterministic_and_distinct():
 def test_probe_interval_is_scipy_paired_bootstrap_of_sklearn_balanced_accuracy():
     from sklearn.metrics import balanced_accuracy_score
 
-    from abl.interpreter.statistics import bootstrap_balanced_accuracy_ci
+    from abl.interpreter.run.statistics import bootstrap_balanced_accuracy_ci
 
     rng = np.random.default_rng(6)
     truth = (rng.random(300) < 0.1).astype(int)

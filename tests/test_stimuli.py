@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from abl.interpreter.corruptions import apply_corruption
-from abl.interpreter.specs import Corruption
+from abl.interpreter.data.corruptions import apply_corruption
+from abl.interpreter.plan.specs import Corruption
 from abl.interpreter.errors import RunError
 from abl.interpreter.progress import SilentProgress
-from abl.interpreter.stimuli import (IMAGENET_MEAN, IMAGENET_STD, StimuliSpec, describe, load_stimuli,
+from abl.interpreter.data.stimuli import (IMAGENET_MEAN, IMAGENET_STD, StimuliSpec, describe, load_stimuli,
                                      resolve_class)
 
 

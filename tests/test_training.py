@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from abl.interpreter.errors import RunError
-from abl.interpreter.models import ModelSpec, build_model
+from abl.interpreter.models.build import ModelSpec, build_model
 from abl.interpreter.progress import SilentProgress
 from abl.interpreter.selectivity import class_selectivity_index
-from abl.interpreter.stimuli import StimuliSpec, load_stimuli
-from abl.interpreter.training import batch_selectivity, cache_key, train_model
+from abl.interpreter.data.stimuli import StimuliSpec, load_stimuli
+from abl.interpreter.models.training import batch_selectivity, cache_key, train_model
 
 
 @pytest.fixture(scope="module")

@@ -34,7 +34,7 @@ from typing import Mapping
 import torch
 from torch import nn
 
-from .hooks import eval_mode
+from abl.interpreter.backend.hooks import eval_mode
 
 DEFAULT_CAP = 4 * 1024 ** 3          # on a GPU
 CPU_DEFAULT = 256 * 1024 ** 2

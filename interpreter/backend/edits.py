@@ -11,10 +11,10 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..conditions import ActivationEdit, EditMode
-from ..errors import RunError, check_range
-from .hooks import HookSession
-from .units import is_token_sequence, units_back, units_first
+from abl.interpreter.backend.conditions import ActivationEdit, EditMode
+from abl.interpreter.errors import RunError, check_range
+from abl.interpreter.backend.hooks import HookSession
+from abl.interpreter.backend.units import is_token_sequence, units_back, units_first
 
 
 def unit_output(output, layer: str, module=None) -> torch.Tensor:

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator
 import torch
 from torch import nn
 
-from ..errors import RunError
+from abl.interpreter.errors import RunError
 
 OutputHook = Callable[[nn.Module, tuple, Any], Any]
 

@@ -16,11 +16,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..conditions import Condition
-from ..errors import RunError
-from .edits import add_edit_hooks, unit_output
-from .hooks import HookSession, eval_mode, forward
-from .weights import applied_weight_edits
+from abl.interpreter.backend.conditions import Condition
+from abl.interpreter.errors import RunError
+from abl.interpreter.backend.edits import add_edit_hooks, unit_output
+from abl.interpreter.backend.hooks import HookSession, eval_mode, forward
+from abl.interpreter.backend.weights import applied_weight_edits
 
 
 @dataclass

@@ -34,11 +34,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..conditions import ActivationEdit, Condition
-from ..errors import RunError
-from .edits import SliceEdits, replicating_hook, slicewise_hook
-from .hooks import HookSession, eval_mode, forward
-from .weights import applied_weight_edits
+from abl.interpreter.backend.conditions import ActivationEdit, Condition
+from abl.interpreter.errors import RunError
+from abl.interpreter.backend.edits import SliceEdits, replicating_hook, slicewise_hook
+from abl.interpreter.backend.hooks import HookSession, eval_mode, forward
+from abl.interpreter.backend.weights import applied_weight_edits
 
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 

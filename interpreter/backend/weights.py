@@ -15,9 +15,9 @@ from typing import Iterator, Sequence
 import torch
 from torch import nn
 
-from ..conditions import WeightEdit, WeightTarget
-from ..errors import RunError, check_range
-from .hooks import module_at
+from abl.interpreter.backend.conditions import WeightEdit, WeightTarget
+from abl.interpreter.errors import RunError, check_range
+from abl.interpreter.backend.hooks import module_at
 
 WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 

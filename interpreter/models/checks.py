@@ -1,0 +1,68 @@
+"""What a model is without running an experiment: its aliases and module paths described offline
+(for `abl lint --deep`), and whether it can read a stimuli set (a trial forward pass)."""
+
+from __future__ import annotations
+
+import torch
+
+from abl.interpreter.models import zoo
+from abl.interpreter.errors import RunError
+from abl.interpreter.models.build import LoadedModel
+from abl.interpreter.models.networks import BUILTINS, CNN_DEFAULT_WIDTHS, MLP, DigitsCNN
+from abl.interpreter.plan.specs import ModelSpec
+
+
+# ---- offline description and fit checks --------------------------------------------------------------
+def describe_model(spec: ModelSpec) -> tuple[dict[str, str], list[str]] | None:
+    """(aliases, module paths) without training or loading weights, when that is possible offline:
+    built-in architectures and torchvision architectures (and state-dict files naming one)."""
+    arch = spec.arch
+    if spec.kind == "train" or (spec.kind == "file" and arch in BUILTINS):
+        if arch == "mlp":
+            if spec.kind == "file" or len(spec.widths) < 2:
+                return None
+            module = MLP(spec.widths)
+        elif arch == "cnn":
+            module = DigitsCNN(1, 8, 10, tuple(spec.widths) or CNN_DEFAULT_WIDTHS)
+        else:
+            return None
+        return module.aliases(), [path for path, _ in module.named_modules() if path]
+    if spec.kind in ("torchvision", "file") and arch and zoo.is_torchvision(arch):
+        with torch.device("meta"):
+            module = zoo.finish(arch, zoo.construct(arch))
+        return zoo.aliases(arch, module), [path for path, _ in module.named_modules() if path]
+    if spec.kind == "timm" and arch:
+        from abl.interpreter.models import timm_zoo
+
+        with torch.device("meta"):
+            module = timm_zoo.construct(arch)
+        return timm_zoo.aliases(module), [path for path, _ in module.named_modules() if path]
+    return None
+
+
+def check_fits(model: LoadedModel, stimuli, device: torch.device | str | None = None) -> None:
+    """RunError when `model` cannot read `stimuli` (a trial forward pass on two images) or when a
+    label lies outside its outputs."""
+    images = stimuli.take(range(min(2, stimuli.n)))
+    if device is None:
+        try:
+            device = next(model.module.parameters()).device
+        except StopIteration:
+            device = torch.device("cpu")
+    shape = tuple(int(s) for s in stimuli.shape)
+    expected = f"; it expects {' x '.join(map(str, model.input_shape))}" if model.input_shape else ""
+    try:
+        with torch.inference_mode():
+            output = model.module(images.to(device))
+    except Exception as error:  # noqa: BLE001 - shape errors come as RuntimeError, ValueError, ...
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise RunError(f"model `{model.spec.name}` does not fit stimuli `{stimuli.spec.name}`: the images are "
+                       f"{' x '.join(map(str, shape))}{expected} ({first})",
+                       help="use stimuli of the shape the model was made for (for an ImageNet network: an "
+                            "image folder, or `preprocess imagenet`)") from None
+    if isinstance(output, torch.Tensor) and output.dim() == 2 and stimuli.n:
+        top = int(stimuli.labels.max())
+        if top >= output.shape[1]:
+            raise RunError(f"model `{model.spec.name}` has {output.shape[1]} outputs, but stimuli "
+                           f"`{stimuli.spec.name}` have label {top} ({stimuli.class_names[top]})",
+                           help="measure on stimuli whose classes the model was trained on")

@@ -1,0 +1,127 @@
+"""Finished shards in the run folder, so that an interrupted run loses nothing it finished.
+
+    shards/shard-0003.npz   one file per finished shard, written whole (temp file and rename)
+
+Each file holds its rows and records as JSON (floats written with repr, so they read back
+bit for bit) and its per-image values and feature images as arrays, with the digest of what
+the shard was computed from: the spec's bytes, the resolved parameters, the torch thread count
+and abl's version. `abl run --resume` reuses a file only when its digest is the run's.
+Nothing is unpickled: a damaged or foreign file is set aside and its shard run again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from abl.interpreter.atomic import atomic_path
+from abl.interpreter.run.claim_sides import ImageValues
+from abl.interpreter.run.table import ResultRow
+from abl.interpreter.run.outputs import ModelRecord, ShardResult, StimuliRecord
+
+FOLDER = "shards"
+FORMAT = 1
+
+
+def plan_digest(spec_bytes: bytes, params: dict, threads: int, version: str) -> str:
+    """What a shard's numbers depend on besides the machine: the spec, its parameters, the
+    thread count (training's reductions split across threads) and abl's version."""
+    record = json.dumps({"params": params, "threads": int(threads), "abl": version, "format": FORMAT},
+                        sort_keys=True, default=str)
+    return hashlib.sha256(spec_bytes + b"\0" + record.encode()).hexdigest()
+
+
+def shard_path(folder: Path, index: int) -> Path:
+    return Path(folder) / FOLDER / f"shard-{index:04d}.npz"
+
+
+def write_shard(folder: Path, digest: str, result: ShardResult) -> Path:
+    rows = [[index, [_row_record(row) for row in item_rows]] for index, item_rows in result.rows]
+    flat = [row.key for _, item_rows in result.rows for row in item_rows]
+    position = {}
+    for i, key in enumerate(flat):
+        position.setdefault(key, i)
+    arrays: dict[str, np.ndarray] = {}
+    per_image = []
+    for i, (key, values) in enumerate(result.per_image):
+        per_image.append([position[key], values.stimuli])
+        arrays[f"positions_{i}"] = np.asarray(values.positions)
+        arrays[f"values_{i}"] = np.asarray(values.values)
+    for i, (_, image) in enumerate(result.feature_images):
+        arrays[f"feature_{i}"] = np.asarray(image)
+    meta = {"format": FORMAT, "digest": digest, "index": result.index, "rows": rows, "per_image": per_image,
+            "selections": list(result.selections),
+            "stimuli": [dataclasses.asdict(s) for s in result.stimuli],
+            "models": [dataclasses.asdict(m) for m in result.models],
+            "notes": list(result.notes), "forward_passes": result.forward_passes,
+            "features": [label for label, _ in result.feature_images],
+            "seconds": result.seconds, "threads": result.threads, "node": result.node, "pid": result.pid,
+            "started_at": result.started_at}
+    arrays["meta"] = np.array(json.dumps(meta, default=str))
+    path = shard_path(folder, result.index)
+    if path.parent.is_symlink():            # planted: never write through it
+        path.parent.unlink()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as temporary, open(temporary, "wb") as handle:
+        np.savez(handle, **arrays)
+    return path
+
+
+def read_shards(folder: Path, digest: str) -> tuple[dict[int, ShardResult], list[str]]:
+    """The finished shards of a run folder whose digest is `digest`, and notes on files set aside."""
+    found: dict[int, ShardResult] = {}
+    notes: list[str] = []
+    for path in sorted((Path(folder) / FOLDER).glob("shard-*.npz")):
+        try:
+            result, their_digest = _read(path)
+        except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as error:
+            notes.append(f"{path} could not be read ({type(error).__name__}: {error}); its shard runs again")
+            continue
+        if their_digest != digest:
+            notes.append(f"{path} was computed from another spec, parameters, thread count or abl version; "
+                         "its shard runs again")
+            continue
+        found[result.index] = result
+    return found, notes
+
+
+def _read(path: Path) -> tuple[ShardResult, str]:
+    with np.load(path, allow_pickle=False) as data:
+        meta = json.loads(str(data["meta"]))
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"format {meta.get('format')!r}, expected {FORMAT}")
+        rows = tuple((int(index), tuple(_row(r) for r in records)) for index, records in meta["rows"])
+        flat = [row for _, item_rows in rows for row in item_rows]
+        per_image = tuple((flat[at].key, ImageValues(stimuli, data[f"positions_{i}"], data[f"values_{i}"]))
+                          for i, (at, stimuli) in enumerate(meta["per_image"]))
+        features = tuple((label, data[f"feature_{i}"]) for i, label in enumerate(meta["features"]))
+    result = ShardResult(
+        int(meta["index"]), rows, per_image, tuple(meta["selections"]),
+        tuple(StimuliRecord(s["key"], s["sha256"], int(s["n"]), tuple(s["class_names"]),
+                            tuple(int(c) for c in s["present_classes"])) for s in meta["stimuli"]),
+        tuple(ModelRecord(**m) for m in meta["models"]), tuple(meta["notes"]), int(meta["forward_passes"]),
+        features, float(meta["seconds"]), int(meta["threads"]), str(meta["node"]), int(meta["pid"]),
+        float(meta["started_at"]))
+    return result, meta["digest"]
+
+
+def _row_record(row: ResultRow) -> dict:
+    record = dataclasses.asdict(row)
+    del record["measurements"]                  # the merge gives them (the plan's ids)
+    record["dims"] = [[str(k), str(v)] for k, v in row.dims]
+    for name in ("n", "repeat", "claim"):
+        record[name] = int(record[name])
+    for name in ("value", "ci_low", "ci_high"):
+        record[name] = float(record[name])
+    return record
+
+
+def _row(record: dict) -> ResultRow:
+    record = dict(record)
+    record["dims"] = tuple(tuple(pair) for pair in record["dims"])
+    return ResultRow(**record)

@@ -1,0 +1,300 @@
+"""Expectations -> verdicts, read off the tidy results table (and the per-image values behind it).
+
+A side of a claim reads the rows its query matches: a family when they differ in some dimensions
+(`row_dims`). Dimensions named by `averaged over`, `[KEY in [..]]` and replicate seeds are
+averaged; `in every`/`in at least P% of` compare member by member; `is largest at` compares one
+member with the others. A single claim is decided by its point value and, where the data allow
+it, a one-sided test: paired over the same images (sign-flip permutation), one sample against a
+number (bootstrap), or across replicate models (t-tests); a random control ranks the observed drop
+among its own draws. The p-values of all tested claims are Holm-adjusted together, and a tested
+claim passes when its value says so and its adjusted p is at most its significance level.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import operator
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from abl.spec.families import same_value
+
+from abl.interpreter.run.claim_sides import ClassNames, ImageValues, Member, SideReader, drop, read_side, resolve, single
+from abl.interpreter.errors import RunError
+from abl.interpreter.plan.plan import ChangeClaim, ControlClaim, ExpectItem, ExtremeClaim, NumberClaim, QuantityClaim
+from abl.interpreter.run.table import ResultsTable
+from abl.interpreter.run.statistics import (DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, TestResult, bootstrap_test, holm,
+                         paired_test, replicate_test, stream_seed)
+
+COMPARE = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
+           "==": lambda a, b: math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12),
+           "!=": lambda a, b: not math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    text: str
+    passed: bool
+    detail: str
+    observed: float
+    reference: float
+    p_value: float | None = None
+    line: int = 0
+    claim: int = 0                # the expectation's number; its own random draws carry it
+    p_adjusted: float | None = None     # Holm over every tested claim of the spec
+    test: str = ""                      # how p was computed
+    effect: float | None = None         # the tested difference (left minus right, or the change)
+    effect_size: float | None = None    # standardised effect (mean difference / sd)
+    ci_low: float | None = None         # interval of the effect
+    ci_high: float | None = None
+    n: int | None = None                # images, or replicate models, the test used
+    significance: float = 0.05
+    controls: tuple[float, ...] = ()    # a random control's own draws (drops, or values)
+
+    def as_record(self) -> dict:
+        return {"expectation": self.text, "line": self.line, "claim": self.claim,
+                "verdict": "PASS" if self.passed else "FAIL", "detail": self.detail,
+                "observed": _finite(self.observed), "reference": _finite(self.reference),
+                "p_value": self.p_value, "p_adjusted": self.p_adjusted, "test": self.test or None,
+                "effect": _finite(self.effect), "effect_size": _finite(self.effect_size),
+                "ci_low": _finite(self.ci_low), "ci_high": _finite(self.ci_high), "n": self.n,
+                "significance": self.significance,
+                **({"control_draws": list(self.controls)} if self.controls else {})}
+
+
+def _finite(value):
+    return value if isinstance(value, float) and math.isfinite(value) else None
+
+
+@dataclass(frozen=True)
+class _Reader(SideReader):
+    confidence: float
+    resamples: int
+    seed: int
+
+
+def decide(expectations: Sequence[ExpectItem], table: ResultsTable, class_names: ClassNames,
+           per_image: Mapping[tuple, ImageValues] | None = None, confidence: float = DEFAULT_CONFIDENCE,
+           resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> list[Verdict]:
+    """A verdict per expectation (numbered from 1: its claim), from the results table."""
+    reader = _Reader(table, class_names, per_image or {}, confidence, resamples, seed)
+    drafts = [dataclasses.replace(_decide(expectation, reader, number), claim=number)
+              for number, expectation in enumerate(expectations, start=1)]
+    adjusted = holm([v.p_value for v in drafts])
+    verdicts = []
+    for verdict, p_adjusted in zip(drafts, adjusted):
+        if p_adjusted is None:
+            verdicts.append(verdict)
+            continue
+        significant = p_adjusted <= verdict.significance
+        detail = verdict.detail + f"; Holm-adjusted p = {p_adjusted:.3g}"
+        if verdict.passed and not significant:
+            detail += f" > {verdict.significance:g}: not significant"
+        verdicts.append(dataclasses.replace(verdict, p_adjusted=p_adjusted, detail=detail,
+                                            passed=verdict.passed and significant))
+    return verdicts
+
+
+# ---- tests -----------------------------------------------------------------------------------
+
+def _test_pair(left: Member, right: Member | None, op: str, margin: float, reader: _Reader,
+               item: ExpectItem, number: int, paired_models: bool) -> TestResult | None:
+    rng = stream_seed(reader.seed, "claim", number)
+    if right is None:
+        if len(left.seeds) > 1:
+            return replicate_test(list(left.seeds.values()), None, op, margin, reader.confidence, False)
+        if left.images is not None:
+            return bootstrap_test(left.images.values, op, margin, reader.confidence, reader.resamples, rng)
+        return None
+    if len(left.seeds) > 1 and len(right.seeds) > 1:
+        paired = paired_models and left.seeds.keys() == right.seeds.keys()
+        a = list(left.seeds.values())
+        b = [right.seeds[s] for s in left.seeds] if paired else list(right.seeds.values())
+        return replicate_test(a, b, op, margin, reader.confidence, paired)
+    if left.images is not None and right.images is not None and \
+            left.images.stimuli == right.images.stimuli and \
+            np.array_equal(left.images.positions, right.images.positions):
+        return paired_test(left.images.values - right.images.values, op, margin, reader.confidence,
+                           reader.resamples, rng)
+    return None
+
+
+def _test_change(change: Member, op: str, margin: float, reader: _Reader, number: int) -> TestResult | None:
+    """A change against its own baseline is paired: per seed (replicates), else per image."""
+    if len(change.seeds) > 1:
+        test = replicate_test(list(change.seeds.values()), None, op, margin, reader.confidence, False)
+        return None if test is None else dataclasses.replace(test, method="paired t (by seed)")
+    if change.images is not None:
+        return paired_test(change.images.values, op, margin, reader.confidence, reader.resamples,
+                           stream_seed(reader.seed, "claim", number))
+    return None
+
+
+def _with_test(verdict: Verdict, test: TestResult | None, significance: float) -> Verdict:
+    if test is None:
+        return dataclasses.replace(verdict, significance=significance)
+    interval = f"[{test.interval.low:.4g}, {test.interval.high:.4g}]"
+    size = f", d = {test.effect_size:.2f}" if math.isfinite(test.effect_size) else ""
+    detail = (f"{verdict.detail}; {test.method} test: effect {test.effect:.4g} {interval}{size}, "
+              f"n = {test.n}, p = {test.p_value:.3g}")
+    return dataclasses.replace(verdict, detail=detail, p_value=test.p_value, test=test.method,
+                               effect=test.effect, effect_size=test.effect_size,
+                               ci_low=test.interval.low, ci_high=test.interval.high, n=test.n,
+                               significance=significance)
+
+
+def _key_text(key: tuple) -> str:
+    dims = dict(key)
+    if "row" in dims and "col" in dims:
+        rest = ", ".join(f"{k} {v}" for k, v in key if k not in ("row", "col"))
+        cell = f"cell {dims['row']},{dims['col']}"
+        return f"{rest}, {cell}" if rest else cell
+    return ", ".join(f"{k} {v}" for k, v in key) or "all"
+
+
+def _decide(item: ExpectItem, reader: _Reader, number: int) -> Verdict:
+    line = item.span.line
+    family = item.family
+    if isinstance(item, ControlClaim):
+        return _control(item, reader, line)
+    if isinstance(item, ExtremeClaim):
+        return _extreme(item, reader, line)
+    lhs = resolve(item.lhs, reader, item)
+    if isinstance(item, ChangeClaim):
+        base = read_side(item.lhs, reader, item, baseline=True)
+        pairs = {}
+        for key, draws in lhs.items():
+            after = single({key: draws})
+            before = single({key: base[key]}) if key in base else single(base)
+            change = drop(after, before)
+            if item.direction == "rises":
+                change = Member(-change.value,
+                                 None if change.images is None else dataclasses.replace(
+                                     change.images, values=-change.images.values),
+                                 {s: -v for s, v in change.seeds.items()})
+            pairs[key] = (before, after, change)
+        op = ">=" if item.bound == "at least" else "<="
+        if family.quantify:
+            return _quantified(item, {k: (c.value, item.amount) for k, (_, _, c) in pairs.items()}, op, line)
+        before, after, change = pairs[next(iter(pairs))]
+        ok = COMPARE[op](change.value, item.amount)
+        detail = (f"{item.lhs.measure} {before.value:.4g} -> {after.value:.4g}: {item.direction[:-1]} of "
+                  f"{change.value:.4g} (needs {item.bound} {item.amount:.4g})")
+        verdict = Verdict(item.text, ok, detail, change.value, item.amount, line=line)
+        return _with_test(verdict, _test_change(change, op, item.amount, reader, number), item.significance)
+    if isinstance(item, NumberClaim):
+        if family.quantify:
+            return _quantified(item, {k: (single({k: d}).value, item.threshold) for k, d in lhs.items()},
+                               item.op, line)
+        left = single(lhs)
+        ok = COMPARE[item.op](left.value, item.threshold)
+        verdict = Verdict(item.text, ok, f"observed {left.value:.4g}, needed {item.op} {item.threshold:.4g}",
+                          left.value, item.threshold, line=line)
+        return _with_test(verdict, _test_pair(left, None, item.op, item.threshold, reader, item, number, False),
+                          item.significance)
+    assert isinstance(item, QuantityClaim), item
+    rhs = resolve(item.rhs, reader, item)
+    if family.quantify:
+        keys = [k for k in lhs if k in rhs] if len(rhs) > 1 else list(lhs)
+        members = {k: (single({k: lhs[k]}).value,
+                       single({k: rhs[k] if k in rhs else next(iter(rhs.values()))}).value + item.offset)
+                   for k in keys}
+        return _quantified(item, members, item.op, line)
+    left, right = single(lhs), single(rhs)
+    reference = right.value + item.offset
+    ok = COMPARE[item.op](left.value, reference)
+    offset = f" (the right side {right.value:.4g} {item.offset:+.4g})" if item.offset else ""
+    verdict = Verdict(item.text, ok, f"observed {left.value:.4g}, needed {item.op} {reference:.4g}{offset}",
+                      left.value, reference, line=line)
+    return _with_test(verdict, _test_pair(left, right, item.op, item.offset, reader, item, number,
+                                          item.same_models),
+                      item.significance)
+
+
+def _quantified(item: ExpectItem, members: dict[tuple, tuple[float, float]], op: str, line: int) -> Verdict:
+    """`in every ...` / `in at least P% of ...`: the claim member by member, and the share that holds."""
+    family = item.family
+    if not members:
+        raise RunError(f"`{item.text}` has no members to quantify over",
+                       help="check that both sides are measured over the same family")
+    holds = {k: COMPARE[op](a, b) for k, (a, b) in members.items()}
+    count = sum(holds.values())
+    share = count / len(holds)
+    ok = share >= family.share - 1e-12
+    over = " x ".join(family.quantify)
+    failing = [k for k, v in holds.items() if not v]
+    needs = "every one" if family.share >= 1 else f"at least {family.share:.0%}"
+    detail = f"holds in {count} of {len(holds)} {over} ({share:.0%}; needs {needs})"
+    if failing:
+        shown = "; ".join(f"{_key_text(k)}: {members[k][0]:.4g} vs {members[k][1]:.4g}" for k in failing[:3])
+        detail += f"; fails at {shown}" + (" ..." if len(failing) > 3 else "")
+    return Verdict(item.text, ok, detail, share, family.share, line=line, significance=item.significance)
+
+
+def _extreme(item: ExtremeClaim, reader: _Reader, line: int) -> Verdict:
+    """`is largest at [cell = 3,3]`: within each quantified member (or once, averaged), the value at
+    the named member against every other member of the dimension it names."""
+    family = item.family
+    side = resolve(item.lhs, reader, item)
+    at_keys = tuple(k for k, _ in family.at)
+    groups: dict[tuple, dict[tuple, float]] = defaultdict(dict)
+    for key, draws in side.items():
+        dims = dict(key)
+        outer = tuple((k, dims[k]) for k in family.quantify)
+        inner = tuple((k, dims[k]) for k in at_keys)
+        groups[outer][inner] = single({key: draws}).value
+    largest = family.extreme == "largest"
+    results = {}
+    for outer, values in groups.items():
+        target = next((k for k in values if all(same_value(dict(k)[name], v) for name, v in family.at)), None)
+        if target is None:
+            raise RunError(f"`{item.text}`: no measured value at {_key_text(family.at)}",
+                           help=f"the members are {', '.join(_key_text(k) for k in list(values)[:6])}")
+        others = {k: v for k, v in values.items() if k != target}
+        if not others:
+            raise RunError(f"`{item.text}` compares {_key_text(family.at)} with nothing",
+                           help="the values must range over the dimension `at` names")
+        best = max(others, key=others.get) if largest else min(others, key=others.get)
+        holds = values[target] > others[best] if largest else values[target] < others[best]
+        results[outer] = (holds, values[target], best, others[best])
+    word = "largest" if largest else "smallest"
+    at_text = _key_text(family.at)
+    if family.quantify:
+        count = sum(r[0] for r in results.values())
+        share = count / len(results)
+        ok = share >= family.share - 1e-12
+        needs = "every one" if family.share >= 1 else f"at least {family.share:.0%}"
+        detail = (f"{at_text} is the {word} in {count} of {len(results)} {' x '.join(family.quantify)} "
+                  f"({share:.0%}; needs {needs})")
+        return Verdict(item.text, ok, detail, share, family.share, line=line, significance=item.significance)
+    holds, value, best, other = results[()]
+    averaged = f" (mean over {', '.join(family.average)})" if family.average else ""
+    detail = f"{at_text}: {value:.4g}{averaged}; {'next' if holds else word} elsewhere {_key_text(best)}: {other:.4g}"
+    return Verdict(item.text, holds, detail, value, other, line=line, significance=item.significance)
+
+
+def _control(item: ControlClaim, reader: _Reader, line: int) -> Verdict:
+    observed = single(resolve(item.lhs, reader, item)).value
+    draws = read_side(item.rhs, reader, item, by_repeat=True)
+    base = single(read_side(item.rhs, reader, item, baseline=True))
+    if len(draws) != 1:
+        raise RunError(f"`{item.rhs.text}` matches several random controls",
+                       help="narrow it with selectors, e.g. `[class 7]`")
+    control_values = next(iter(draws.values()))
+    controls = np.array([base.value - m.value if item.rhs.drop else m.value for _, m in sorted(control_values.items())])
+    if item.op in (">", ">="):
+        extreme = int(np.sum(controls >= observed))
+    else:
+        extreme = int(np.sum(controls <= observed))
+    p_value = (1 + extreme) / (len(controls) + 1)
+    ok = COMPARE[item.op](observed, float(np.mean(controls)))
+    detail = (f"observed {observed:.4g} vs control mean {np.mean(controls):.4g} "
+              f"(sd {np.std(controls):.3g}, {len(controls)} draws); p = {p_value:.3g}, "
+              f"needs p <= {item.significance:g}")
+    return Verdict(item.text, ok, detail, observed, float(np.mean(controls)), p_value, line=line,
+                   test="random control", significance=item.significance, n=len(controls),
+                   controls=tuple(float(c) for c in controls))

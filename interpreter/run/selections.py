@@ -1,0 +1,131 @@
+"""Unit selections -> unit indices, from the plain network's recorded statistics: ranked,
+random (the documented seed recipe), explicit, all, threshold, grid cells and set algebra."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from abl.interpreter.errors import RunError, check_count, check_range
+from abl.interpreter.plan.units import (AllUnits, ExplicitUnits, GridCellUnits, RandomUnits, RankedUnits, Selection,
+                         ThresholdUnits, UnitLeaf, UnitSetOperation)
+from abl.interpreter.plan.planner import selection_seed
+
+
+@dataclass(frozen=True)
+class ResolvedSelection:
+    """A unit set as the run resolved it: enough to re-ablate exactly the same units."""
+
+    selection: Selection
+    units: tuple[tuple[str, tuple[int, ...]], ...]          # (layer as written, sorted indices)
+    scores: tuple[tuple[str, tuple[float, ...]], ...] = ()   # ranked/threshold/grid: per unit, in order
+
+    def as_record(self) -> dict:
+        s = self.selection
+        record = {"name": s.name, "kind": s.kind, "model": s.model, "stimuli": getattr(s, "stimuli", ""),
+                  "layers": [layer for layer, _ in self.units], "per_element": getattr(s, "per_element", False),
+                  "units": {layer: list(units) for layer, units in self.units}}
+        if getattr(s, "metric", ""):
+            record["metric"] = s.metric
+        if isinstance(s, GridCellUnits):
+            record["column_metric"] = s.column_metric
+        if getattr(s, "target_class", None) is not None:
+            record["class"] = s.target_class
+        if isinstance(s, GridCellUnits):
+            record["cell"] = str(s.cell)
+        if s.is_random:
+            # which draw, of whose stream: 0 for `measure` statements, j for claim j's controls
+            draws = [leaf for leaf in s.leaves() if isinstance(leaf, RandomUnits)]
+            record["draw"] = max(leaf.draw for leaf in draws)
+            record["claim"] = max(leaf.stream for leaf in draws)
+        if isinstance(s, UnitSetOperation):
+            record["of"] = [s.left.name, s.right.name]
+        if self.scores:
+            record["scores"] = {name: [round(float(v), 6) for v in values] for name, values in self.scores}
+        return record
+
+
+class Selector:
+    """Resolves selections (memoised) with `stats(model, stimuli, layer)` -> LayerStats."""
+
+    def __init__(self, stats: Callable):
+        self.stats = stats
+        self._selections: dict[Selection, dict[str, tuple[int, ...]]] = {}
+        self._grids: dict = {}
+
+    def resolve(self, selection: Selection) -> dict[str, tuple[int, ...]]:
+        """A selection -> {layer as written: sorted unit indices}."""
+        if selection in self._selections:
+            return self._selections[selection]
+        if isinstance(selection, UnitSetOperation):
+            left = self.resolve(selection.left)
+            right = self.resolve(selection.right)
+            result: dict[str, tuple[int, ...]] = {}
+            for layer in dict.fromkeys(list(left) + list(right)):
+                a, b = set(left.get(layer, ())), set(right.get(layer, ()))
+                units = {"union": a | b, "intersection": a & b, "difference": a - b}[selection.op]
+                if units:
+                    result[layer] = tuple(sorted(units))
+            if not result:
+                raise RunError(f"unit set `{selection.name}` is empty",
+                               help="the set algebra leaves no unit; check the operands")
+            self._selections[selection] = result
+            return result
+        result = {selection.layer: tuple(sorted(self._leaf_units(selection)))}
+        self._selections[selection] = result
+        return result
+
+    def resolved(self) -> list[ResolvedSelection]:
+        """Every selection resolved so far, in the order first resolved."""
+        return [ResolvedSelection(selection, tuple(units.items()), self._scores(selection, units))
+                for selection, units in self._selections.items()]
+
+    def _scores(self, selection: Selection, units: dict) -> tuple:
+        from abl.interpreter.run import unit_metrics
+
+        if not isinstance(selection, (RankedUnits, ThresholdUnits, GridCellUnits)):
+            return ()
+        stats = self.stats(selection.model, selection.stimuli, selection.recorded_layer)
+        chosen = list(units[selection.layer])
+        metrics = [selection.metric] + ([selection.column_metric] if isinstance(selection, GridCellUnits) else [])
+        return tuple((metric, tuple(unit_metrics.unit_scores(stats, metric, selection.target_class)[chosen]))
+                     for metric in metrics)
+
+    def _leaf_units(self, selection: UnitLeaf) -> tuple[int, ...]:
+        from abl.interpreter.run import unit_metrics
+        from abl.interpreter.run.grid import equal_count_grid
+
+        stats = self.stats(selection.model, selection.stimuli, selection.recorded_layer)
+        n_units = stats.unit_count()
+        where = f"unit set `{selection.name}` in {selection.layer}"
+        if isinstance(selection, (RankedUnits, RandomUnits)):
+            check_count(selection.count, n_units, where)
+        if isinstance(selection, RankedUnits):
+            scores = unit_metrics.unit_scores(stats, selection.metric, selection.target_class)
+            return unit_metrics.top_k(scores, selection.count, bottom=selection.bottom)
+        if isinstance(selection, RandomUnits):
+            rng = np.random.default_rng(selection_seed(selection))
+            return unit_metrics.random_units(n_units, selection.count, rng)
+        if isinstance(selection, ExplicitUnits):
+            check_range(selection.indices, n_units, "unit", f"layer {selection.layer} (unit set `{selection.name}`)")
+            return selection.indices
+        if isinstance(selection, AllUnits):
+            return tuple(range(n_units))
+        if isinstance(selection, ThresholdUnits):
+            scores = unit_metrics.unit_scores(stats, selection.metric, selection.target_class)
+            units = unit_metrics.threshold(scores, selection.op, selection.threshold)
+            if not units:
+                raise RunError(f"{where}: no unit has {selection.metric} {selection.op} {selection.threshold:g}",
+                               help=f"{selection.metric} ranges from {np.nanmin(scores):.3g} to {np.nanmax(scores):.3g} here")
+            return units
+        if isinstance(selection, GridCellUnits):
+            key = (selection.model, selection.stimuli, selection.layer, selection.metric,
+                   selection.column_metric, selection.target_class, selection.rows, selection.cols)
+            if key not in self._grids:
+                rows = unit_metrics.unit_scores(stats, selection.metric, selection.target_class)
+                cols = unit_metrics.unit_scores(stats, selection.column_metric, selection.target_class)
+                self._grids[key] = equal_count_grid(rows, cols, selection.rows, selection.cols)
+            return tuple(self._grids[key][selection.cell.row][selection.cell.col])
+        raise AssertionError(selection)
