@@ -42,6 +42,22 @@ def cmd_explain(args) -> int:
     return ExitCode.OK
 
 
+# ---- lsp --------------------------------------------------------------------------------------
+
+def cmd_lsp(args) -> int:
+    try:
+        from abl.spec.lsp.server import main as serve
+    except ModuleNotFoundError as error:
+        if (error.name or "").split(".")[0] not in ("pygls", "lsprotocol", "cattrs"):
+            raise
+        _, err = _consoles(False)
+        err.print(f"error: `abl lsp` needs {error.name}, which this install of abl lacks", markup=False)
+        err.print("  = help: pip install 'abl[lsp]'   (from a checkout: pip install -e \".[lsp]\")", markup=False)
+        return ExitCode.ERROR
+    serve()
+    return ExitCode.OK
+
+
 # ---- entry -------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -149,6 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("code", metavar="CODE")
     common(explain)
     explain.set_defaults(handler=cmd_explain)
+
+    lsp = sub.add_parser("lsp", help="run the language server (for editors) over stdio",
+                         description="Serve lint's diagnostics, hover, completion, go to definition, "
+                                     "references, formatting and quick fixes to an editor over stdio "
+                                     "(the Language Server Protocol). Needs the `lsp` extra.")
+    lsp.set_defaults(handler=cmd_lsp)
     return parser
 
 
