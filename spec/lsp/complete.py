@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 
 from .. import vocabulary
-from ..parser import expected_after
+from ..expected import expected_after
 from ..source import Span
 from .document import Analysis
 from .layer_aliases import spec_layer_aliases
