@@ -73,8 +73,8 @@ class AblLanguageServer(LanguageServer):
         analysis = self.analysis(uri)
         items = [to_lsp_diagnostic(analysis, d) for d in analysis.diagnostics]
         if analysis.too_large:
-            items = [lsp.Diagnostic(_lsp_range(range_of(analysis.source, analysis.source.span(0, 0))),
-                                    "this file is too large to be analysed as a spec",
+            items = [lsp.Diagnostic(range=_lsp_range(range_of(analysis.source, analysis.source.span(0, 0))),
+                                    message="this file is too large to be analysed as a spec",
                                     severity=lsp.DiagnosticSeverity.Information, source="abl")]
         params = lsp.PublishDiagnosticsParams(uri=uri, diagnostics=items)
         if hasattr(self, "text_document_publish_diagnostics"):
@@ -88,8 +88,8 @@ def _fs_path(uri: str) -> str | None:
 
 
 def _lsp_range(found: Range) -> lsp.Range:
-    return lsp.Range(lsp.Position(found.start.line, found.start.character),
-                     lsp.Position(found.end.line, found.end.character))
+    return lsp.Range(start=lsp.Position(line=found.start.line, character=found.start.character),
+                     end=lsp.Position(line=found.end.line, character=found.end.character))
 
 
 def to_lsp_diagnostic(analysis: Analysis, diagnostic: Diagnostic) -> lsp.Diagnostic:
@@ -164,8 +164,8 @@ def on_hover(ls: AblLanguageServer, params: lsp.HoverParams) -> lsp.Hover | None
     found = hover(analysis, _offset(analysis, params.position))
     if found is None:
         return None
-    return lsp.Hover(lsp.MarkupContent(lsp.MarkupKind.Markdown, found.markdown),
-                     _lsp_range(range_of(analysis.source, found.span)))
+    return lsp.Hover(contents=lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=found.markdown),
+                     range=_lsp_range(range_of(analysis.source, found.span)))
 
 
 @server.feature(lsp.TEXT_DOCUMENT_COMPLETION, lsp.CompletionOptions(trigger_characters=["$", " "]))
@@ -175,7 +175,7 @@ def on_completion(ls: AblLanguageServer, params: lsp.CompletionParams) -> lsp.Co
     found = complete(analysis, _offset(analysis, params.position))
     replace = _lsp_range(range_of(analysis.source, found.replace))
     items = [lsp.CompletionItem(label=c.label, kind=_COMPLETION_KIND[c.kind], detail=c.detail,
-                                sort_text=f"{index:04d}", text_edit=lsp.TextEdit(replace, c.label))
+                                sort_text=f"{index:04d}", text_edit=lsp.TextEdit(range=replace, new_text=c.label))
              for index, c in enumerate(found.candidates)]
     return lsp.CompletionList(is_incomplete=False, items=items)
 
@@ -198,7 +198,8 @@ def on_definition(ls: AblLanguageServer, params: lsp.DefinitionParams) -> lsp.Lo
     declaration = _declaration_at(analysis, _offset(analysis, params.position))
     if declaration is None:
         return None
-    return lsp.Location(params.text_document.uri, _lsp_range(range_of(analysis.source, declaration.span)))
+    return lsp.Location(uri=params.text_document.uri,
+                        range=_lsp_range(range_of(analysis.source, declaration.span)))
 
 
 @server.feature(lsp.TEXT_DOCUMENT_REFERENCES)
@@ -211,7 +212,8 @@ def on_references(ls: AblLanguageServer, params: lsp.ReferenceParams) -> list[ls
     spans = mentions(analysis.source, declaration)
     if not params.context.include_declaration:
         spans = tuple(span for span in spans if span != declaration.span)
-    return [lsp.Location(params.text_document.uri, _lsp_range(range_of(analysis.source, span))) for span in spans]
+    return [lsp.Location(uri=params.text_document.uri, range=_lsp_range(range_of(analysis.source, span)))
+            for span in spans]
 
 
 @server.feature(lsp.TEXT_DOCUMENT_FORMATTING)
@@ -222,8 +224,9 @@ def on_formatting(ls: AblLanguageServer, params: lsp.DocumentFormattingParams) -
     if result.text is None or result.text == document.source:
         return None if result.text is None else []
     lines = document.source.split("\n")
-    whole = lsp.Range(lsp.Position(0, 0), lsp.Position(len(lines) - 1, utf16_length(lines[-1])))
-    return [lsp.TextEdit(whole, result.text)]
+    whole = lsp.Range(start=lsp.Position(line=0, character=0),
+                      end=lsp.Position(line=len(lines) - 1, character=utf16_length(lines[-1])))
+    return [lsp.TextEdit(range=whole, new_text=result.text)]
 
 
 @server.feature(lsp.TEXT_DOCUMENT_CODE_ACTION,
@@ -236,7 +239,8 @@ def on_code_action(ls: AblLanguageServer, params: lsp.CodeActionParams) -> list[
     end = _offset(analysis, params.range.end)
     actions = []
     for fix in quick_fixes(analysis.diagnostics, start, end):
-        edit = lsp.TextEdit(_lsp_range(range_of(analysis.source, fix.diagnostic.span)), fix.replacement)
+        edit = lsp.TextEdit(range=_lsp_range(range_of(analysis.source, fix.diagnostic.span)),
+                            new_text=fix.replacement)
         actions.append(lsp.CodeAction(title=fix.title, kind=lsp.CodeActionKind.QuickFix,
                                       diagnostics=[to_lsp_diagnostic(analysis, fix.diagnostic)],
                                       edit=lsp.WorkspaceEdit(changes={uri: [edit]}), is_preferred=True))
