@@ -5,6 +5,7 @@ mutated specs sent to one server process without a crash."""
 from __future__ import annotations
 
 import json
+import os
 import random
 import subprocess
 import sys
@@ -44,6 +45,15 @@ measure accuracy on train_set ablating hot using net
 
 @pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER))
 async def client(lsp_client: LanguageClient):
+    await lsp_client.initialize_session(lsp.InitializeParams(capabilities=lsp.ClientCapabilities()))
+    yield
+    await lsp_client.shutdown_session()
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER,
+                                              server_env={**os.environ, "ABL_LSP_DEBOUNCE_MS": "0"}))
+async def undelayed_client(lsp_client: LanguageClient):
+    """A server without the debounce delay: 500 changes in a few seconds."""
     await lsp_client.initialize_session(lsp.InitializeParams(capabilities=lsp.ClientCapabilities()))
     yield
     await lsp_client.shutdown_session()
@@ -219,7 +229,8 @@ def mutants(count: int, seed: int = 30) -> list[str]:
 
 
 @pytest.mark.asyncio
-async def test_500_mutated_specs_never_crash_one_server(client: LanguageClient, tmp_path):
+async def test_500_mutated_specs_never_crash_one_server(undelayed_client: LanguageClient, tmp_path):
+    client = undelayed_client
     uri = await opened(client, tmp_path / "fuzz.abl", EXAMPLES[0].read_text(encoding="utf-8"))
     document = lsp.TextDocumentIdentifier(uri=uri)
     for version, text in enumerate(mutants(500), start=2):

@@ -33,7 +33,8 @@ from .hover import hover
 from .positions import Position, Range, offset_of, range_of, utf16_length
 from .symbols import declaration_of, mentions, word_at
 
-DEBOUNCE_S = 0.05
+# a burst of edits gets one analysis, this long after its last change (ABL_LSP_DEBOUNCE_MS overrides)
+DEBOUNCE_S = float(os.environ.get("ABL_LSP_DEBOUNCE_MS", "50")) / 1000
 SERVER_INFO_COMMAND = "abl.serverInfo"
 log = logging.getLogger("abl.lsp")
 
