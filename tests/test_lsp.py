@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -243,3 +244,96 @@ async def test_500_mutated_specs_never_crash_one_server(undelayed_client: Langua
     assert [d.severity for d in client.diagnostics[uri]] == [lsp.DiagnosticSeverity.Information]
     info = await client.workspace_execute_command_async(lsp.ExecuteCommandParams(command="abl.serverInfo"))
     assert info["pid"] > 0
+
+
+def test_a_missing_pygls_is_reported_with_the_extra_to_install():
+    code = ("import sys; sys.modules['pygls'] = None; from abl.interpreter.cli import main; "
+            "sys.exit(main(['lsp']))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    assert done.returncode != 0
+    assert "needs pygls" in done.stderr and "pip install 'abl[lsp]'" in done.stderr
+
+
+# ---- the TextMate grammar (editors/abl.tmLanguage.json) ----------------------------------------
+
+GRAMMAR = ROOT / "editors" / "abl.tmLanguage.json"
+
+
+def grammar_rules() -> list[dict]:
+    """The grammar's leaf rules in the order TextMate tries them (includes expanded)."""
+    grammar = json.loads(GRAMMAR.read_text(encoding="utf-8"))
+
+    def expand(patterns):
+        for pattern in patterns:
+            if "include" in pattern:
+                yield from expand([grammar["repository"][pattern["include"][1:]]])
+            elif "patterns" in pattern and "match" not in pattern and "begin" not in pattern:
+                yield from expand(pattern["patterns"])
+            else:
+                yield pattern
+    return list(expand(grammar["patterns"]))
+
+
+def tokenise(line: str, rules: list[dict]) -> list[tuple[str, str]]:
+    """TextMate's scan of one line: at each point the rule matching earliest wins (the first
+    listed on a tie); a begin/end rule runs to its end. Raises on a character no rule covers."""
+    compiled = [(rule, re.compile(rule.get("match") or rule["begin"])) for rule in rules]
+    tokens, at = [], 0
+    while at < len(line):
+        found = [(m.start(), index, rule, m) for index, (rule, pattern) in enumerate(compiled)
+                 if (m := pattern.search(line, at))]
+        if not found:
+            break
+        start, _, rule, match = min(found, key=lambda f: (f[0], f[1]))
+        gap = line[at:start]
+        assert not gap.strip(), f"no rule covers {gap.strip()!r} in {line!r}"
+        end = match.end()
+        if "begin" in rule:
+            closing = re.compile(rule["end"]).search(line, end)
+            end = closing.end() if closing else len(line)
+        scope = rule.get("name") or ",".join(c["name"] for c in rule.get("captures", {}).values())
+        tokens.append((line[start:end], scope))
+        at = max(end, start + 1)
+    assert not line[at:].strip(), f"no rule covers {line[at:].strip()!r} in {line!r}"
+    return tokens
+
+
+def test_every_regex_of_the_grammar_compiles():
+    rules = grammar_rules()
+    assert len(rules) >= 10
+    for rule in rules:
+        for key in ("match", "begin", "end"):
+            if key in rule:
+                re.compile(rule[key])
+
+
+def test_every_keyword_of_the_language_is_a_keyword_of_the_grammar():
+    grammar_text = re.sub(r"//[^\n]*", "", (ROOT / "spec" / "grammar.lark").read_text(encoding="utf-8"))
+    words = set(re.findall(r'"([a-z][a-z-]*)"', grammar_text))
+    assert {"experiment", "units", "mean-ablating", "torchvision", "averaged"} <= words
+    keyword_rules = [re.compile(r["match"]) for r in grammar_rules()
+                     if r.get("name", "").startswith("keyword.") and "match" in r]
+    for word in sorted(words):
+        assert any(rule.fullmatch(word) for rule in keyword_rules), f"`{word}` is no keyword of the grammar"
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_every_line_of_the_examples_tokenises(path):
+    rules = grammar_rules()
+    scopes = set()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        scopes.update(scope for _, scope in tokenise(line, rules))
+    assert "comment.line.number-sign.abl" in scopes and "keyword.control.statement.abl" in scopes
+
+
+def test_the_grammar_scopes_what_it_promises():
+    rules = grammar_rules()
+    line = 'units hot = top 10% by activation in $layer  # note "x"'
+    tokens = dict(tokenise(line, rules))
+    assert tokens["units hot"].endswith("entity.name.variable.declaration.abl")
+    assert tokens["10%"] == "constant.numeric.percent.abl"
+    assert tokens["$layer"] == "variable.other.param.abl"
+    assert tokens['# note "x"'] == "comment.line.number-sign.abl"
+    assert tokens["top"] == "keyword.other.abl" and tokens["="] == "keyword.operator.abl"
+    assert dict(tokenise('experiment "a \\" b" seed 3', rules))['"a \\" b"'] == "string.quoted.double.abl"
+    assert dict(tokenise("units g = grid 4x4 over a, b in fc1", rules))["4x4"] == "constant.numeric.grid.abl"
