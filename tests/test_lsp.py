@@ -181,6 +181,10 @@ async def test_definition_references_formatting_and_quick_fix(client: LanguageCl
         text_document=document, position=at(text, "net\n", 1),
         context=lsp.ReferenceContext(include_declaration=True)))
     assert len(references) == 3
+    from_declaration = await client.text_document_references_async(lsp.ReferenceParams(
+        text_document=document, position=at(text, "width =", 1),
+        context=lsp.ReferenceContext(include_declaration=False)))
+    assert [r.range.start for r in from_declaration] == [at(text, "$width")]
     edits = await client.text_document_formatting_async(
         lsp.DocumentFormattingParams(text_document=document, options=lsp.FormattingOptions(tab_size=4, insert_spaces=True)))
     formatted = subprocess.run(SERVER[:2] + ["import sys; from abl.interpreter.cli import main; "

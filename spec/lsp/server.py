@@ -186,9 +186,11 @@ def _declaration_at(analysis: Analysis, offset: int):
     if word is None:
         return None
     declaration = declaration_of(word.name, analysis.declarations, offset)
-    if declaration is None or (declaration.kind == "param") != (word.text.startswith("$")
-                                                                 or word.span == declaration.span):
+    if declaration is None:
         return None
+    at_declaration = word.span == declaration.span
+    if not at_declaration and (declaration.kind == "param") != word.text.startswith("$"):
+        return None          # a bare `model` is the keyword, not `param model`
     return declaration
 
 
