@@ -19,7 +19,7 @@ from pathlib import Path
 
 from abl.spec.vocabulary import DATASETS
 
-from abl.interpreter.errors import RunError
+from abl.interpreter.errors import RunError, user_path
 from abl.interpreter.plan.specs import StimuliSpec
 
 # the `photos` source (data/photos.py): side of every view, and (photo, package, ImageNet index)
@@ -162,7 +162,7 @@ def _preprocess(spec: StimuliSpec, source: str) -> str:
 
 
 def _folder_classes(path: str) -> tuple[Path, list[str]]:
-    root = Path(path).expanduser()
+    root = user_path(path)
     if not root.is_dir():
         raise RunError(f"no image folder {root}",
                        help="give a folder with one subfolder of images per class; abl never downloads")
