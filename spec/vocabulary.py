@@ -9,7 +9,7 @@ from __future__ import annotations
 DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "imagefolder", "photos")
 SPLITS = ("train", "test")
 PREPROCESSING = ("auto", "none", "imagenet")
-DEVICES = ("auto", "cpu", "cuda")
+DEVICES = ("auto", "cpu", "cuda", "mps")
 
 # Per-unit scores a selection can rank or threshold by.
 UNIT_METRICS = ("activation", "magnitude", "selectivity", "selectivity index", "rotated magnitude")

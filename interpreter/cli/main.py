@@ -8,6 +8,7 @@ import sys
 
 from abl.spec.codes import CODES
 from abl.spec.diagnostics import SpecError
+from abl.spec.vocabulary import DEVICES
 
 from abl.interpreter.cli.common import ExitCode, _consoles, _print_diagnostics, labelled, run_error_diagnostic
 from abl.interpreter.cli.compare import cmd_compare
@@ -96,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
         common(p)
         if name == "run":
             p.add_argument("--out", metavar="DIR", help="run folder (default runs/<experiment>-<time>)")
-            p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="override `device`")
+            p.add_argument("--device", choices=DEVICES, help="override `device`")
             p.add_argument("--cache-dir", metavar="DIR",
                            help="trained-model cache (default $ABL_CACHE_DIR or ~/.cache/abl)")
             p.add_argument("--no-figures", action="store_true", help="skip PNG/SVG figures")
@@ -130,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     layers.add_argument("--model", metavar="NAME", help="only this model (default: one of each declared)")
     layers.add_argument("--set", action="append", metavar="NAME=VALUE", help="override a param")
     layers.add_argument("--format", choices=("text", "json"), default="text")
-    layers.add_argument("--device", choices=("auto", "cpu", "cuda"), help="override `device`")
+    layers.add_argument("--device", choices=DEVICES, help="override `device`")
     layers.add_argument("--cache-dir", metavar="DIR", help="trained-model cache (as for abl run)")
     common(layers)
     layers.set_defaults(handler=cmd_layers)
