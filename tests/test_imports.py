@@ -153,7 +153,7 @@ BACKEND_MAY_IMPORT = ("abl.interpreter.backend", "abl.interpreter.backend.condit
 # ---- the subpackages: phases, imported one way ------------------------------------------------
 
 # Each subpackage of abl.interpreter and what it may import of the others (the top-level modules
-# errors, atomic, progress, version, cache and selectivity are shared by all; api is the top).
+# errors, atomic, progress, version, cache, selectivity and seeding are shared by all; api is the top).
 # Read bottom-up: plan < backend < data < models < run < report < results < cluster < cli.
 SUBPACKAGES = {
     "plan": set(),
@@ -166,7 +166,7 @@ SUBPACKAGES = {
     "cluster": {"plan", "backend", "data", "models", "run", "results"},
     "cli": {"plan", "backend", "data", "models", "run", "report", "results", "cluster"},
 }
-CORE = {"errors", "atomic", "progress", "version", "cache", "selectivity"}
+CORE = {"errors", "atomic", "progress", "version", "cache", "selectivity", "seeding"}
 TOP = {"api"}
 
 

@@ -40,6 +40,7 @@ from typing import Mapping
 import torch
 from torch import nn
 
+from abl.interpreter.seeding import seed63
 from abl.interpreter.models import zoo
 from abl.interpreter.errors import RunError, user_path
 from abl.interpreter.models.layer_names import layer_names, resolve_layer
@@ -146,7 +147,7 @@ def _seeded(seed: int):
     @contextlib.contextmanager
     def block():
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(seed))
+            torch.manual_seed(seed63(seed))
             yield
 
     return block()

@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
+from abl.interpreter.seeding import sd
 from abl.interpreter.plan.plan import (BarsReport, ControlClaim, CurveReport, HeatmapReport, HistogramReport, Plan,
                                         ScatterReport, TableReport, condition_groups)
 from abl.interpreter.run.table import SELECTIVITY_UNIT, intervention_text
@@ -212,7 +213,7 @@ def per_class_table(table, measure: str) -> Table:
                     cells.append(f"{value:.4f}{_interval(matching)}")
                 else:
                     delta = "" if base is None else f" ({value - base:+.4f})"
-                    spread = f" ±{np.std(values):.3f}" if len(values) > 1 else ""
+                    spread = f" ±{sd(values):.3f}" if len(values) > 1 else ""
                     style = "red" if base is not None and value - base < -1e-9 else ""
                     cells.append(Text(f"{value:.4f}{_interval(matching)}{spread}{delta}", style=style))
             label = cls if cls else "all"
