@@ -46,7 +46,7 @@ def notebook_progress():
 
     if importlib.util.find_spec("ipywidgets") is None:     # rich draws live bars as a widget
         return TextProgress()
-    return _StartedRichProgress(Console(force_jupyter=True))
+    return _StartedRichProgress(Console(force_jupyter=True, markup=False))
 
 
 class _StartedRichProgress:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 
 from abl.spec.errors import AblError
 
@@ -32,6 +33,17 @@ class RunError(AblError):
 
     def __str__(self) -> str:
         return self.message if not self.help else f"{self.message} (help: {self.help})"
+
+
+def user_path(raw) -> Path:
+    """`raw` as a Path with `~` and `~user` expanded, or a RunError when there is no such user or
+    no home folder to expand it to (pathlib raises RuntimeError)."""
+    try:
+        return Path(raw).expanduser()
+    except RuntimeError:
+        head = str(raw).replace("\\", "/").split("/", 1)[0]
+        raise RunError(f"cannot expand `{head}` in {raw}: no such user or home folder",
+                       help="give the path without `~`, or one that names an existing user") from None
 
 
 def check_range(indices, size: int, what: str, where: str) -> None:

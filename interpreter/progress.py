@@ -50,7 +50,8 @@ class RichProgress:
         self.console = console
         self.notes: list[str] = []
         self._progress = _Progress(
-            TextColumn("[progress.description]{task.description}"), BarColumn(),
+            # a label (a model or stimuli name, a loss) is shown as typed, never read as markup
+            TextColumn("{task.description}", style="progress.description", markup=False), BarColumn(),
             MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
             console=console, transient=True,
         )
@@ -80,7 +81,9 @@ class RichProgress:
 
     def note(self, message: str) -> None:
         self.notes.append(message)
-        self._progress.console.print(f"[yellow]warning:[/] {message}")
+        from rich.text import Text
+
+        self._progress.console.print(Text.assemble(("warning:", "yellow"), " ", message))
 
 
 class TextProgress:

@@ -138,12 +138,12 @@ class ParamChecks:
     def _device(self, value: ast.Value) -> str:
         text = value.value if isinstance(value, (ast.Name, ast.String)) else None
         if text is None:
-            self.error("E306", "a device is `auto`, `cpu`, `cuda` or `cuda:N`", value.span)
+            self.error("E306", "a device is `auto`, `cpu`, `cuda`, `cuda:N` or `mps`", value.span)
             return "auto"
         if text in DEVICES or (text.startswith("cuda:") and text[5:].isdigit()):
             return text
         self.error("E307", f"unknown device `{text}`", value.span,
-                   help=did_you_mean(text, DEVICES) or 'use `auto`, `cpu`, `cuda` or `"cuda:N"` (quoted)')
+                   help=did_you_mean(text, DEVICES) or 'use `auto`, `cpu`, `cuda`, `mps` or `"cuda:N"` (quoted)')
         return "auto"
 
     # ---- value checks ---------------------------------------------------------------------

@@ -90,9 +90,9 @@ _code("E304", "unknown-report", "a report kind is not one abl knows",
       "report heatmp rank deficit by cell, class x layer",
       "report heatmap rank deficit by cell, class x layer")
 _code("E305", "unknown-architecture", "a model architecture is not one abl knows",
-      "Built-in trainable architectures are `mlp` and `cnn`; torchvision architectures are named "
-      "as in `torchvision.models` (alexnet, vgg16, mobilenet_v2, resnet101, ...).",
-      "model net = torchvision alexnt", "model net = torchvision alexnet")
+      "Built-in trainable architectures are `mlp` and `cnn`. (A torchvision name abl's table "
+      "lacks is the warning W505: `abl run` settles it.)",
+      "model net = train mpl [64, 10] on train", "model net = train mlp [64, 10] on train")
 _code("E306", "type-mismatch", "a value has the wrong type for its place",
       "For example a string where a number is expected, a list where a layer is expected, a "
       "number where a whole number is needed, or a model file path without quotes.",
@@ -190,6 +190,14 @@ _code("W504", "reseeded-derived-stimuli", "`seed` on a derived stimuli set re-dr
       "after it: `noise 0.3 seed 7`.",
       "stimuli noisy = test noise 0.3\nstimuli other = noisy seed 7",
       "stimuli noisy = test noise 0.3 seed 7")
+
+_code("W505", "unknown-torchvision-model", "a torchvision model (or `arch`) abl's table does not list",
+      "abl knows torchvision's classification models from a table generated from "
+      "`torchvision.models.list_models()` (spec/torchvision_models.py), so lint needs no torch. A "
+      "name it does not list may be a misspelling (the help suggests the nearest name) or a model of "
+      "a newer torchvision: `abl run` builds it if the installed torchvision has it, and stops with "
+      "an error if not.",
+      "model net = torchvision alexnt", "model net = torchvision alexnet")
 
 
 def severity_of(code: str) -> Severity:

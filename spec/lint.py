@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from . import ast
+from .diagnostics import did_you_mean
 from .program import KIND_WORDS, Symbol
 from .source import Span
 from .visit import nodes_of
+from .vocabulary import BUILTIN_ARCHITECTURES, TORCHVISION_ARCHITECTURES
 
 
 @dataclass(frozen=True)
@@ -110,3 +112,21 @@ def reseeded_derived_stimuli(facts: LintFacts) -> Iterator[Finding]:
                           f"`{source.value}`", seeds[0].span,
                           "to seed only a corruption, write the seed after it: `noise 0.3 seed 7`")
         declared.add(statement.name.value)
+
+
+@lint_rule("W505")
+def unknown_torchvision_model(facts: LintFacts) -> Iterator[Finding]:
+    """A torchvision name (or a file model's `arch`) the generated table lacks: a misspelling, or a
+    model of a newer torchvision, which `abl run` builds (or refuses) against the installed one."""
+    for statement in nodes_of(ast.ModelDecl, facts.statements):
+        expr = statement.expr
+        if isinstance(expr, ast.TorchvisionModel):
+            arch, known, what = expr.arch, TORCHVISION_ARCHITECTURES, "a torchvision model"
+        elif isinstance(expr, ast.FileModel) and expr.arch is not None:
+            arch, known, what = expr.arch, BUILTIN_ARCHITECTURES + TORCHVISION_ARCHITECTURES, "an architecture"
+        else:
+            continue
+        if arch.value not in known:
+            yield Finding(f"`{arch.value}` is not {what} abl knows", arch.span,
+                          did_you_mean(arch.value, known) or "names as in torchvision.models.list_models(), "
+                          "e.g. `alexnet`, `resnet101`; `abl run` checks it against the installed torchvision")

@@ -73,7 +73,7 @@ CASES = [
      "did you mean `digits`?"),
     ("E304", HEAD + "measure accuracy on test\nreport heatmp rank deficit by cell, class x layer\n",
      6, 8, "did you mean `heatmap`?"),
-    ("E305", HEAD + "model n2 = torchvision alexnt\nmeasure accuracy on test using n2\n"
+    ("W505", HEAD + "model n2 = torchvision alexnt\nmeasure accuracy on test using n2\n"
                     "measure loss on test using net\n", 5, 24, "did you mean `alexnet`?"),
     ("E305", HEAD + "model n2 = train mpl [64, 10] on test\nmeasure accuracy on test using n2\n"
                     "measure loss on test using net\n", 5, 18, "did you mean `mlp`?"),

@@ -154,7 +154,7 @@ BACKEND_MAY_IMPORT = ("abl.interpreter.backend", "abl.interpreter.backend.condit
 # ---- the subpackages: phases, imported one way ------------------------------------------------
 
 # Each subpackage of abl.interpreter and what it may import of the others (the top-level modules
-# errors, atomic, progress, version, cache and selectivity are shared by all; api is the top).
+# errors, atomic, progress, version, cache, selectivity and seeding are shared by all; api is the top).
 # Read bottom-up: plan < backend < data < models < run < report < results < cluster < cli.
 SUBPACKAGES = {
     "plan": set(),
@@ -167,7 +167,7 @@ SUBPACKAGES = {
     "cluster": {"plan", "backend", "data", "models", "run", "results"},
     "cli": {"plan", "backend", "data", "models", "run", "report", "results", "cluster"},
 }
-CORE = {"errors", "atomic", "progress", "version", "cache", "selectivity"}
+CORE = {"errors", "atomic", "progress", "version", "cache", "selectivity", "seeding"}
 TOP = {"api"}
 
 
@@ -261,14 +261,9 @@ def test_the_rule_catches_a_forbidden_import():
     assert "abl.interpreter.cli.main (cli)" in forbidden_imports("abl.interpreter.models.zoo", imported)
 
 
-# the fallback for a torchvision that keeps its ImageNet names elsewhere than models/_meta.py
-PLAN_TORCHVISION_FALLBACK = {"interpreter/plan/catalog.py": {"torchvision.models", "torchvision.models.AlexNet_Weights"}}
-
-
 @pytest.mark.parametrize("path", modules("interpreter/plan"), ids=_rel)
 def test_the_plan_imports_no_torch(path):
     imported = imports_of(path.read_text(encoding="utf-8"), _package_of(path))
-    imported -= PLAN_TORCHVISION_FALLBACK.get(_rel(path), set())
     assert not [m for m in imported if _matches(m, "torch") or _matches(m, "torchvision")], _rel(path)
 
 

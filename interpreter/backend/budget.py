@@ -53,25 +53,40 @@ def parse_size(text: str) -> int:
     return size
 
 
+MEMINFO = "/proc/meminfo"
+UNKNOWN_MEMORY = 4 * CPU_DEFAULT     # when no source says: the CPU default budget, a quarter of it
+
+
 def available_bytes(device: torch.device) -> int:
-    """Free GPU memory, or MemAvailable from /proc/meminfo (elsewhere: physical pages free)."""
+    """Free GPU memory (CUDA); else the system's available memory (an MPS device shares it):
+    psutil on every platform, else MemAvailable from /proc/meminfo, else `os.sysconf` where the
+    platform has it (not Windows; macOS lacks SC_AVPHYS_PAGES), else UNKNOWN_MEMORY."""
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return int(free)
     try:
-        with open("/proc/meminfo", encoding="ascii") as handle:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except Exception:        # psutil missing, or failing on this platform: the next source
+        pass
+    try:
+        with open(MEMINFO, encoding="ascii") as handle:
             for line in handle:
                 if line.startswith("MemAvailable:"):
                     return int(line.split()[1]) * 1024
-    except OSError:
+    except (OSError, ValueError, IndexError):
         pass
     import os
 
-    return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return UNKNOWN_MEMORY
 
 
 def default_budget(device: torch.device) -> int:
-    cap = DEFAULT_CAP if device.type == "cuda" else CPU_DEFAULT
+    cap = DEFAULT_CAP if device.type in ("cuda", "mps") else CPU_DEFAULT
     return max(64 * 1024 ** 2, min(cap, available_bytes(device) // 4))
 
 

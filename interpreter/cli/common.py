@@ -42,16 +42,25 @@ def _consoles(no_color: bool = False):
     from rich.console import Console
 
     disable = no_color or bool(os.environ.get("NO_COLOR"))
-    out = Console(no_color=disable, highlight=False, soft_wrap=False)
-    err = Console(stderr=True, no_color=disable, highlight=False, soft_wrap=True)
+    # markup off: what the user typed (flags, paths, spec text) is printed as typed, brackets and
+    # all; colour comes from `labelled` and rich Text, never from markup in a formatted string
+    out = Console(no_color=disable, highlight=False, soft_wrap=False, markup=False, emoji=False)
+    err = Console(stderr=True, no_color=disable, highlight=False, soft_wrap=True, markup=False, emoji=False)
     return out, err
+
+
+def labelled(label: str, style: str, message: str):
+    """`label message` with only the label styled: the message is plain text, never markup."""
+    from rich.text import Text
+
+    return Text.assemble((label, style), " ", message)
 
 
 def _parse_sets(values: list[str] | None, err) -> dict[str, str] | None:
     overrides: dict[str, str] = {}
     for item in values or []:
         if "=" not in item:
-            err.print(f"[red]error:[/] --set takes NAME=VALUE, got `{item}`", markup=True)
+            err.print(labelled("error:", "red", f"--set takes NAME=VALUE, got `{item}`"))
             return None
         name, value = item.split("=", 1)
         overrides[name.strip()] = value.strip()
@@ -62,15 +71,18 @@ def _spec_files(paths: list[str]) -> tuple[list[Path], list[str]]:
     files, problems = [], []
     for raw in paths:
         path = Path(raw)
-        if path.is_dir():
-            found = sorted(p for p in path.rglob("*.abl") if p.is_file())
-            if not found:
-                problems.append(f"{raw}: no .abl files in this folder")
-            files.extend(found)
-        elif path.exists():
-            files.append(path)
-        else:
-            problems.append(f"{raw}: no such file or folder")
+        try:
+            if path.is_dir():
+                found = sorted(p for p in path.rglob("*.abl") if p.is_file())
+                if not found:
+                    problems.append(f"{raw}: no .abl files in this folder")
+                files.extend(found)
+            elif path.exists():
+                files.append(path)
+            else:
+                problems.append(f"{raw}: no such file or folder")
+        except (OSError, ValueError) as error:     # a name too long, a NUL byte
+            problems.append(f"{raw}: {getattr(error, 'strerror', None) or error}")
     return files, problems
 
 

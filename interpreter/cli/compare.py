@@ -16,7 +16,7 @@ def cmd_compare(args) -> int:
 
     out, err = _consoles(args.no_color)
     if not args.tolerance >= 0:
-        err.print("error: --tolerance must be a number >= 0", markup=False)
+        err.print("error: --tolerance must be a number >= 0")
         return ExitCode.ERROR
     comparison = compare_runs(load_run(args.run_a), load_run(args.run_b), args.tolerance)
     if args.format == "json":
@@ -43,15 +43,15 @@ def render(comparison) -> list:
             for column in ("", "A", "B"):
                 table.add_column(column, overflow="fold")
             for change in changes:
-                table.add_row(change.what, str(change.a), str(change.b))
+                table.add_row(Text(str(change.what)), Text(str(change.a)), Text(str(change.b)))
             parts.append(table)
     if comparison.moved:
         table = Table(title=f"values that moved ({len(comparison.moved)})", title_justify="left")
         for column in ("row", "A", "A interval", "B", "B interval"):
             table.add_column(column, overflow="fold")
         for moved in comparison.moved[:MAX_SHOWN]:
-            table.add_row(", ".join(f"{k}={v}" for k, v in moved.key.items()), f"{moved.a:.6g}",
-                          _interval(moved.a_interval), f"{moved.b:.6g}", _interval(moved.b_interval))
+            table.add_row(Text(", ".join(f"{k}={v}" for k, v in moved.key.items())), f"{moved.a:.6g}",
+                          Text(_interval(moved.a_interval)), f"{moved.b:.6g}", Text(_interval(moved.b_interval)))
         parts.append(table)
         if len(comparison.moved) > MAX_SHOWN:
             parts.append(Text(f"... and {len(comparison.moved) - MAX_SHOWN} more (--format json lists them all)"))

@@ -8,8 +8,9 @@ import sys
 
 from abl.spec.codes import CODES
 from abl.spec.diagnostics import SpecError
+from abl.spec.vocabulary import DEVICES
 
-from abl.interpreter.cli.common import ExitCode, _consoles, _print_diagnostics, run_error_diagnostic
+from abl.interpreter.cli.common import ExitCode, _consoles, _print_diagnostics, labelled, run_error_diagnostic
 from abl.interpreter.cli.compare import cmd_compare
 from abl.interpreter.cli.run import EXECUTORS, cmd_layers, cmd_plan, cmd_run
 from abl.interpreter.cli.tools import cmd_fmt, cmd_lint
@@ -27,18 +28,21 @@ def cmd_explain(args) -> int:
     if code not in CODES:
         from abl.spec.diagnostics import did_you_mean
 
-        err.print(f"[red]error:[/] unknown code `{args.code}`"
-                  + (f"; {did_you_mean(code, CODES)}" if did_you_mean(code, CODES) else ""))
+        err.print(labelled("error:", "red", f"unknown code `{args.code}`"
+                           + (f"; {did_you_mean(code, CODES)}" if did_you_mean(code, CODES) else "")))
         err.print("codes: " + ", ".join(CODES))
         return ExitCode.ERROR
     entry = CODES[code]
-    out.print(f"[bold]{entry.code}[/] {entry.name} ({entry.severity.value}): ", end="")
-    out.print(entry.summary + "\n", markup=False)
-    out.print(entry.explanation + "\n", markup=False)      # explanations quote `[cell = 3,3]`
-    out.print("[bold]example[/]")
-    out.print(entry.example, markup=False)
-    out.print("\n[bold]fix[/]")
-    out.print(entry.fix, markup=False)
+    from rich.text import Text
+
+    # the consoles print text as it is (explanations quote `[cell = 3,3]`); only headings are styled
+    out.print(labelled(entry.code, "bold", f"{entry.name} ({entry.severity.value}): "), end="")
+    out.print(entry.summary + "\n")
+    out.print(entry.explanation + "\n")
+    out.print(Text("example", style="bold"))
+    out.print(entry.example)
+    out.print(Text.assemble("\n", ("fix", "bold")))
+    out.print(entry.fix)
     return ExitCode.OK
 
 
@@ -109,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
         common(p)
         if name == "run":
             p.add_argument("--out", metavar="DIR", help="run folder (default runs/<experiment>-<time>)")
-            p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="override `device`")
+            p.add_argument("--device", choices=DEVICES, help="override `device`")
             p.add_argument("--cache-dir", metavar="DIR",
                            help="trained-model cache (default $ABL_CACHE_DIR or ~/.cache/abl)")
             p.add_argument("--no-figures", action="store_true", help="skip PNG/SVG figures")
@@ -143,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     layers.add_argument("--model", metavar="NAME", help="only this model (default: one of each declared)")
     layers.add_argument("--set", action="append", metavar="NAME=VALUE", help="override a param")
     layers.add_argument("--format", choices=("text", "json"), default="text")
-    layers.add_argument("--device", choices=("auto", "cpu", "cuda"), help="override `device`")
+    layers.add_argument("--device", choices=DEVICES, help="override `device`")
     layers.add_argument("--cache-dir", metavar="DIR", help="trained-model cache (as for abl run)")
     common(layers)
     layers.set_defaults(handler=cmd_layers)
@@ -277,9 +281,9 @@ def _main(argv: list[str] | None = None) -> int:
             _print_diagnostics([diagnostic], err)
         else:
             where = f"{error.code} " if error.code else ""
-            err.print(f"[red]error:[/] {where}{error.message}", markup=True, highlight=False)
+            err.print(labelled("error:", "red", f"{where}{error.message}"))
             if error.help:
-                err.print(f"  = help: {error.help}", markup=False)
+                err.print(f"  = help: {error.help}")
         return _finished(args, ExitCode.ERROR)
     except SpecError as error:
         _print_diagnostics(error.diagnostics, err, collected=getattr(args, "collected", None))
@@ -294,19 +298,23 @@ def _main(argv: list[str] | None = None) -> int:
         if (error.name or "").split(".")[0] not in RUN_EXTRA_MODULES:
             if os.environ.get("ABL_DEBUG"):
                 raise
-            err.print(f"[red]internal error:[/] ModuleNotFoundError: {error}", markup=True)
+            err.print(labelled("internal error:", "red", f"ModuleNotFoundError: {error}"))
             return ExitCode.ERROR
         err.print(f"error: `abl {args.command}` needs {error.name}, which this install of abl lacks "
-                  "(the light install has the language tools only: lint, fmt, explain)", markup=False)
-        err.print("  = help: pip install 'abl[run]'   (from a checkout: pip install -e \".[run]\")",
-                  markup=False)
+                  "(the light install has the language tools only: lint, fmt, explain)")
+        err.print("  = help: pip install 'abl[run]'   (from a checkout: pip install -e \".[run]\")")
         return ExitCode.ERROR
+    except OSError as error:    # the file system said no (a name too long, no space, no permission)
+        if os.environ.get("ABL_DEBUG"):
+            raise
+        where = f"{error.filename}: " if error.filename is not None else ""
+        err.print(labelled("error:", "red", f"{where}{error.strerror or error}"))
+        return _finished(args, ExitCode.ERROR)
     except Exception as error:  # a bug in abl: say so plainly; the traceback only on request
         if os.environ.get("ABL_DEBUG"):
             raise
-        err.print(f"[red]internal error:[/] {type(error).__name__}: {error}", markup=True)
-        err.print("  = help: this is a bug in abl; rerun with ABL_DEBUG=1 for the traceback and report it",
-                  markup=False)
+        err.print(labelled("internal error:", "red", f"{type(error).__name__}: {error}"))
+        err.print("  = help: this is a bug in abl; rerun with ABL_DEBUG=1 for the traceback and report it")
         return ExitCode.ERROR
 
 

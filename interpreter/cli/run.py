@@ -11,7 +11,7 @@ from pathlib import Path
 
 from abl.spec.source import SourceReadError
 
-from abl.interpreter.cli.common import ExitCode, _consoles, _parse_sets, _print_diagnostics
+from abl.interpreter.cli.common import ExitCode, _consoles, _parse_sets, _print_diagnostics, labelled
 
 EXECUTORS = ("local", "ray")
 
@@ -27,12 +27,12 @@ def _compile_for_run(args, err):
     try:
         result = compile_file(args.spec, overrides)
     except SourceReadError as error:
-        err.print(f"[red]error:[/] {error.path}: {error.reason}")
+        err.print(labelled("error:", "red", f"{error.path}: {error.reason}"))
         return None
     _print_diagnostics(list(result.diagnostics), err, collected=getattr(args, "collected", None))
     if result.program is None:
         errors = sum(d.is_error for d in result.diagnostics)
-        err.print(f"[red]error:[/] {args.spec} has {errors} error(s); nothing was run")
+        err.print(labelled("error:", "red", f"{args.spec} has {errors} error(s); nothing was run"))
         return None
     return result, overrides
 
@@ -77,7 +77,7 @@ def cmd_run(args) -> int:
         out = err                    # stdout carries the JSON array of diagnostics alone
     args.executor_given = args.executor is not None
     if args.ray_address and args.executor == "local":
-        err.print("error: --ray-address needs --executor ray", markup=False)
+        err.print("error: --ray-address needs --executor ray")
         return ExitCode.ERROR
     args.executor = args.executor or ("ray" if args.ray_address else "local")
     budget = None
@@ -87,10 +87,10 @@ def cmd_run(args) -> int:
         try:
             budget = parse_size(args.memory_budget)
         except ValueError as error:
-            err.print(f"error: --memory-budget: {error}", markup=False)
+            err.print(f"error: --memory-budget: {error}")
             return ExitCode.ERROR
     if args.threads is not None and args.threads < 1:
-        err.print("error: --threads must be at least 1", markup=False)
+        err.print("error: --threads must be at least 1")
         return ExitCode.ERROR
     if args.executor == "ray":
         from abl.interpreter.cluster.ray_executor import import_ray
@@ -103,7 +103,7 @@ def cmd_run(args) -> int:
     if args.resume:
         return _resume(args, out, err, budget)
     if args.spec is None:
-        err.print("error: `abl run` needs a SPEC (or --resume RUN_DIR)", markup=False)
+        err.print("error: `abl run` needs a SPEC (or --resume RUN_DIR)")
         return ExitCode.ERROR
     compiled = _compile_for_run(args, err)
     if compiled is None:
@@ -134,14 +134,12 @@ def _resume(args, out, err, budget) -> int:
     from abl.interpreter.results.runfolder import ResumeRefused, RunFolder
 
     if args.out:
-        err.print("error: --resume and --out cannot be used together: a resumed run completes its own folder",
-                  markup=False)
+        err.print("error: --resume and --out cannot be used together: a resumed run completes its own folder")
         return ExitCode.ERROR
     folder_path = Path(args.resume)
     manifest = RunFolder.read_running(folder_path)
     if manifest.get("status") == "complete":
-        err.print(f"{folder_path} is complete; nothing to resume (its report is {folder_path / 'report.txt'})",
-                  markup=False)
+        err.print(f"{folder_path} is complete; nothing to resume (its report is {folder_path / 'report.txt'})")
         return ExitCode.OK
     spec_text = (folder_path / "spec.abl").read_bytes()
     if args.spec is not None and Path(args.spec).read_bytes() != spec_text:
@@ -165,7 +163,7 @@ def _resume(args, out, err, budget) -> int:
     args.spec = original                    # run-time errors point at the spec as it was run
     _print_diagnostics(list(front_end.diagnostics), err, collected=getattr(args, "collected", None))
     if front_end.program is None:
-        err.print(f"[red]error:[/] {folder_path / 'spec.abl'} no longer compiles; nothing was run")
+        err.print(labelled("error:", "red", f"{folder_path / 'spec.abl'} no longer compiles; nothing was run"))
         return ExitCode.ERROR
     plan = _make_plan(front_end.program, err, args)
     if plan is None:
@@ -181,8 +179,8 @@ def _resume(args, out, err, budget) -> int:
     finished, notes = folder.finished_shards()
     folder.kept_shards = len(finished)
     for note in notes:
-        err.print(f"[yellow]warning:[/] {note}")
-    err.print(f"resuming {folder_path}: {len(finished)} finished shard(s) kept", markup=False)
+        err.print(labelled("warning:", "yellow", note))
+    err.print(f"resuming {folder_path}: {len(finished)} finished shard(s) kept")
     return _execute(args, out, err, plan, folder, budget, finished)
 
 
@@ -195,7 +193,7 @@ def _execute(args, out, err, plan, folder, budget, finished) -> int:
         if not folder.complete:
             folder.mark_interrupted()
             err.print(f"interrupted: `abl run --resume {folder.path}` completes the run "
-                      "(its finished shards are kept)", markup=False)
+                      "(its finished shards are kept)")
         raise
 
 
@@ -206,7 +204,7 @@ def _run_into(args, out, err, plan, folder, budget, finished) -> int:
 
     started = time.time()
     threads = int(folder.execution["threads"])
-    err.print(f"[bold]{plan.experiment}[/]: {_plan_line(plan)}", soft_wrap=False)   # wrap at words
+    err.print(labelled(f"{plan.experiment}:", "bold", _plan_line(plan)), soft_wrap=False)   # wrap at words
     use_bars = err.is_terminal and not os.environ.get("CI")
     progress = RichProgress(err) if use_bars else SilentProgress()
     cache_dir = args.cache_dir or os.environ.get("ABL_CACHE_DIR") or None
@@ -220,10 +218,10 @@ def _run_into(args, out, err, plan, folder, budget, finished) -> int:
                                progress=progress if use_bars else None)
     if not use_bars:
         for note in progress.notes:
-            err.print(f"[yellow]warning:[/] {note}")
+            err.print(labelled("warning:", "yellow", note))
     for note in result.notes:
         if note not in progress.notes:      # notes from shards that ran elsewhere
-            err.print(f"[yellow]warning:[/] {note}")
+            err.print(labelled("warning:", "yellow", note))
     report = render_report(result, figures, folder.path)
     folder.write_report_text(report)
     folder.finish()
@@ -232,7 +230,7 @@ def _run_into(args, out, err, plan, folder, budget, finished) -> int:
         from abl.interpreter.results.tracking import log_run
 
         run_id = log_run(result, folder.path, folder._manifest)
-        err.print(f"logged to MLflow: run {run_id} in experiment `{plan.experiment}`", markup=False)
+        err.print(f"logged to MLflow: run {run_id} in experiment `{plan.experiment}`")
     return ExitCode.OK if result.all_passed else ExitCode.FAILED
 
 
@@ -274,7 +272,7 @@ def cmd_layers(args) -> int:
         if not chosen:
             hint = did_you_mean(args.model, sorted({plan.declared_name(key) for key in keys}))
             err.print(f"error: --model {args.model}: the spec declares no such model"
-                      + (f"; {hint}" if hint else f" (models: {', '.join(keys)})"), markup=False)
+                      + (f"; {hint}" if hint else f" (models: {', '.join(keys)})"))
             return ExitCode.ERROR
     else:                                   # one of each declaration (a sweep's first member)
         measured = list(dict.fromkeys(item.model for item in plan.measures)) or keys
@@ -287,7 +285,7 @@ def cmd_layers(args) -> int:
             plan.model_spec(key).train_on or plan.stimuli[0][0]
         inspected.append(inspect_layers(key, loaded.module, loaded.aliases, executor.stimuli(stimuli).images[0]))
     for note in executor.progress.notes:
-        err.print(f"warning: {note}", markup=False)
+        err.print(f"warning: {note}")
     if args.format == "json":
         out.print_json(json.dumps([layers.as_record() for layers in inspected]))
     else:

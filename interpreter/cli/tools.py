@@ -27,19 +27,19 @@ def _read_inputs(paths: list[str], stdin_name: str, err):
     sources, failed = [], False
     files, problems = _spec_files([p for p in paths if p != STDIN])
     for problem in problems:
-        err.print(f"error: {problem}", markup=False)
+        err.print(f"error: {problem}")
         failed = True
     if STDIN in paths:
         try:
             sources.append(SourceFile.from_text(sys.stdin.read(), stdin_name))
         except UnicodeDecodeError:
-            err.print("error: standard input is not UTF-8 text", markup=False)
+            err.print("error: standard input is not UTF-8 text")
             failed = True
     for path in files:
         try:
             sources.append(SourceFile.read(path))
         except SourceReadError as error:
-            err.print(f"error: {error.path}: {error.reason}", markup=False)
+            err.print(f"error: {error.path}: {error.reason}")
             failed = True
     return sources, failed
 
@@ -56,9 +56,9 @@ def _flag_problems(diagnostics: list[Diagnostic], overrides: dict[str, str], err
         seen.add(diagnostic.message)
         name = diagnostic.message.split("`--set ", 1)[-1].split("=", 1)[0]
         flag = f"--set {name}={overrides.get(name, '')}"
-        err.print(f"error: {flag}: {diagnostic.code} {diagnostic.message}", markup=False)
+        err.print(f"error: {flag}: {diagnostic.code} {diagnostic.message}")
         if diagnostic.help:
-            err.print(f"  = help: {diagnostic.help}", markup=False)
+            err.print(f"  = help: {diagnostic.help}")
     return rest
 
 
@@ -76,7 +76,7 @@ def cmd_lint(args) -> int:
         ignore = parse_codes(args.ignore or [], "--ignore")
         base = find_settings(Path.cwd())
     except SettingsError as error:
-        err.print(f"error: {error}", markup=False)
+        err.print(f"error: {error}")
         return ExitCode.ERROR
     sources, failed = _read_inputs(args.paths, args.stdin_filename, err)
     diagnostics: list[Diagnostic] = []
@@ -89,7 +89,7 @@ def cmd_lint(args) -> int:
         try:
             settings = find_settings(Path(source.path), cache) if source.path != args.stdin_filename else base
         except SettingsError as error:
-            err.print(f"error: {error}", markup=False)
+            err.print(f"error: {error}")
             return ExitCode.ERROR
         settings = settings.overridden(select, ignore, args.exit_zero)
         exit_zero |= settings.exit_zero
@@ -108,7 +108,7 @@ def cmd_lint(args) -> int:
         diagnostics.extend(apply(found, settings, source.text))
     for path in skipped_deep:
         err.print(f"note: --deep skipped {path}: it has errors, so its models were not built "
-                  "(fix them and lint again)", markup=False)
+                  "(fix them and lint again)")
     color = fmt == "text" and not args.output_file and out.is_terminal and not out.no_color
     text = emit(diagnostics, fmt, color=color, tool_version=abl_version())
     lines = [text] if (diagnostics or fmt != "text") else []
@@ -123,7 +123,7 @@ def cmd_lint(args) -> int:
 
             write_text(Path(args.output_file), body)
         except OSError as error:
-            err.print(f"error: --output-file {args.output_file}: {error.strerror or error}", markup=False)
+            err.print(f"error: --output-file {args.output_file}: {error.strerror or error}")
             return ExitCode.ERROR
     else:
         sys.stdout.write(body)
@@ -156,7 +156,7 @@ def cmd_fmt(args) -> int:
         result = format_text(source.text, source.path)
         if result.text is None:
             _print_diagnostics(list(result.diagnostics), err)
-            err.print(f"error: {source.path}: not formatted (fix the syntax errors first)", markup=False)
+            err.print(f"error: {source.path}: not formatted (fix the syntax errors first)")
             failed = True
             continue
         if source.path == args.stdin_filename and not (args.check or args.diff):
@@ -170,20 +170,20 @@ def cmd_fmt(args) -> int:
                 source.text.splitlines(keepends=True), result.text.splitlines(keepends=True),
                 fromfile=source.path, tofile=source.path))
         elif args.check:
-            err.print(f"would reformat {source.path}", markup=False)
+            err.print(f"would reformat {source.path}")
         else:
             try:
                 write_text(Path(source.path), result.text)      # whole or not at all
             except OSError as error:
                 err.print(f"error: {source.path}: not written ({error.strerror or error}); "
-                          "the file is unchanged", markup=False)
+                          "the file is unchanged")
                 failed = True
                 continue
-            err.print(f"reformatted {source.path}", markup=False)
+            err.print(f"reformatted {source.path}")
     files = len([s for s in sources if s.path != args.stdin_filename]) or len(sources)
     if not (len(sources) == 1 and sources[0].path == args.stdin_filename and not (args.check or args.diff)):
         verb = "would be reformatted" if (args.check or args.diff) else "reformatted"
-        err.print(f"{changed} file(s) {verb}, {files - changed} unchanged", markup=False)
+        err.print(f"{changed} file(s) {verb}, {files - changed} unchanged")
     if failed:
         return ExitCode.ERROR
     return ExitCode.FAILED if ((args.check or args.diff) and changed) else ExitCode.OK

@@ -77,7 +77,9 @@ def _schedule(ray, plan, shards, options, progress, on_finished) -> list[ShardRe
     if threads > resources.get("CPU", 0):
         raise RunError(f"each shard asks for {threads} CPUs, but the Ray cluster has {resources.get('CPU', 0):g}",
                        help="lower --threads or add workers to the cluster")
-    options = dataclasses.replace(options, threads=threads, device="cuda" if gpus else "cpu")
+    asked = options.device or plan.device       # MPS is no Ray GPU: a shard asking for it runs there
+    options = dataclasses.replace(options, threads=threads,
+                                  device="cuda" if gpus else "mps" if asked == "mps" else "cpu")
     task = ray.remote(run_shard).options(num_cpus=threads, num_gpus=gpus, max_retries=MAX_RETRIES,
                                          retry_exceptions=False, name="abl shard")
     plan_ref = ray.put(plan)

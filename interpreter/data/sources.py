@@ -15,7 +15,7 @@ import torch
 
 from abl.interpreter.plan.catalog import CIFAR10_NAMES, DIGIT_NAMES, FASHION_MNIST_DEFAULT, FASHION_NAMES, _folder_classes, \
     _folder_labels, imagenet_class_names
-from abl.interpreter.errors import RunError
+from abl.interpreter.errors import RunError, user_path
 from abl.interpreter.progress import Progress
 from abl.interpreter.plan.specs import StimuliSpec
 
@@ -88,7 +88,7 @@ def _find_idx(root: Path, stem: str, subdir: str) -> Path | None:
 
 def _idx_dataset(path: str, subdir: str, class_names: tuple[str, ...], split: str | None,
                  what: str) -> _Catalog:
-    root = Path(path).expanduser()
+    root = user_path(path)
     parts = [split] if split else ["train", "test"]
     if not root.is_dir():
         raise RunError(f"{what}: no folder {root}",
@@ -120,7 +120,7 @@ def _idx_listing(parts: list[str]) -> str:
 def _cifar10(path: str, split: str | None) -> _Catalog:
     from torchvision.datasets import CIFAR10
 
-    root = Path(path).expanduser()
+    root = user_path(path)
     if root.name == "cifar-10-batches-py":
         root = root.parent
     help_text = ("give the folder that holds `cifar-10-batches-py/` (data_batch_1..5, test_batch, "

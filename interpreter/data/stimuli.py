@@ -49,6 +49,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from abl.interpreter.seeding import seed32
 from abl.interpreter.plan.catalog import (SOURCES, StimuliInfo, _check_spec, _filter_classes, _preprocess, _source,  # noqa: F401
                       describe, resolve_class)
 from abl.interpreter.errors import RunError
@@ -112,7 +113,7 @@ def _select(spec: StimuliSpec, catalog: _Catalog, progress: Progress) -> np.ndar
 
             try:
                 train, test = train_test_split(positions, test_size=float(spec.test_fraction),
-                                               stratify=labels, random_state=int(spec.seed))
+                                               stratify=labels, random_state=seed32(spec.seed))
             except ValueError as error:
                 raise RunError(f"stimuli `{spec.name}`: cannot make a stratified {spec.split} split "
                                f"({error})", help="every class needs at least two images, and the "

@@ -40,8 +40,9 @@ from typing import Mapping
 import torch
 from torch import nn
 
+from abl.interpreter.seeding import seed63
 from abl.interpreter.models import zoo
-from abl.interpreter.errors import RunError
+from abl.interpreter.errors import RunError, user_path
 from abl.interpreter.models.layer_names import layer_names, resolve_layer
 from abl.interpreter.models.weights_policy import weights_file
 from abl.interpreter.progress import Progress, SilentProgress
@@ -146,7 +147,7 @@ def _seeded(seed: int):
     @contextlib.contextmanager
     def block():
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(seed))
+            torch.manual_seed(seed63(seed))
             yield
 
     return block()
@@ -231,7 +232,7 @@ def _is_torchscript(path: Path) -> bool:
 def _file(spec: ModelSpec) -> LoadedModel:
     if not spec.path:
         raise RunError(f"model `{spec.name}`: a file model needs a path", help='file "net.pt"')
-    path = Path(spec.path).expanduser()
+    path = user_path(spec.path)
     if not path.is_file():
         raise RunError(f"model `{spec.name}`: no model file {path}",
                        help="give the path of a TorchScript file or a state dict (with `arch NAME`)")

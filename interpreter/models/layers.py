@@ -130,10 +130,11 @@ def inspect_layers(name: str, module: nn.Module, aliases: dict[str, str], image:
 def layers_tree(layers: ModelLayers):
     """A rich Tree following the module hierarchy."""
     from rich.markup import escape
+    from rich.text import Text
     from rich.tree import Tree
 
     shape = "x".join(str(s) for s in layers.input_shape)
-    root = Tree(f"[bold]{escape(layers.model)}[/]  input {shape}  ({len(layers.layers)} modules)")
+    root = Tree(Text.from_markup(f"[bold]{escape(layers.model)}[/]  input {shape}  ({len(layers.layers)} modules)"))
     nodes: dict[str, Tree] = {"": root}
     for layer in layers.layers:
         parent = layer.path.rsplit(".", 1)[0] if "." in layer.path else ""
@@ -149,5 +150,5 @@ def layers_tree(layers: ModelLayers):
             text += f"  [green]{layer.units} {layer.unit_axis}[/]"
         if layer.traps:
             text += f"  [yellow]! {escape('; '.join(layer.traps))}[/]"
-        nodes[layer.path] = nodes.get(parent, root).add(text)
+        nodes[layer.path] = nodes.get(parent, root).add(Text.from_markup(text))
     return root

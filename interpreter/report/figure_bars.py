@@ -7,6 +7,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from abl.interpreter.seeding import sd
 from abl.interpreter.report.figure_common import (
     _finite_mean,
     _new_figure,
@@ -57,7 +58,7 @@ def per_class_bars(table: ResultsTable, measure: str, out_dir: Path | str, title
         values[(row.cls, condition(row))].append(row.value)
         single[(row.cls, condition(row))] = row
     means = np.array([[_finite_mean(values.get((c, i), [])) for i in interventions] for c in classes])
-    spread = np.array([[float(np.std(values[(c, i)])) if len(values.get((c, i), [])) > 1 else 0.0
+    spread = np.array([[sd(values.get((c, i), []))
                         for i in interventions] for c in classes])
     # a single measured value: its bootstrap interval over images (asymmetric)
     lower, upper = spread.copy(), spread.copy()

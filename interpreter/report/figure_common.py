@@ -3,8 +3,7 @@ table look-ups that say what is missing.
 
 Headless by construction: figures are `matplotlib.figure.Figure` objects drawn on the Agg canvas,
 never pyplot figures, so nothing is left open in pyplot's registry and no display is needed.
-(The Agg backend is also selected at import, unless the caller already imported pyplot and chose
-a backend of their own.)
+No backend is selected, ever: a notebook's (or a script's) pyplot keeps whatever backend it has.
 
 A table that lacks what a figure needs raises `ValueError` with a sentence that says what is
 missing, before matplotlib is touched. Where a figure needs one number but the table holds
@@ -16,14 +15,8 @@ from __future__ import annotations
 
 import math
 import re
-import sys
 from pathlib import Path
 from typing import Iterable, Sequence
-
-import matplotlib
-
-if "matplotlib.pyplot" not in sys.modules:
-    matplotlib.use("Agg")
 
 import numpy as np
 from abl.interpreter.atomic import atomic_path

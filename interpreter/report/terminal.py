@@ -9,10 +9,12 @@ from pathlib import Path
 
 import numpy as np
 from rich.console import Group
+from rich.markup import escape as _escape
 from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
+from abl.interpreter.seeding import sd
 from abl.interpreter.plan.plan import (BarsReport, ControlClaim, CurveReport, HeatmapReport, HistogramReport, Plan,
                                         ScatterReport, TableReport, condition_groups)
 from abl.interpreter.run.table import SELECTIVITY_UNIT, intervention_text
@@ -29,7 +31,7 @@ def count_forwards(plan: Plan) -> tuple[int, int]:
 
 
 def plan_tree(plan: Plan) -> Tree:
-    root = Tree(f"[bold]{plan.experiment}[/]  seed {plan.seed}, device {plan.device}, "
+    root = Tree(f"[bold]{_escape(plan.experiment)}[/]  seed {plan.seed}, device {plan.device}, "
                 f"random controls x{plan.repeats}, {plan.confidence:.0%} intervals from {plan.resamples} resamples")
     if plan.params:
         params = root.add("[bold]parameters[/]")
@@ -102,13 +104,17 @@ def plan_tree(plan: Plan) -> Tree:
         reports = root.add("[bold]report[/]")
         for item in plan.reports:
             reports.add(_escape(item.text))
-    return root
+    return markup_labels(root)
 
 
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
+def markup_labels(tree: Tree) -> Tree:
+    """The tree's labels (markup with the user's text escaped) as rich Text, so that they look the
+    same on a console that reads no markup (abl's consoles print text as it is)."""
+    if isinstance(tree.label, str):
+        tree.label = Text.from_markup(tree.label)
+    for child in tree.children:
+        markup_labels(child)
+    return tree
 
 
 # ---- results -----------------------------------------------------------------------------
@@ -207,7 +213,7 @@ def per_class_table(table, measure: str) -> Table:
                     cells.append(f"{value:.4f}{_interval(matching)}")
                 else:
                     delta = "" if base is None else f" ({value - base:+.4f})"
-                    spread = f" ±{np.std(values):.3f}" if len(values) > 1 else ""
+                    spread = f" ±{sd(values):.3f}" if len(values) > 1 else ""
                     style = "red" if base is not None and value - base < -1e-9 else ""
                     cells.append(Text(f"{value:.4f}{_interval(matching)}{spread}{delta}", style=style))
             label = cls if cls else "all"
@@ -259,7 +265,7 @@ def mean_grid(table, measure: str):
         for r in layer_rows:
             cells[r.cell].append(r.value)
         cell, values = max(cells.items(), key=lambda kv: np.mean(kv[1]))
-        best.add_row(Text(layer), str(cell), f"{np.mean(values):.4g}")
+        best.add_row(Text(layer), Text(str(cell)), f"{np.mean(values):.4g}")
     return Group(view, best)
 
 
@@ -281,7 +287,7 @@ def selectivity_summary(table) -> Table:
                 table.declared(r.stimuli))].append(r.value)
     for (model, binding, layer, stimuli), values in groups.items():
         values = np.asarray(values)
-        view.add_row(*binding, layer, str(len(values)), f"{values.mean():.3f}", f"{np.median(values):.3f}",
+        view.add_row(*[Text(str(b)) for b in binding], Text(layer), str(len(values)), f"{values.mean():.3f}", f"{np.median(values):.3f}",
                      f"{values.max():.3f}")
     return view
 
@@ -314,13 +320,13 @@ def sweep_table(table, item) -> Table:
         return f"{np.mean(found):.4f}" if found else ""
 
     if len(conditions) <= 3 or (len(conditions) <= 4 and len(conditions) <= len(values)):
-        view.add_column(dim, no_wrap=True)
+        view.add_column(Text(dim), no_wrap=True)
         for label in conditions:
             view.add_column(Text(label), justify="right", min_width=6, overflow="fold")
         for value in values:
             view.add_row(Text(value), *[number((label, value)) for label in conditions])
     else:
-        view.add_column(f"condition \\ {dim}", overflow="fold", ratio=1)
+        view.add_column(Text(f"condition \\ {dim}"), overflow="fold", ratio=1)
         for value in values:
             view.add_column(Text(value), justify="right", min_width=6, no_wrap=True)
         for label in conditions:

@@ -200,7 +200,6 @@ class RunFolder:
         self.complete = True
 
     def manifest(self, result, wall_seconds: float, device: str) -> dict:
-        import numpy
         import torch
 
         from abl.interpreter.version import abl_version
@@ -223,8 +222,8 @@ class RunFolder:
             "wall_seconds": round(wall_seconds, 3),
             "forward_passes": result.forward_passes,
             "versions": {"abl": abl_version(), "python": platform.python_version(),
-                         "torch": torch.__version__, "torchvision": _torchvision_version(),
-                         "numpy": numpy.__version__, "platform": platform.platform()},
+                         "torch": torch.__version__,      # with its build tag (+cu130, +cpu)
+                         **package_versions(), "platform": platform.platform()},
             "stimuli": {key: {"sha256": s.sha256, "n": s.n, "classes": [s.class_names[i] for i in s.present_classes]}
                         for key, s in sorted(result.stimuli_records.items())},
             "models": {key: m.as_record() for key, m in sorted(result.model_records.items())},
@@ -234,7 +233,7 @@ class RunFolder:
     def write_report_text(self, renderable) -> None:
         with self._writing(), atomic_path(self.path / "report.txt") as temporary:
             with open(temporary, "w", encoding="utf-8") as handle:
-                Console(file=handle, width=120, no_color=True, force_terminal=False).print(renderable)
+                Console(file=handle, width=120, no_color=True, force_terminal=False, markup=False).print(renderable)
 
 
 def _claim_folder(path: Path, spec_path: Path) -> None:
@@ -269,25 +268,22 @@ def _claim_folder(path: Path, spec_path: Path) -> None:
             shutil.rmtree(folder)
 
 
-def _torchvision_version() -> str:
-    """torchvision's full version (with its build tag, e.g. `+cu130`), read from its generated
-    version.py: importing torchvision only to ask costs about 2 s of every run on the digits."""
-    import importlib.util
-    import re
-    import sys as _sys
+# the packages whose versions a run records (besides abl, python and torch), by distribution name
+RECORDED_PACKAGES = ("torchvision", "numpy", "scipy", "scikit-learn", "pandas", "matplotlib", "lark")
 
-    if "torchvision" in _sys.modules:
-        return _sys.modules["torchvision"].__version__
-    spec = importlib.util.find_spec("torchvision")
-    if spec is None or not spec.submodule_search_locations:
-        return "not installed"
-    text = (Path(spec.submodule_search_locations[0]) / "version.py").read_text(encoding="utf-8")
-    match = re.search(r"^__version__ = ['\"]([^'\"]+)['\"]", text, re.MULTILINE)
-    if match is None:
-        from importlib import metadata
 
-        return metadata.version("torchvision")
-    return match.group(1)
+def package_versions() -> dict[str, str]:
+    """Each recorded package's installed version from its distribution metadata (a public API,
+    no import: importing torchvision only to ask costs about 2 s of a digits run)."""
+    from importlib import metadata
+
+    versions = {}
+    for name in RECORDED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
 
 
 def _write_json(path: Path, data) -> None:

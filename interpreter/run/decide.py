@@ -23,6 +23,7 @@ import numpy as np
 
 from abl.spec.families import same_value
 
+from abl.interpreter.seeding import sd
 from abl.interpreter.run.claim_sides import ClassNames, ImageValues, Member, SideReader, drop, read_side, resolve, single
 from abl.interpreter.errors import RunError
 from abl.interpreter.plan.plan import ChangeClaim, ControlClaim, ExpectItem, ExtremeClaim, NumberClaim, QuantityClaim
@@ -293,7 +294,7 @@ def _control(item: ControlClaim, reader: _Reader, line: int) -> Verdict:
     p_value = (1 + extreme) / (len(controls) + 1)
     ok = COMPARE[item.op](observed, float(np.mean(controls)))
     detail = (f"observed {observed:.4g} vs control mean {np.mean(controls):.4g} "
-              f"(sd {np.std(controls):.3g}, {len(controls)} draws); p = {p_value:.3g}, "
+              f"(sd {sd(controls):.3g}, {len(controls)} draws); p = {p_value:.3g}, "
               f"needs p <= {item.significance:g}")
     return Verdict(item.text, ok, detail, observed, float(np.mean(controls)), p_value, line=line,
                    test="random control", significance=item.significance, n=len(controls),

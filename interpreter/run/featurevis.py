@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from abl.interpreter.seeding import seed63
 from abl.interpreter.errors import RunError, check_range
 from abl.interpreter.backend.hooks import HookSession, eval_mode
 from abl.interpreter.backend.units import units_first
@@ -66,7 +67,7 @@ def visualize_unit(model: nn.Module, layer_path: str, unit: int, input_shape, st
                    device: torch.device = torch.device("cpu")) -> FeatureVisResult:
     """An image (C, H, W) in [0, 1] that excites `unit` of the layer at `layer_path`."""
     shape = tuple(int(s) for s in input_shape)
-    generator = torch.Generator().manual_seed(int(seed) % (2**63))
+    generator = torch.Generator().manual_seed(seed63(seed))
     start = (0.5 + 0.1 * torch.randn((1,) + shape, generator=generator)).clamp_(0, 1)
     params = list(model.parameters())
     flags = [p.requires_grad for p in params]

@@ -16,12 +16,21 @@ from abl.interpreter.progress import Progress
 from abl.interpreter.run.outputs import ModelRecord
 
 
+def mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
 def resolve_device(name: str) -> torch.device:
+    """`auto`: CUDA when torch sees it, else Apple's MPS, else the CPU."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device("cuda" if torch.cuda.is_available() else "mps" if mps_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise RunError(f"device `{name}` was asked for, but torch sees no CUDA device",
                        help="use `device auto` or `device cpu`, or run where a GPU is visible")
+    if name == "mps" and not mps_available():
+        raise RunError("device `mps` was asked for, but torch sees no MPS device (Apple silicon, macOS 12.3+)",
+                       help="use `device auto` or `device cpu`")
     return torch.device(name)
 
 

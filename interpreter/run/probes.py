@@ -13,6 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
+from abl.interpreter.seeding import seed32
 from abl.interpreter.errors import RunError
 from abl.interpreter.run.probe_solver import (MAX_BATCHED_COLUMNS, balanced_accuracy, fit_logistic, predict,
                            standardise)
@@ -73,7 +74,7 @@ def _folds(y: np.ndarray, seed: int):
     if smallest < 2:
         raise RunError("cross-validating a probe needs at least 2 images of the class and 2 of the rest",
                        help="use more stimuli, or fit on one set and evaluate on another (`fit on`)")
-    splitter = StratifiedKFold(n_splits=min(FOLDS, smallest), shuffle=True, random_state=seed % (2**32))
+    splitter = StratifiedKFold(n_splits=min(FOLDS, smallest), shuffle=True, random_state=seed32(seed))
     return list(splitter.split(np.zeros((len(y), 1)), y))
 
 

@@ -39,7 +39,9 @@ def stream_seed(seed: int, *identity: object) -> np.random.Generator:
     the identity's text."""
     text = "|".join(str(part) for part in identity)
     digest = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
-    return np.random.default_rng(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, digest]))
+    from abl.interpreter.seeding import generator
+
+    return generator(seed, digest)        # the whole seed (seeding.py)
 
 
 def _mean(x: np.ndarray, axis: int = -1) -> np.ndarray:
