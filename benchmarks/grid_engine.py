@@ -6,7 +6,7 @@ units and compute the logits (the seeds' way: one hooked forward per condition).
 abl runs all conditions of a layer in one batched pass (the network before the layer
 runs once). Both paths must give identical logits.
 
-    python benchmarks/grid_engine.py [--repeats 3] [--cells 4] [--workload cnn|mlp]
+    python benchmarks/grid_engine.py [--repeats 3] [--cells 4] [--workload cnn|mlp] [--smoke]
 
 The gain depends on where the ablated layer sits: the batched engine runs the network before
 the layer once, but everything after it still runs once per condition. Ablations late in the
@@ -56,7 +56,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--cells", type=int, default=4)
     parser.add_argument("--workload", choices=sorted(WORKLOADS), action="append")
+    parser.add_argument("--smoke", action="store_true", help="seconds: one repetition, 2x2 grids of the mlp (CI)")
     args = parser.parse_args()
+    if args.smoke:
+        args.repeats, args.cells, args.workload = 1, 2, ["mlp"]
     for workload in args.workload or sorted(WORKLOADS):
         print(f"== {workload}: {args.cells}x{args.cells} grid, 10 classes, 3 layers")
         bench(args, workload)

@@ -18,6 +18,7 @@ difference in rank deficits against the plain loop (0 where the computation is t
 
     python benchmarks/hayne_scale.py --workload digits  [--repeats 3]
     python benchmarks/hayne_scale.py --workload alexnet [--repeats 3] [--per-class 16]
+    python benchmarks/hayne_scale.py --smoke     # seconds: 2 classes x 1 layer, checks agreement (CI)
 
 `alexnet`: torchvision AlexNet with random weights (no download), 224 px, 8 classes of real
 photographs (crops of scikit-learn's and matplotlib's sample photos), the paper's 7 layers;
@@ -74,7 +75,12 @@ def photo_folder(root: Path, per_class: int, seed: int = 0) -> Path:
 
 
 def spec_text(workload: str, folder: Path | None) -> str:
-    if workload == "digits":
+    classes = "each class c"
+    if workload == "smoke":
+        head = ("stimuli probe = digits split train\nstimuli eval = digits split test\n"
+                "model net = train cnn on probe epochs 1\n")
+        layers, classes = "[conv2]", "each class c in [3, 7]"
+    elif workload == "digits":
         head = ("stimuli probe = digits split train\nstimuli eval = digits split test\n"
                 "model net = train cnn on probe epochs 20\n")
         layers = "[conv1, conv2, fc1]"
@@ -83,7 +89,7 @@ def spec_text(workload: str, folder: Path | None) -> str:
                 "model net = torchvision alexnet weights none\n")
         layers = ALEXNET_LAYERS
     return (f'experiment "benchmark"\nseed 0\n{head}'
-            f"for each class c, each layer L in {layers}:\n"
+            f"for {classes}, each layer L in {layers}:\n"
             "    units cells = grid 4x4 over selectivity, magnitude for class c in L on probe\n"
             "    measure rank deficit on eval where class == c ablating cells\n")
 
@@ -120,7 +126,7 @@ def _cells(experiment):
         (layer, units), = executor.resolve(intervention.units).items()
         path = executor.model(item.model).resolve_layer(layer)
         names = executor.stimuli(item.stimuli).class_names
-        out.append((names[item.where_class], item.where_class, layer, path, item.cell_label, list(units)))
+        out.append((names[item.where_class], item.where_class, layer, path, item.cell, list(units)))
     return out
 
 
@@ -213,7 +219,10 @@ def main() -> None:
     parser.add_argument("--workload", choices=("digits", "alexnet"), default="digits")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--per-class", type=int, default=16, help="alexnet: photos per class")
+    parser.add_argument("--smoke", action="store_true", help="a seconds-long run that checks agreement (CI)")
     args = parser.parse_args()
+    if args.smoke:
+        args.workload, args.repeats = "smoke", 1
     try:
         import captum  # noqa: F401
         contenders = {"abl": abl_phase, "plain": plain_loop, "captum": captum_phase}
@@ -236,6 +245,8 @@ def main() -> None:
     print(f"{'contender':<8} {'min s':>8} {'median s':>9} {'plain/this (median)':>20} {'max |deficit diff| vs plain':>28}")
     for name in contenders:
         diff = max(abs(values[name][key] - reference[key]) for key in reference)
+        if name == "abl" and diff != 0:
+            raise SystemExit(f"abl's rank deficits differ from the plain loop's by {diff}")
         print(f"{name:<8} {min(times[name]):8.3f} {statistics.median(times[name]):9.3f} "
               f"{statistics.median(times['plain']) / statistics.median(times[name]):20.2f} {diff:28.3g}")
     print(f"peak RSS of the whole process: {peak_rss_gb():.2f} GB")

@@ -11,7 +11,7 @@ and the full run's time is projected linearly in the number of images (every pha
 conditions and probes, is linear in it). Prints the wall time, the peak RSS of the `abl` process
 and the projection.
 
-    python benchmarks/paper_scale.py [--per-class 10] [--classes 50]
+    python benchmarks/paper_scale.py [--per-class 10] [--classes 50] [--smoke]
 """
 
 from __future__ import annotations
@@ -62,10 +62,13 @@ def main() -> None:
     parser.add_argument("--per-class", type=int, default=10)
     parser.add_argument("--classes", type=int, default=50)
     parser.add_argument("--memory-budget", default=None, help="passed to abl run")
+    parser.add_argument("--smoke", action="store_true", help="2 classes x 2 images: the pipeline runs (CI)")
     args = parser.parse_args()
+    if args.smoke:
+        args.classes, args.per_class = 2, 2
     with tempfile.TemporaryDirectory() as tmp:
         folder = photo_classes(Path(tmp) / "photos", args.classes, args.per_class)
-        command = [sys.executable, "-m", "abl.interpreter.cli.main", "run", str(ROOT / "examples" / "hayne_grid.abl"),
+        command = [sys.executable, "-m", "abl.interpreter.cli", "run", str(ROOT / "examples" / "hayne_grid.abl"),
                    "--set", "model=alexnet", "--set", f"data={folder}", "--set", f"layers={LAYERS}",
                    "--out", str(Path(tmp) / "run"), "--no-figures", "--cache-dir", str(Path(tmp) / "cache")]
         if args.memory_budget:

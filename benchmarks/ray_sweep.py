@@ -11,7 +11,7 @@ contender the wall time (min, median), the sum of the trainings' times recorded 
 RSS of the `abl` process and its children (Ray's workers are not children of the driver: their
 peak is not in it), and whether the results files are identical.
 
-    python benchmarks/ray_sweep.py [--epochs 8] [--repetitions 2]
+    python benchmarks/ray_sweep.py [--epochs 8] [--repetitions 2] [--smoke]
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def run(executor: str, epochs: int, root: Path, tag: str) -> dict:
     env = dict(os.environ, NO_COLOR="1", ABL_CACHE_DIR=str(cache))
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "abl.interpreter.cli.main", *args], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", "abl.interpreter.cli", *args], capture_output=True, text=True,
                           env=env, cwd=ROOT)
     wall = time.perf_counter() - started
     if done.returncode not in (0, 1):
@@ -54,7 +54,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--repetitions", type=int, default=2)
+    parser.add_argument("--smoke", action="store_true", help="one repetition of 1-epoch trainings (CI)")
     args = parser.parse_args()
+    if args.smoke:
+        args.epochs, args.repetitions = 1, 1
     results: dict[str, list[dict]] = {"local": [], "ray": []}
     with tempfile.TemporaryDirectory() as tmp:
         for repetition in range(args.repetitions):
@@ -77,6 +80,8 @@ def main() -> None:
     print(f"local/Ray wall ratio: min {min(ratio):.2f}, median {statistics.median(ratio):.2f}")
     print(f"results.csv and expectations.json identical across all runs: {identical} "
           f"(largest difference: {'0' if identical else 'nonzero'})")
+    if not identical:
+        raise SystemExit("local and Ray runs differ")
 
 
 if __name__ == "__main__":

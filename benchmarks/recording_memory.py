@@ -4,7 +4,7 @@ Fashion-MNIST images (Debian's `dataset-fashion-mnist`: `apt-get install dataset
 The statistics are streamed batch by batch (per-class sums in float64), so only the images
 themselves grow with N; the target is peak(50,000) <= 1.2 x peak(5,000).
 
-    python benchmarks/recording_memory.py [--repeats 2]
+    python benchmarks/recording_memory.py [--repeats 2] [--smoke]
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ measure selectivity index in fc1 on big
 
 
 def peak_rss_gb(spec: Path, per_class: int, cache: Path, out: Path) -> float:
-    command = ["/usr/bin/time", "-f", "%M", sys.executable, "-m", "abl.interpreter.cli.main", "run", str(spec),
+    command = ["/usr/bin/time", "-f", "%M", sys.executable, "-m", "abl.interpreter.cli", "run", str(spec),
                "--set", f"n={per_class}", "--out", str(out), "--no-figures", "--cache-dir", str(cache)]
     result = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ, NO_COLOR="1"))
     if result.returncode not in (0, 1):
@@ -39,18 +39,23 @@ def peak_rss_gb(spec: Path, per_class: int, cache: Path, out: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--smoke", action="store_true", help="one repetition at 50 and 500 images (CI)")
     args = parser.parse_args()
+    sizes = (50, 500) if args.smoke else (500, 5000)
+    if args.smoke:
+        args.repeats = 1
     with tempfile.TemporaryDirectory() as tmp:
         spec = Path(tmp) / "recording.abl"
         spec.write_text(SPEC)
-        peaks: dict[int, list[float]] = {500: [], 5000: []}
+        peaks: dict[int, list[float]] = {size: [] for size in sizes}
         for repeat in range(args.repeats):
             for per_class in peaks:              # interleaved: 5,000 then 50,000, repeatedly
                 peaks[per_class].append(peak_rss_gb(spec, per_class, Path(tmp) / "cache",
                                                     Path(tmp) / f"run-{per_class}-{repeat}"))
-    small, large = statistics.median(peaks[500]), statistics.median(peaks[5000])
-    print(f"peak RSS, 5,000 images:  min {min(peaks[500]):.3f} GB, median {small:.3f} GB")
-    print(f"peak RSS, 50,000 images: min {min(peaks[5000]):.3f} GB, median {large:.3f} GB")
+    small, large = (statistics.median(peaks[size]) for size in sizes)
+    for size in sizes:
+        print(f"peak RSS, {size * 10:,} images: min {min(peaks[size]):.3f} GB, "
+              f"median {statistics.median(peaks[size]):.3f} GB")
     print(f"ratio (medians): {large / small:.2f}  (target <= 1.2)")
 
 

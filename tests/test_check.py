@@ -185,7 +185,7 @@ def test_an_unmeasured_loop_value_from_set_is_refused_before_the_run(tmp_path):
     path = tmp_path / "sweep.abl"
     path.write_text(spec)
     for command, code in (("lint", 1), ("plan", 2)):     # lint in CI and `abl plan` say it before any work
-        done = subprocess.run([sys.executable, "-m", "abl.interpreter.cli.main", command, str(path),
+        done = subprocess.run([sys.executable, "-m", "abl.interpreter.cli", command, str(path),
                                "--set", "alphas=[-1,0,1]"], capture_output=True, text=True,
                               env=dict(os.environ, NO_COLOR="1"))
         assert done.returncode == code and f"{path}:9:25: E316" in done.stdout + done.stderr, done

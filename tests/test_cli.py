@@ -17,7 +17,7 @@ def run_cli(*args, cwd=None, env_extra=None):
 
     env = dict(os.environ, NO_COLOR="1")
     env.update(env_extra or {})
-    return subprocess.run([sys.executable, "-m", "abl.interpreter.cli.main", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "abl.interpreter.cli", *args], capture_output=True,
                           text=True, cwd=cwd or ROOT, env=env, timeout=600)
 
 
@@ -144,7 +144,7 @@ def test_lint_exit_zero_output_file_statistics_and_stdin(tmp_path):
     assert result.returncode == 0 and result.stdout == ""
     written = out.read_text()
     assert "E303" in written and "1  E303  unknown-dataset" in written
-    piped = subprocess.run([sys.executable, "-m", "abl.interpreter.cli.main", "lint", "-", "--stdin-filename", "p.abl"],
+    piped = subprocess.run([sys.executable, "-m", "abl.interpreter.cli", "lint", "-", "--stdin-filename", "p.abl"],
                            input=LINTY, capture_output=True, text=True, cwd=ROOT)
     assert piped.returncode == 1 and "p.abl:3:13: E303" in piped.stdout
 
@@ -210,7 +210,7 @@ def test_fmt_diff_and_stdin_and_check(tmp_path):
     diff = run_cli("fmt", "--diff", str(spec))
     assert diff.returncode == 1 and "-stimuli   s" in diff.stdout and "+stimuli s" in diff.stdout
     assert spec.read_text() == messy                      # --diff writes nothing
-    piped = subprocess.run([sys.executable, "-m", "abl.interpreter.cli.main", "fmt", "-"], input=messy,
+    piped = subprocess.run([sys.executable, "-m", "abl.interpreter.cli", "fmt", "-"], input=messy,
                            capture_output=True, text=True, cwd=ROOT)
     assert piped.returncode == 0 and piped.stdout == 'experiment "x"\nseed 0\nstimuli s = digits split test\n'
     assert run_cli("fmt", "--check", str(spec)).returncode == 1
@@ -256,7 +256,7 @@ def test_a_closed_stdout_keeps_the_exit_code(tmp_path):
     cases = [(["lint", "--format", "json", str(bad)], 1), (["lint", str(bad)], 1),
              (["run", str(good), "--out", str(tmp_path / "run"), "--no-figures"], 0)]
     for args, expected in cases:
-        process = subprocess.Popen([sys.executable, "-m", "abl.interpreter.cli.main", *args], cwd=ROOT,
+        process = subprocess.Popen([sys.executable, "-m", "abl.interpreter.cli", *args], cwd=ROOT,
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         process.stdout.close()
         stderr = process.stderr.read().decode()
@@ -279,13 +279,13 @@ def test_a_full_disk_loses_nothing(tmp_path):
     messy = tmp_path / "messy.abl"
     original = 'experiment "x"\nseed 0\nstimuli   s = digits split test\n' + "# padding\n" * 60
     messy.write_text(original)
-    fmt = subprocess.run([sys.executable, "-m", "abl.interpreter.cli.main", "fmt", str(messy)], capture_output=True,
+    fmt = subprocess.run([sys.executable, "-m", "abl.interpreter.cli", "fmt", str(messy)], capture_output=True,
                          text=True, cwd=ROOT, preexec_fn=_full_disk(300))
     assert fmt.returncode == 2 and "not written" in fmt.stderr and "internal error" not in fmt.stderr
     assert messy.read_text() == original and not list(tmp_path.glob(".*.tmp"))
     out = tmp_path / "run"
     env = dict(__import__("os").environ, NO_COLOR="1", ABL_CACHE_DIR=str(tmp_path / "cache"))
-    run = subprocess.run([sys.executable, "-m", "abl.interpreter.cli.main", "run", str(EXAMPLES / "digit7.abl"),
+    run = subprocess.run([sys.executable, "-m", "abl.interpreter.cli", "run", str(EXAMPLES / "digit7.abl"),
                           "--set", "epochs=2", "--out", str(out), "--no-figures"], capture_output=True, text=True,
                          cwd=ROOT, env=env, preexec_fn=_full_disk(2000), timeout=600)
     assert run.returncode == 2 and "cannot write the run folder" in run.stderr, run.stderr

@@ -24,13 +24,13 @@ SAME_FILES = ("results.csv", "expectations.json", "selections.json")
 
 def abl(*args, cache, env_extra=None, **kwargs):
     env = dict(os.environ, NO_COLOR="1", ABL_CACHE_DIR=str(cache), **(env_extra or {}))
-    return subprocess.run([sys.executable, "-m", "abl.interpreter.cli.main", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "abl.interpreter.cli", *args], capture_output=True, text=True,
                           cwd=ROOT, env=env, timeout=600, **kwargs)
 
 
 def start_abl(*args, cache):
     env = dict(os.environ, NO_COLOR="1", ABL_CACHE_DIR=str(cache))
-    return subprocess.Popen([sys.executable, "-m", "abl.interpreter.cli.main", *args], stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-m", "abl.interpreter.cli", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
 
 

@@ -29,7 +29,7 @@ def _env(cache):
 def reference(tmp_path_factory):
     root = tmp_path_factory.mktemp("reference")
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "abl.interpreter.cli.main", "run", KNOB, *SMALL, "--out",
+    done = subprocess.run([sys.executable, "-m", "abl.interpreter.cli", "run", KNOB, *SMALL, "--out",
                            str(root / "run"), "--no-figures"], capture_output=True, text=True, cwd=ROOT,
                           env=_env(root / "cache"), timeout=600)
     assert done.returncode in (0, 1), done.stderr
@@ -49,7 +49,7 @@ def test_a_signal_at_any_point_then_resume(reference, tmp_path, when, signum):
     `written`: results.csv is in place, the manifest may not be."""
     reference_run, _ = reference
     folder, cache = tmp_path / "run", tmp_path / "cache"
-    process = subprocess.Popen([sys.executable, "-m", "abl.interpreter.cli.main", "run", KNOB, *SMALL, "--out",
+    process = subprocess.Popen([sys.executable, "-m", "abl.interpreter.cli", "run", KNOB, *SMALL, "--out",
                                 str(folder), "--no-figures"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, cwd=ROOT, env=_env(cache))
     landmarks = {"started": lambda: (folder / "manifest.json").exists(),
@@ -77,7 +77,7 @@ def test_a_signal_at_any_point_then_resume(reference, tmp_path, when, signum):
         assert f"abl run --resume {folder}" in stderr or when == "started"
         kept = len(list((folder / "shards").glob("shard-*.npz")))
         trained = {p.name: p.stat().st_mtime_ns for p in (cache / "models").glob("*.pt")}
-        resumed = subprocess.run([sys.executable, "-m", "abl.interpreter.cli.main", "run", "--resume", str(folder),
+        resumed = subprocess.run([sys.executable, "-m", "abl.interpreter.cli", "run", "--resume", str(folder),
                                   "--no-figures"], capture_output=True, text=True, cwd=ROOT, env=_env(cache),
                                  timeout=600)
         assert resumed.returncode in (0, 1), resumed.stderr

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def abl(*args, cwd=ROOT, cache):
     env = dict(os.environ, NO_COLOR="1", ABL_CACHE_DIR=str(cache), TORCH_HOME=str(cache / "torch"))
-    return subprocess.run([sys.executable, "-m", "abl.interpreter.cli.main", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "abl.interpreter.cli", *args], capture_output=True, text=True,
                           cwd=cwd, env=env, timeout=600)
 
 

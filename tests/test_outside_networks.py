@@ -149,7 +149,7 @@ def test_a_digit_led_path_lints_clean_and_runs(tmp_path):
         "units hot = top 3 by activation for class 7 in 1.act on test\n"
         "measure accuracy on test ablating hot\n")
     env = dict(os.environ, NO_COLOR="1", ABL_CACHE_DIR=str(tmp_path / "cache"))
-    run = [sys.executable, "-m", "abl.interpreter.cli.main"]
+    run = [sys.executable, "-m", "abl.interpreter.cli"]
     lint = subprocess.run(run + ["lint", "wrapped.abl"], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert lint.returncode == 0, lint.stdout
     done = subprocess.run(run + ["run", "wrapped.abl", "--out", "out", "--no-figures"], capture_output=True,
@@ -212,7 +212,7 @@ def test_the_efficientnet_example_lints_lists_its_blocks_and_runs_a_digit_led_la
     import json
 
     env = dict(os.environ, NO_COLOR="1", ABL_CACHE_DIR=str(tmp_path / "cache"))
-    run = [sys.executable, "-m", "abl.interpreter.cli.main"]
+    run = [sys.executable, "-m", "abl.interpreter.cli"]
     spec = "examples/efficientnet_grid.abl"          # (linted clean with the others: test_lint_examples_clean)
     listed = subprocess.run(run + ["layers", spec, "--format", "json"], capture_output=True, text=True,
                             cwd=ROOT, env=env)

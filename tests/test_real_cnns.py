@@ -40,7 +40,7 @@ def abl_run(tmp_path, *sets):
     env = dict(os.environ, NO_COLOR="1", ABL_CACHE_DIR=str(tmp_path / "cache"),
                TORCH_HOME=str(tmp_path / "torch-home"))
     out = tmp_path / "run"
-    args = [sys.executable, "-m", "abl.interpreter.cli.main", "run", str(SPEC), "--out", str(out), "--no-figures"]
+    args = [sys.executable, "-m", "abl.interpreter.cli", "run", str(SPEC), "--out", str(out), "--no-figures"]
     for item in sets:
         args += ["--set", item]
     result = subprocess.run(args, capture_output=True, text=True, cwd=ROOT, env=env, timeout=900)

@@ -23,7 +23,7 @@ SMALL_KNOB = {"epochs": "1", "seeds": "1", "alphas": "[-10, -1, 0, 1, 10]"}
 
 def abl(*args, cache, cwd=ROOT, env_extra=None):
     env = dict(os.environ, NO_COLOR="1", ABL_CACHE_DIR=str(cache), **(env_extra or {}))
-    return subprocess.run([sys.executable, "-m", "abl.interpreter.cli.main", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "abl.interpreter.cli", *args], capture_output=True, text=True,
                           cwd=cwd, env=env, timeout=600)
 
 

@@ -15,7 +15,7 @@ EXAMPLES = ROOT / "examples"
 
 def abl(*args, cache):
     env = dict(os.environ, NO_COLOR="1", ABL_CACHE_DIR=str(cache))
-    return subprocess.run([sys.executable, "-m", "abl.interpreter.cli.main", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "abl.interpreter.cli", *args], capture_output=True,
                           text=True, cwd=ROOT, env=env, timeout=900)
 
 
@@ -273,14 +273,14 @@ def test_model_faults_are_user_errors_and_interruptions_leave_an_incomplete_fold
         spec.write_text(f'experiment "x"\nseed 0\nstimuli s = digits split test\nmodel net = python "faultnets:{factory}"\n'
                         "units u = top 2 by activation in fc1\nmeasure accuracy on s ablating u\n")
         env = dict(os.environ, NO_COLOR="1", ABL_CACHE_DIR=str(cache))
-        result = subprocess.run([sys.executable, "-m", "abl.interpreter.cli.main", "run", str(spec), "--out",
+        result = subprocess.run([sys.executable, "-m", "abl.interpreter.cli", "run", str(spec), "--out",
                                  str(tmp_path / f"run-{factory}"), "--no-figures"], capture_output=True, text=True,
                                 cwd=tmp_path, env=env, timeout=300)
         assert result.returncode == 2 and words in result.stderr and "internal error" not in result.stderr
     # SIGTERM in the middle of a run: exit 143, the folder says it is not complete, no half files
     out = tmp_path / "interrupted"
     env = dict(os.environ, NO_COLOR="1", ABL_CACHE_DIR=str(cache))
-    process = subprocess.Popen([sys.executable, "-m", "abl.interpreter.cli.main", "run", str(EXAMPLES / "hayne_grid.abl"),
+    process = subprocess.Popen([sys.executable, "-m", "abl.interpreter.cli", "run", str(EXAMPLES / "hayne_grid.abl"),
                                 "--out", str(out)], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     for _ in range(200):
         if (out / "manifest.json").exists():

@@ -1,0 +1,7 @@
+"""`python -m abl.interpreter.cli`: the `abl` command."""
+
+import sys
+
+from abl.interpreter.cli.main import main
+
+sys.exit(main())
