@@ -34,6 +34,12 @@ class RunError(AblError):
         return self.message if not self.help else f"{self.message} (help: {self.help})"
 
 
+# a TorchScript model's layers cannot be hooked (models/build.py, backend/hooks.py)
+SCRIPT_HELP = ("save a state dict (`torch.save(net.state_dict(), path)`) and load it with `file \"PATH\" arch A`, "
+               "or build it with `python \"module:factory\"`; measurements of the whole network (accuracy, "
+               "loss, ...) work on TorchScript")
+
+
 def check_range(indices, size: int, what: str, where: str) -> None:
     """E403, the one check of indices against a size: units of a layer (selections, edits, feature
     visualisation), rows or columns of a weight matrix, tokens of a sequence. `what`: "unit",

@@ -1,5 +1,5 @@
 """Loading: a plan's stimuli sets and models, each built once, with the record of how, and the
-memory budget of each (model, stimuli) pair's batches."""
+memory budget of each (model, stimuli) pair's batches (after checking that the model reads them)."""
 
 from __future__ import annotations
 
@@ -86,11 +86,15 @@ class Loader:
         """The batch sizes of this model on these stimuli within the memory budget, for recording
         passes and condition runs alike."""
         from abl.interpreter.backend.budget import default_budget, plan_rows, row_costs
+        from abl.interpreter.models.checks import check_fits
 
         if (model_key, stimuli_key) not in self._row_plans:
             budget = self.memory_budget or default_budget(self.device)
-            one = self.stimuli(stimuli_key).take([0]).to(self.device)
-            costs = row_costs(self.model(model_key).module, one)
+            model, stimuli = self.model(model_key), self.stimuli(stimuli_key)
+            with at_statement(self.plan.model_spec(model_key).span):
+                check_fits(model, stimuli, self.device)     # before the estimate runs the model
+            one = stimuli.take([0]).to(self.device)
+            costs = row_costs(model.module, one)
             batch, rows = plan_rows(budget, costs.full, self.batch_size)
 
             def rows_after(path: str, budget=budget, costs=costs, rows=rows) -> int:

@@ -1,0 +1,70 @@
+"""What a researcher writes, abl runs (issue 31): TorchScript files, faults that used to end in
+"internal error", report statements the checker resolves. The CLI runs in process (no torch
+import per test) on tiny networks and the digits."""
+
+import json
+
+import pytest
+import torch
+
+from abl.interpreter.cli.main import main
+from abl.interpreter.models.networks import DigitsCNN
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch, capsys):
+    """`cli(spec_text, *args, command="run")` -> (exit code, stdout, stderr), the spec written to
+    tmp_path/spec.abl and run into tmp_path/run."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("ABL_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    runs = []
+
+    def run(text: str, *args: str, command: str = "run"):
+        (tmp_path / "spec.abl").write_text(text)
+        runs.append(tmp_path / ("run" if not runs else f"run{len(runs)}"))
+        extra = ["--out", str(runs[-1])] if command == "run" else []
+        code = main([command, str(tmp_path / "spec.abl"), *extra, *args])
+        out, err = capsys.readouterr()
+        return code, out, err
+    return run
+
+
+def assert_located(code, err, *words):
+    assert code == 2, err
+    assert "internal error" not in err and "Traceback" not in err, err
+    for word in words:
+        assert word in err, (word, err)
+
+
+# ---- 1. TorchScript -------------------------------------------------------------------------------------
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_a_torchscript_file_measures_like_its_state_dict(cli, tmp_path):
+    torch.manual_seed(0)
+    net = DigitsCNN(1, 8, 10, (4, 8, 16)).eval()
+    torch.save(net.state_dict(), tmp_path / "net.pt")
+    torch.jit.save(torch.jit.script(net), tmp_path / "net.ts")
+    head = ('experiment "ts"\nseed 0\nstimuli test = digits split test\nmodel scripted = file "net.ts"\n'
+            'model plain = file "net.pt" arch cnn\n')
+    code, _, err = cli(head + "measure accuracy per class on test using scripted\n"
+                       "measure accuracy per class on test using plain\n", "--no-figures")
+    assert code == 0, err
+    rows = [json.loads(line) for line in (tmp_path / "run" / "results.jsonl").read_text().splitlines()]
+    by_model = {}
+    for row in rows:
+        if row["measure"] == "accuracy" and row["class"]:
+            by_model.setdefault(row["model"], {})[row["class"]] = row["value"]
+    assert len(by_model["scripted"]) == 10 and by_model["scripted"] == by_model["plain"]
+    # its layers cannot be hooked: a located error naming the model and the layer, not a crash
+    code, _, err = cli(head + "units u = [0, 1] in fc1\nmeasure accuracy on test using scripted ablating u\n")
+    assert_located(code, err, "spec.abl:", "is TorchScript", "`fc1`")
+
+
+@pytest.mark.parametrize("model", ["torchvision resnet18 weights none", 'python "abl_test_net32:make"'])
+def test_a_model_that_does_not_read_the_stimuli_is_told_before_the_memory_estimate(cli, tmp_path, model):
+    (tmp_path / "abl_test_net32.py").write_text(
+        "import torch\ndef make():\n    return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Flatten(),"
+        " torch.nn.Linear(4 * 30 * 30, 10))\n")
+    spec = f'experiment "x"\nseed 0\nstimuli test = digits split test\nmodel m = {model}\nmeasure accuracy on test\n'
+    code, _, err = cli(spec)
+    assert_located(code, err, "spec.abl:4:", "does not fit stimuli `test`")
