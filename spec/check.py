@@ -40,6 +40,8 @@ class Checker(ParamChecks, DeclarationChecks, ClaimChecks):
         self.loop_variables: list[tuple[str, Symbol]] = []
         self.model_aliases: set[str] = set()
         self.expired_variables: dict[str, Span] = {}
+        self.one_class_stimuli: dict[str, str] = {}     # stimuli name -> its one class (`classes [3]`)
+        self._declaring_stimuli = ""
         self.unit_exprs: dict[str, object] = {}       # unit set name -> its expression (the last one)
         self.expansion = 1                            # bindings of the enclosing `for each` blocks
         # statements that did not parse take nothing down with them: names they would have

@@ -25,6 +25,13 @@ class ClaimChecks:
 
     def _check_MeasureDecl(self, decl: ast.MeasureDecl, scope: Scope):
         quantity = self.quantity(decl.quantity, scope, in_measure=True)
+        metric, stimuli = quantity.metric, quantity.stimuli
+        if metric is not None and metric.metric.text == "selectivity index" and stimuli is not None \
+                and stimuli.value in self.one_class_stimuli:
+            self.error("E308", f"the selectivity index compares a unit's class means, so it needs at least two "
+                               f"classes; stimuli `{stimuli.value}` have only class "
+                               f"{self.one_class_stimuli[stimuli.value]}", metric.span,
+                       help="measure it on stimuli with several classes")
         if decl.name is not None:
             self.define(scope, decl.name, "measure")
         return dataclasses.replace(decl, quantity=quantity)

@@ -7,11 +7,23 @@ from typing import Iterable
 
 from . import ast
 from .diagnostics import did_you_mean, listing
-from .parser import parse_value
+from .parser import MAX_NESTING, parse_value
 from .source import Span
 from .vocabulary import DEVICES
 from .program import DEFAULT_CONFIDENCE, DEFAULT_REPEATS, DEFAULT_RESAMPLES, Symbol, max_plan
 from .visit import transform
+
+SEED_MAX = 2 ** 32 - 1          # numpy's (and sklearn's random_state) upper bound; torch accepts more
+
+
+def value_depth(text: str) -> int:
+    """How deep brackets and parentheses nest in a `--set` value, checked against the parser's
+    MAX_NESTING before the value is parsed (the parser and the lowering recurse once per level)."""
+    depth = deepest = 0
+    for char in text:
+        depth = depth + 1 if char in "[(" else max(0, depth - 1) if char in "])" else depth
+        deepest = max(deepest, depth)
+    return deepest
 
 
 def _with_span(value: ast.Value, span: Span) -> ast.Value:
@@ -59,8 +71,14 @@ class ParamChecks:
                            (f"declared parameters: {listing(list(self.params))}" if self.params
                             else "this spec declares no parameters"))
                 continue
-            parsed = parse_value(text)
             default = self.params[name]
+            depth = value_depth(text)
+            if depth > MAX_NESTING:
+                self.error("E104", f"the value of `--set {name}=...` nests brackets {depth} deep; abl accepts "
+                                   f"at most {MAX_NESTING}", default.span,
+                           help=f"give `--set {name}` a flatter value (lists of lists are written `[[1, 2], [3]]`)")
+                continue
+            parsed = parse_value(text)
             if parsed is None or (isinstance(parsed, ast.Name) and isinstance(default, ast.String)):
                 parsed = ast.String(text, default.span)
             self.params[name] = _with_span(parsed, default.span)
@@ -105,7 +123,7 @@ class ParamChecks:
                     self.error("E306", "the experiment's name is a string in double quotes",
                                statement.name.span, help='experiment "digit-7 units"')
             elif isinstance(statement, ast.Seed):
-                seed = self.int_value(statement.value, "the seed", minimum=0)
+                seed = self.seed_value(statement.value)
             elif isinstance(statement, ast.Device):
                 device = self._device(statement.value)
             elif isinstance(statement, ast.Repeats):
@@ -147,8 +165,14 @@ class ParamChecks:
         return "auto"
 
     # ---- value checks ---------------------------------------------------------------------
+    def seed_value(self, value: ast.Value, what: str = "the seed") -> int | None:
+        """A seed: a whole number that numpy (sklearn's random_state) and torch both accept."""
+        return self.int_value(value, what, minimum=0, maximum=SEED_MAX,
+                              help=f"seeds run from 0 to {SEED_MAX} (2**32 - 1), the range numpy and torch "
+                                   f"both accept")
+
     def int_value(self, value: ast.Value, what: str, minimum: int | None = None,
-                  maximum: int | None = None) -> int | None:
+                  maximum: int | None = None, help: str | None = None) -> int | None:
         if isinstance(value, ast.Name):
             symbol = self._scope_lookup(value.value)
             if symbol is not None and symbol.kind in ("var",):
@@ -158,12 +182,13 @@ class ParamChecks:
             self.error("E306", f"{what} must be a whole number", value.span,
                        help="counts are written as digits, e.g. `5`")
             return None
-        number = int(value.value)
+        digits = value.text.strip()
+        number = int(digits) if digits.lstrip("+-").isdigit() else int(value.value)   # exact past 2**53
         if minimum is not None and number < minimum:
-            self.error("E301", f"{what} must be at least {minimum}, not {number}", value.span)
+            self.error("E301", f"{what} must be at least {minimum}, not {number}", value.span, help=help)
             return None
         if maximum is not None and number > maximum:
-            self.error("E301", f"{what} must be at most {maximum}, not {number}", value.span)
+            self.error("E301", f"{what} must be at most {maximum}, not {number}", value.span, help=help)
             return None
         return number
 

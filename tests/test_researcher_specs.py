@@ -68,3 +68,54 @@ def test_a_model_that_does_not_read_the_stimuli_is_told_before_the_memory_estima
     spec = f'experiment "x"\nseed 0\nstimuli test = digits split test\nmodel m = {model}\nmeasure accuracy on test\n'
     code, _, err = cli(spec)
     assert_located(code, err, "spec.abl:4:", "does not fit stimuli `test`")
+
+
+# ---- 2. faults that reached "internal error" --------------------------------------------------------
+HEAD = 'experiment "x"\nseed 0\nstimuli test = digits split test\n'
+
+
+def test_a_selectivity_index_on_one_class_is_refused_by_lint_and_located_at_run_time(cli):
+    one = HEAD + ("stimuli three = digits split test classes [3]\n"
+                  "model m = train mlp [64, 8, 10] on test epochs 1\n")
+    code, err, _ = cli(one + "measure selectivity index in fc1 on three\n", command="lint")
+    assert code == 1 and "spec.abl:6:9: E308" in err and "at least two classes" in err and "only class 3" in err, err
+    # a stimuli set drawn from the one-class set: lint cannot see its classes, the run says it
+    code, _, err = cli(one + "stimuli few = three per class 5\nmeasure selectivity index in fc1 on few\n")
+    assert_located(code, err, "spec.abl:7:9:", "at least two classes", "only class 3")
+
+
+def test_a_network_larger_than_the_machine_is_named_with_its_size(cli):
+    code, _, err = cli(HEAD + "model m = train mlp [64, 1000000000, 10] on test epochs 1\nmeasure accuracy on test\n")
+    assert_located(code, err, "spec.abl:4:1:", "model `m` is too large", "75,000,000,010 parameters",
+                   "memory budget")
+
+
+def test_an_allocation_that_fails_is_said_with_the_statement():
+    from abl.interpreter.models.checks import out_of_memory
+    from abl.interpreter.plan.specs import ModelSpec
+
+    spec = ModelSpec("m", "train", arch="cnn")
+    error = RuntimeError("[enforce fail] err == 0. DefaultCPUAllocator: can't allocate memory: you tried to "
+                         "allocate 256000000000 bytes. Error code 12 (Cannot allocate memory)")
+    located = out_of_memory(spec, error, torch.device("cpu"), 256 * 1024 ** 2)
+    assert "model `m` is too large" in located.message and "238.4 GiB" in located.message
+    assert out_of_memory(spec, RuntimeError("shapes cannot be multiplied"), torch.device("cpu"), 1) is None
+
+
+def test_a_set_value_nested_past_the_limit_names_the_flag(cli):
+    deep = "[" * 3000 + "]" * 3000
+    code, _, err = cli(HEAD.replace("seed 0\n", "seed 0\nparam e = [1]\n") +
+                       "model m = train mlp [64, 8, 10] on test epochs 1\nmeasure accuracy on test\n",
+                       "--set", f"e={deep}")
+    assert_located(code, err, "spec.abl:3:11: E104", "`--set e=...` nests brackets 3000 deep", "at most 64")
+
+
+@pytest.mark.parametrize("where", ["seed {}", "model m = train mlp [64, 8, 10] on test epochs 1 seed {}"])
+def test_a_seed_past_numpy_and_torch_is_a_lint_error_naming_the_range(cli, where):
+    text = HEAD + "model m = train mlp [64, 8, 10] on test epochs 1\nmeasure accuracy on test\n"
+    line = where.format(18446744073709551617)
+    text = text.replace("seed 0", line) if line.startswith("seed") else text.replace(
+        "model m = train mlp [64, 8, 10] on test epochs 1", line)
+    code, err, _ = cli(text, command="lint")      # lint writes its diagnostics to stdout
+    assert code == 1 and "E301" in err and "at most 4294967295, not 18446744073709551617" in err, err
+    assert "seeds run from 0 to 4294967295" in err

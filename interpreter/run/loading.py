@@ -66,16 +66,26 @@ class Loader:
 
     def model(self, key: str):
         if key not in self.models:
+            from abl.interpreter.backend.budget import default_budget
             from abl.interpreter.models.build import build_model
+            from abl.interpreter.models.checks import check_size, out_of_memory
 
             spec = self.plan.model_spec(key)
             training = {}
             if spec.train_on:
                 training[spec.train_on] = self.stimuli(spec.train_on)
             started = time.perf_counter()
+            budget = self.memory_budget or default_budget(self.device)
             with at_statement(spec.span):
-                loaded = build_model(spec, training, self.progress, self.cache_dir)
-            loaded.module.to(self.device)
+                check_size(spec, self.device, budget)
+                try:
+                    loaded = build_model(spec, training, self.progress, self.cache_dir)
+                    loaded.module.to(self.device)
+                except (RuntimeError, MemoryError) as error:
+                    located = out_of_memory(spec, error, self.device, budget)
+                    if located is None:
+                        raise
+                    raise located from None
             source = ("cache" if loaded.cached else "trained") if spec.kind == "train" else "built"
             self.model_records[key] = ModelRecord(key, loaded.weights_fingerprint, loaded.pretrained, spec.kind,
                                                   spec.arch, source, time.perf_counter() - started)

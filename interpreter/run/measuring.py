@@ -8,6 +8,8 @@ import functools
 
 import numpy as np
 
+from abl.interpreter.errors import RunError
+
 from abl.interpreter.plan.plan import (ActivationMeasure, MeasureItem, OutputMeasure, Plan, ProbeMeasure,
                                         SelectiveDeficitMeasure, SelectivityIndexMeasure, needs_baseline)
 from abl.interpreter.plan.units import recorded_layer
@@ -74,7 +76,14 @@ class Measurer:
 
         stimuli = self.loader.stimuli(item.stimuli)
         stats = self.recordings.stats(item.model, item.stimuli, item.in_layer, item.interventions)
-        values = np.asarray(class_selectivity_index(stats.class_means()), dtype=float)
+        means = stats.class_means()
+        if means.shape[0] < 2:
+            present = [stimuli.class_names[c] for c in stats.present]
+            raise RunError(f"the selectivity index compares a unit's class means, so it needs at least two "
+                           f"classes; stimuli `{item.stimuli_label or item.stimuli}` have "
+                           f"{'only class ' + present[0] if present else 'no images'}",
+                           help="measure it on stimuli with several classes", span=item.span)
+        values = np.asarray(class_selectivity_index(means), dtype=float)
         common = {**common, "layer": item.in_layer}
         rows = [ResultRow(measure=item.label, value=float(np.mean(values)), n=stimuli.n, **common)]
         for unit, value in enumerate(values):
