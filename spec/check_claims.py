@@ -96,8 +96,10 @@ class ClaimChecks:
             self.error("E304", f"unknown report kind `{kind}`", decl.kind.span,
                        help=did_you_mean(kind, REPORT_KINDS) or f"report kinds: {listing(REPORT_KINDS)}")
             return decl
-        if decl.metric is not None:
-            self.metric_phrase(decl.metric, scope, measure=False)
+        for phrase in (decl.metric, decl.versus):
+            if phrase is not None:
+                self.metric_phrase(phrase, scope, measure=False)
+                self._reported_metric(phrase)
         if kind == "features":
             if decl.units is None:
                 self.error("E313", "`report features` needs the units: `report features of hot7`",
@@ -114,8 +116,6 @@ class ClaimChecks:
                        decl.span)
         if kind in ("scatter",) and decl.versus is None:
             self.error("E313", "`report scatter` needs `vs METRIC`", decl.span)
-        if decl.versus is not None:
-            self.metric_phrase(decl.versus, scope, measure=False)
         if decl.stimuli is not None:
             self.use(scope, decl.stimuli, ("stimuli",), "stimuli")
         return decl

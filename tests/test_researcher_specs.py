@@ -119,3 +119,30 @@ def test_a_seed_past_numpy_and_torch_is_a_lint_error_naming_the_range(cli, where
     code, err, _ = cli(text, command="lint")      # lint writes its diagnostics to stdout
     assert code == 1 and "E301" in err and "at most 4294967295, not 18446744073709551617" in err, err
     assert "seeds run from 0 to 4294967295" in err
+
+
+# ---- 3. reports resolved before any work ---------------------------------------------------------------
+SWEEP = HEAD + ("model m = train mlp [64, 16, 10] on test epochs 1\n"
+                "units hot3 = top 3 by selectivity for class 3 in fc1\n"
+                "for each v in [0, 1, 5, 20]:\n"
+                "    measure probability of class 3 on test clamping hot3 to v\n")
+
+
+def test_a_report_finds_the_one_measurement_its_metric_names(cli, tmp_path):
+    code, _, err = cli(SWEEP + "report curve probability by v\n")
+    assert code == 0, err
+    assert [p.name for p in (tmp_path / "run" / "figures").glob("*.png")] == ["curve-probability-of-class-3-by-v.png"]
+
+
+def test_a_report_of_nothing_measured_is_a_lint_error_and_an_ambiguous_one_a_plan_error(cli):
+    code, out, _ = cli(SWEEP + "report curve accuraccy by v\n", command="lint")
+    assert code == 1 and "E302" in out and "did you mean `accuracy`?" in out, out
+    code, out, _ = cli(SWEEP + "report curve accuracy by v\n", command="lint")
+    assert code == 1 and "spec.abl:8:14: E317" in out and "never measures" in out and "`probability`" in out, out
+    code, out, _ = cli(SWEEP + "report curve probabilty by v\n", command="lint")
+    assert code == 1 and "did you mean `probability`?" in out, out
+    both = SWEEP + "measure probability of class 5 on test\n"
+    code, out, err = cli(both + "report bars probability\n", command="plan")
+    assert code == 2 and "E317" in out + err and "`probability of class 3`, `probability of class 5`" in out + err
+    code, out, err = cli(both + "report bars probability of class 5\n", command="plan")
+    assert code == 0, out + err

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import torch
@@ -91,7 +92,7 @@ def check_size(spec: ModelSpec, device: torch.device, budget: int) -> None:
     if spec.kind != "train" or spec.arch != "mlp" or len(spec.widths) < 2:
         return
     widths = [int(w) for w in spec.widths]
-    parameters = sum(a * b + b for a, b in zip(widths, widths[1:]))
+    parameters = sum(a * b + b for a, b in itertools.pairwise(widths))
     available = available_bytes(device)
     if 4 * 4 * parameters > available:
         raise _too_large(spec, f"mlp {widths} has {parameters:,} parameters, {_gib(4 * parameters)} as float32 "

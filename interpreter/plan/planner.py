@@ -52,6 +52,8 @@ class Planner(DeclarationPlanning, MeasurePlanning, ClaimPlanning):
                 self._statement(statement, env)
             except _Abort:
                 pass
+        if not self.sink.has_errors:
+            self._resolve_reports()
         if self.sink.has_errors:
             raise PlanError(self.sink.diagnostics)
         p = self.program
