@@ -146,3 +146,29 @@ def test_a_report_of_nothing_measured_is_a_lint_error_and_an_ambiguous_one_a_pla
     assert code == 2 and "E317" in out + err and "`probability of class 3`, `probability of class 5`" in out + err
     code, out, err = cli(both + "report bars probability of class 5\n", command="plan")
     assert code == 0, out + err
+
+
+# ---- 4. a class x layer heatmap without a grid -----------------------------------------------------------
+def test_a_heatmap_by_class_x_layer_of_a_family_without_a_grid(cli, tmp_path):
+    from types import SimpleNamespace
+
+    from abl.interpreter.report.matrix import matrix_rows, matrix_values
+
+    family = HEAD + ("model m = train mlp [64, 16, 16, 10] on test epochs 1\n"
+                     "for each class c in [3, 7], each layer L in [fc1, fc2]:\n"
+                     "    units sel = top 3 by selectivity for class c in L\n"
+                     "    measure rank deficit on test where class == c ablating sel\n")
+    code, out, err = cli(family + "report heatmap rank deficit by layer x class\n")
+    assert code == 0, err
+    assert "mean rank deficit per layer x class" in out and "no grid rows" not in out
+    figures = sorted(p.name for p in (tmp_path / "run" / "figures").iterdir())
+    assert figures == ["heatmap-rank-deficit-by-layer-x-class.png", "heatmap-rank-deficit-by-layer-x-class.svg"]
+    table = [SimpleNamespace(measure=r["measure"], cls=r["class"], layer=r["layer"], cell=r["cell"] or None,
+                             value=r["value"], model=r["model"])
+             for r in map(json.loads, (tmp_path / "run" / "results.jsonl").read_text().splitlines())]
+    rows = matrix_rows(table, "rank deficit")
+    assert len(rows) == 4
+    names, columns, grid = matrix_values(rows, ("layer", "class"))
+    assert names == ["fc1", "fc2"] and columns == ["3", "7"]
+    for row in rows:       # one value per class and layer, each the measured one
+        assert grid[names.index(row.layer), columns.index(row.cls)] == row.value
