@@ -121,6 +121,14 @@ class ClaimChecks:
         return decl
 
     # ---- units ---------------------------------------------------------------------------------
+    def _unit_count(self, count) -> None:
+        """`top 5`, or `top 10%` of the layer's units (rounded at run time: see the manual)."""
+        if not isinstance(count, ast.Percent):
+            self.int_value(count, "the number of units", minimum=1)
+        elif not 0.0 < count.value <= 1.0:
+            self.error("E301", f"a share of the layer's units lies in (0%, 100%], not {count.text}", count.span,
+                       help="e.g. `top 10% by selectivity index in fc1`")
+
     def unit_expr(self, expr, scope: Scope) -> bool:
         """Checks a unit expression; returns True when it denotes a grid (a family of cells)."""
         if isinstance(expr, ast.UnitRef):
@@ -133,11 +141,10 @@ class ClaimChecks:
                 self.error("E314", "set algebra on a grid is not defined", expr.span,
                            help="combine single unit sets, not grid families")
             return False
-        if isinstance(expr, ast.RankedSelection):
-            self.int_value(expr.count, "the number of units", minimum=1)
-            self.unit_metric(expr.metric, expr.target_class)
-        elif isinstance(expr, ast.RandomSelection):
-            self.int_value(expr.count, "the number of units", minimum=1)
+        if isinstance(expr, (ast.RankedSelection, ast.RandomSelection)):
+            self._unit_count(expr.count)
+            if isinstance(expr, ast.RankedSelection):
+                self.unit_metric(expr.metric, expr.target_class)
         elif isinstance(expr, ast.ExplicitSelection):
             if not expr.indices.items:
                 self.error("E301", "the list of units is empty", expr.indices.span)

@@ -172,3 +172,41 @@ def test_a_heatmap_by_class_x_layer_of_a_family_without_a_grid(cli, tmp_path):
     assert names == ["fc1", "fc2"] and columns == ["3", "7"]
     for row in rows:       # one value per class and layer, each the measured one
         assert grid[names.index(row.layer), columns.index(row.cls)] == row.value
+
+
+# ---- 5. forms the language refused ------------------------------------------------------------------------
+def test_a_share_of_a_layers_units_rounds_halves_up_and_matches_plain_torch(cli, tmp_path):
+    from types import SimpleNamespace
+
+    from abl.interpreter.plan.units import unit_count
+    from abl.interpreter.selectivity import class_selectivity_index
+
+    share = lambda p: SimpleNamespace(fraction=p, count=0)  # noqa: E731
+    assert [unit_count(share(p), n) for p, n in [(0.1, 16), (0.25, 10), (0.01, 16), (1.0, 7), (0.15, 10)]] == \
+        [2, 3, 1, 7, 2]
+    code, _, err = cli(HEAD + "model m = train mlp [64, 16, 10] on test epochs 1\n"
+                       "units tenth = top 10% by selectivity index in fc1\nunits low = bottom 25% by activation in fc1\n"
+                       "units some = random 30% in fc1\nmeasure accuracy on test ablating tenth\n"
+                       "measure accuracy on test ablating low\nmeasure accuracy on test ablating some\n", "--no-figures")
+    assert code == 0, err
+    records = {r["name"]: r for r in json.loads((tmp_path / "run" / "selections.json").read_text())}
+    assert (records["tenth"]["percent"], records["tenth"]["count"]) == (10, 2)       # 1.6 of 16 units
+    assert (records["low"]["count"], records["some"]["count"]) == (4, 5)             # 4.0 and 4.8
+    assert len(records["some"]["units"]["fc1"]) == 5
+    # the top 10% by selectivity index, recomputed with plain torch from the trained network
+    from abl.interpreter.data.stimuli import load_stimuli
+    from abl.interpreter.models.build import build_model
+    from abl.interpreter.plan.specs import ModelSpec, StimuliSpec
+    from abl.interpreter.progress import SilentProgress
+
+    test = load_stimuli(StimuliSpec("test", "digits", split="test"))
+    net = build_model(ModelSpec("m", "train", arch="mlp", widths=(64, 16, 10), train_on="test", epochs=1, seed=0),
+                      {"test": test}, SilentProgress(), tmp_path / "cache").module
+    with torch.no_grad():
+        hidden = net.fc1(test.images.flatten(1))          # Linear + ReLU
+    means = torch.stack([hidden[test.labels == c].mean(0) for c in range(10)]).numpy()
+    index = class_selectivity_index(means)
+    assert sorted(records["tenth"]["units"]["fc1"]) == sorted(int(u) for u in (-index).argsort(kind="stable")[:2])
+    code, out, _ = cli(HEAD + "units bad = top 0% by activation in fc1\nmeasure accuracy on test ablating bad\n",
+                       command="lint")
+    assert code == 1 and "E301" in out and "(0%, 100%]" in out

@@ -44,11 +44,13 @@ class MeasurePlanning:
                     name=label, span=expr.span, layer_span=getattr(expr.layer, "span", None),
                     seed=self.program.header.seed,
                     per_element=getattr(expr, "per_element", False))
-        if isinstance(expr, r.RankedSelection):
-            return [("", RankedUnits(metric=expr.metric, count=int(self._number(expr.count, env)),
-                                     bottom=expr.bottom, **base))]
-        if isinstance(expr, r.RandomSelection):
-            return [("", RandomUnits(count=int(self._number(expr.count, env)), **base))]
+        if isinstance(expr, (r.RankedSelection, r.RandomSelection)):
+            number = self._number(expr.count, env)
+            share = isinstance(expr.count, r.Const) and expr.count.text.endswith("%")
+            count = dict(count=0 if share else int(number), fraction=float(number) if share else None)
+            if isinstance(expr, r.RandomSelection):
+                return [("", RandomUnits(**count, **base))]
+            return [("", RankedUnits(metric=expr.metric, bottom=expr.bottom, **count, **base))]
         if isinstance(expr, r.ExplicitSelection):
             return [("", ExplicitUnits(indices=tuple(int(i.value) for i in expr.indices), **base))]
         if isinstance(expr, r.AllSelection):
