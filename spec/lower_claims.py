@@ -174,9 +174,15 @@ class ClaimLowering(Transformer):
     def compare_number(self, meta, op, value):
         return ("test", ast.CompareNumber(str(op), value, self._span(meta)))
 
-    def compare_quantity(self, meta, op, rhs, sign=None, offset=None):
-        return ("test", ast.CompareQuantity(str(op), rhs, str(sign) if sign else None, offset,
-                                            self._span(meta)))
+    def compare_quantity(self, meta, op, rhs, offset=None):
+        sign, value = offset if offset is not None else (None, None)
+        return ("test", ast.CompareQuantity(str(op), rhs, sign, value, self._span(meta)))
+
+    def offset_plus(self, meta, value):
+        return ("+", value)
+
+    def offset_minus(self, meta, value):
+        return ("-", value)
 
     def compare_drop(self, meta, op, _drop, *qualifiers):
         rhs = self._quantity(meta, None, (), None, qualifiers, drop=True)

@@ -22,8 +22,10 @@ def cli(tmp_path, monkeypatch, capsys):
 
     def run(text: str, *args: str, command: str = "run"):
         (tmp_path / "spec.abl").write_text(text)
-        runs.append(tmp_path / ("run" if not runs else f"run{len(runs)}"))
-        extra = ["--out", str(runs[-1])] if command == "run" else []
+        extra = []
+        if command == "run":            # the first run's folder is tmp_path/run
+            runs.append(tmp_path / ("run" if not runs else f"run{len(runs)}"))
+            extra = ["--out", str(runs[-1])]
         code = main([command, str(tmp_path / "spec.abl"), *extra, *args])
         out, err = capsys.readouterr()
         return code, out, err
@@ -175,6 +177,34 @@ def test_a_heatmap_by_class_x_layer_of_a_family_without_a_grid(cli, tmp_path):
 
 
 # ---- 5. forms the language refused ------------------------------------------------------------------------
+def trained_mlp(tmp_path):
+    """(the digits test set, `train mlp [64, 16, 10] on test epochs 1` as the run trained it)."""
+    from abl.interpreter.data.stimuli import load_stimuli
+    from abl.interpreter.models.build import build_model
+    from abl.interpreter.plan.specs import ModelSpec, StimuliSpec
+    from abl.interpreter.progress import SilentProgress
+
+    test = load_stimuli(StimuliSpec("test", "digits", split="test"))
+    net = build_model(ModelSpec("m", "train", arch="mlp", widths=(64, 16, 10), train_on="test", epochs=1, seed=0),
+                      {"test": test}, SilentProgress(), tmp_path / "cache").module
+    return test, net.eval()
+
+
+def ablated_accuracy(test, net, units) -> float:
+    """Plain torch: zero `units` of fc1's output, the share of images classified right."""
+    def zero(module, inputs, output):
+        output = output.clone()
+        output[:, list(units)] = 0
+        return output
+
+    handle = net.fc1.register_forward_hook(zero)
+    try:
+        with torch.no_grad():
+            return float((net(test.images).argmax(1) == test.labels).double().mean())
+    finally:
+        handle.remove()
+
+
 def test_a_share_of_a_layers_units_rounds_halves_up_and_matches_plain_torch(cli, tmp_path):
     from types import SimpleNamespace
 
@@ -194,14 +224,7 @@ def test_a_share_of_a_layers_units_rounds_halves_up_and_matches_plain_torch(cli,
     assert (records["low"]["count"], records["some"]["count"]) == (4, 5)             # 4.0 and 4.8
     assert len(records["some"]["units"]["fc1"]) == 5
     # the top 10% by selectivity index, recomputed with plain torch from the trained network
-    from abl.interpreter.data.stimuli import load_stimuli
-    from abl.interpreter.models.build import build_model
-    from abl.interpreter.plan.specs import ModelSpec, StimuliSpec
-    from abl.interpreter.progress import SilentProgress
-
-    test = load_stimuli(StimuliSpec("test", "digits", split="test"))
-    net = build_model(ModelSpec("m", "train", arch="mlp", widths=(64, 16, 10), train_on="test", epochs=1, seed=0),
-                      {"test": test}, SilentProgress(), tmp_path / "cache").module
+    test, net = trained_mlp(tmp_path)
     with torch.no_grad():
         hidden = net.fc1(test.images.flatten(1))          # Linear + ReLU
     means = torch.stack([hidden[test.labels == c].mean(0) for c in range(10)]).numpy()
@@ -210,3 +233,20 @@ def test_a_share_of_a_layers_units_rounds_halves_up_and_matches_plain_torch(cli,
     code, out, _ = cli(HEAD + "units bad = top 0% by activation in fc1\nmeasure accuracy on test ablating bad\n",
                        command="lint")
     assert code == 1 and "E301" in out and "(0%, 100%]" in out
+
+
+def test_an_offset_after_an_intervention_on_the_right_side(cli, tmp_path):
+    head = HEAD + ("model m = train mlp [64, 16, 10] on test epochs 1\nunits a = [0, 1] in fc1\n"
+                   "units b = [2, 3, 4, 5] in fc1\n")
+    claim = "expect accuracy on test ablating a >= accuracy on test ablating b - 5%\n"
+    code, out, err = cli(head + claim, "--check", command="fmt")
+    assert code == 0, out + err                           # already in canonical form: `- 5%` kept
+    code, out, _ = cli(head + claim, command="lint")
+    assert code == 0 and "unexpected" not in out, out
+    code, _, err = cli(head + claim + "expect accuracy on test ablating b <= accuracy on test ablating a + 0.5\n",
+                       "--no-figures")
+    assert code in (0, 1) and "internal error" not in err, err
+    verdict = json.loads((tmp_path / "run" / "expectations.json").read_text())[0]
+    test, net = trained_mlp(tmp_path)
+    assert verdict["observed"] == pytest.approx(ablated_accuracy(test, net, [0, 1]), abs=1e-9)
+    assert verdict["reference"] == pytest.approx(ablated_accuracy(test, net, [2, 3, 4, 5]) - 0.05, abs=1e-9)
