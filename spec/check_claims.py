@@ -258,7 +258,14 @@ class ClaimChecks:
             measured = not in_measure and quantity.metric.text in self.measure_dims
             self.metric_phrase(quantity.metric, scope, measure=not measured)
         stimuli = quantity.stimuli
-        if stimuli is None:
+        if stimuli is None and in_measure:      # the grammar lets `on` go only for `of UNITS on S`
+            end = quantity.span.end
+            self.error("E101", "this measurement does not say its stimuli: expected `on STIMULI`",
+                       self.source.span(end, end + 1),
+                       help="a measurement names its stimuli: `... on STIMULI`, e.g. "
+                            f"`measure {quantity.metric.metric.text if quantity.metric else 'accuracy'} on "
+                            f"{(self.measured_stimuli or ['test'])[0]}`")
+        elif stimuli is None:
             candidates = sorted(set(self.measured_stimuli))
             if len(candidates) == 1:
                 stimuli = ast.Name(candidates[0], quantity.span)

@@ -4,6 +4,8 @@ own methods only)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from lark import Token, Transformer, v_args
 
 from . import ast
@@ -89,7 +91,16 @@ class ClaimLowering(Transformer):
                             fields.get("fit_on"), tuple(interventions), tuple(selectors), drop,
                             self._span(meta))
 
-    def quantity(self, meta, metric, stimuli, *qualifiers):
+    def quantity(self, meta, metric, *items):
+        stimuli = items[0] if items and isinstance(items[0], ast.Name) else None
+        qualifiers = items[1:] if stimuli is not None else items
+        units = metric.of_units
+        if stimuli is None and getattr(units, "stimuli", None) is not None:
+            # `probe accuracy of top 8 by selectivity in fc2 on test fit on train`: the parser gives
+            # `on test` to the inline selection; it is the measurement's (the units are then chosen
+            # on the measured stimuli too, as for any selection without `on`)
+            stimuli = units.stimuli
+            metric = dataclasses.replace(metric, of_units=dataclasses.replace(units, stimuli=None))
         return self._quantity(meta, metric, (), stimuli, qualifiers, drop=False)
 
     def measure_stmt(self, meta, *items):

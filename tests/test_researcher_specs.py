@@ -250,3 +250,21 @@ def test_an_offset_after_an_intervention_on_the_right_side(cli, tmp_path):
     test, net = trained_mlp(tmp_path)
     assert verdict["observed"] == pytest.approx(ablated_accuracy(test, net, [0, 1]), abs=1e-9)
     assert verdict["reference"] == pytest.approx(ablated_accuracy(test, net, [2, 3, 4, 5]) - 0.05, abs=1e-9)
+
+
+def test_an_inline_selection_followed_by_on_and_fit_on_is_the_measurements_stimuli(cli, tmp_path):
+    head = ('experiment "x"\nseed 0\nstimuli train = digits split train\nstimuli test = digits split test\n'
+            "model m = train mlp [64, 16, 16, 10] on train epochs 1\n"
+            "units s = top 8 by selectivity for class 3 in fc2\n")
+    inline = "measure probe accuracy of top 8 by selectivity for class 3 in fc2 on test fit on train\n"
+    code, _, err = cli(head + inline + "measure probe accuracy of s on test fit on train\n", "--no-figures")
+    assert code == 0, err
+    rows = [json.loads(line) for line in (tmp_path / "run" / "results.jsonl").read_text().splitlines()]
+    probes = {row["units"]: row for row in rows if row["measure"] == "probe accuracy"}
+    written, named = probes["top 8 by selectivity for class 3 in fc2"], probes["s"]
+    assert (written["stimuli"], written["fit_on"], written["n"]) == ("test", "train", 540)
+    assert written["value"] == named["value"]              # the same units, the same probe
+    selections = {r["name"]: r for r in json.loads((tmp_path / "run" / "selections.json").read_text())}
+    assert selections["top 8 by selectivity for class 3 in fc2"]["units"] == selections["s"]["units"]
+    code, out, _ = cli(head + "measure accuracy\n", command="lint")
+    assert code == 1 and "spec.abl:7:17: E101" in out and "expected `on STIMULI`" in out, out
