@@ -25,13 +25,7 @@ class ClaimChecks:
 
     def _check_MeasureDecl(self, decl: ast.MeasureDecl, scope: Scope):
         quantity = self.quantity(decl.quantity, scope, in_measure=True)
-        metric, stimuli = quantity.metric, quantity.stimuli
-        if metric is not None and metric.metric.text == "selectivity index" and stimuli is not None \
-                and stimuli.value in self.one_class_stimuli:
-            self.error("E308", f"the selectivity index compares a unit's class means, so it needs at least two "
-                               f"classes; stimuli `{stimuli.value}` have only class "
-                               f"{self.one_class_stimuli[stimuli.value]}", metric.span,
-                       help="measure it on stimuli with several classes")
+        self.two_classes(quantity)
         if decl.name is not None:
             self.define(scope, decl.name, "measure")
         return dataclasses.replace(decl, quantity=quantity)
@@ -121,14 +115,6 @@ class ClaimChecks:
         return decl
 
     # ---- units ---------------------------------------------------------------------------------
-    def _unit_count(self, count) -> None:
-        """`top 5`, or `top 10%` of the layer's units (rounded at run time: see the manual)."""
-        if not isinstance(count, ast.Percent):
-            self.int_value(count, "the number of units", minimum=1)
-        elif not 0.0 < count.value <= 1.0:
-            self.error("E301", f"a share of the layer's units lies in (0%, 100%], not {count.text}", count.span,
-                       help="e.g. `top 10% by selectivity index in fc1`")
-
     def unit_expr(self, expr, scope: Scope) -> bool:
         """Checks a unit expression; returns True when it denotes a grid (a family of cells)."""
         if isinstance(expr, ast.UnitRef):

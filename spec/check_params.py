@@ -212,3 +212,21 @@ class ParamChecks:
         elif high is not None and number > high:
             self.error("E301", f"{what} must be at most {high:g}, not {number:g}", value.span)
         return number
+
+    def _unit_count(self, count) -> None:
+        """`top 5`, or `top 10%` of the layer's units (rounded at run time: see the manual)."""
+        if not isinstance(count, ast.Percent):
+            self.int_value(count, "the number of units", minimum=1)
+        elif not 0.0 < count.value <= 1.0:
+            self.error("E301", f"a share of the layer's units lies in (0%, 100%], not {count.text}", count.span,
+                       help="e.g. `top 10% by selectivity index in fc1`")
+
+    def two_classes(self, quantity: ast.Quantity) -> None:
+        """E308: a selectivity index on a stimuli set declared with one class (`classes [3]`)."""
+        metric, stimuli = quantity.metric, quantity.stimuli
+        if metric is not None and metric.metric.text == "selectivity index" and stimuli is not None \
+                and stimuli.value in self.one_class_stimuli:
+            self.error("E308", f"the selectivity index compares a unit's class means, so it needs at least two "
+                               f"classes; stimuli `{stimuli.value}` have only class "
+                               f"{self.one_class_stimuli[stimuli.value]}", metric.span,
+                       help="measure it on stimuli with several classes")
