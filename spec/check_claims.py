@@ -26,6 +26,7 @@ class ClaimChecks:
     def _check_MeasureDecl(self, decl: ast.MeasureDecl, scope: Scope):
         quantity = self.quantity(decl.quantity, scope, in_measure=True)
         self.two_classes(quantity)
+        self.where_not(quantity, in_expect=False)
         if decl.name is not None:
             self.define(scope, decl.name, "measure")
         return dataclasses.replace(decl, quantity=quantity)
@@ -41,6 +42,7 @@ class ClaimChecks:
         # a claim over a family reads the `measure` statements' values, of whichever model
         over_family = bool(decl.families) or isinstance(decl.test, ast.ExtremeTest)
         lhs = self.quantity(decl.quantity, scope, in_measure=False, over_family=over_family)
+        self.where_not(lhs, in_expect=True)
         test = decl.test
         if isinstance(test, ast.ChangeTest):
             if not lhs.interventions:

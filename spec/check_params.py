@@ -9,7 +9,7 @@ from . import ast
 from .diagnostics import did_you_mean, listing
 from .parser import MAX_NESTING, parse_value
 from .source import Span
-from .vocabulary import DEVICES
+from .vocabulary import DEVICES, MEASURES_OF_OUTPUTS
 from .program import DEFAULT_CONFIDENCE, DEFAULT_REPEATS, DEFAULT_RESAMPLES, Symbol, max_plan
 from .visit import transform
 
@@ -230,3 +230,15 @@ class ParamChecks:
                                f"classes; stimuli `{stimuli.value}` have only class "
                                f"{self.one_class_stimuli[stimuli.value]}", metric.span,
                        help="measure it on stimuli with several classes")
+
+    def where_not(self, quantity: ast.Quantity, in_expect: bool) -> None:
+        """E315: `where class != C` is for the output measures of `measure` statements (the images of
+        every class but C), not unit measures, `selective rank deficit` or expectations."""
+        if not quantity.where_not or quantity.metric is None:
+            return
+        name = quantity.metric.metric.text
+        if in_expect or name not in MEASURES_OF_OUTPUTS or name == "selective rank deficit":
+            self.error("E315", f"`where class !=` does not apply to {'an expectation' if in_expect else name}",
+                       quantity.span, help="`where class != C` applies to the output measures of `measure` "
+                                           "statements (accuracy, loss, rank, rank deficit, ...)")
+

@@ -70,6 +70,9 @@ class ClaimLowering(Transformer):
     def where_class(self, meta, value):
         return ("where_class", value)
 
+    def where_not_class(self, meta, value):
+        return ("where_not_class", value)
+
     def using_model(self, meta, name):
         return ("model", name)
 
@@ -87,9 +90,10 @@ class ClaimLowering(Transformer):
                 interventions.extend(value)
             else:
                 fields[key] = value
-        return ast.Quantity(metric, stimuli, fields.get("where_class"), fields.get("model"),
-                            fields.get("fit_on"), tuple(interventions), tuple(selectors), drop,
-                            self._span(meta))
+        where_not = "where_not_class" in fields         # `where class != C`: every other class's images
+        return ast.Quantity(metric, stimuli, fields.get("where_not_class", fields.get("where_class")),
+                            fields.get("model"), fields.get("fit_on"), tuple(interventions), tuple(selectors), drop,
+                            self._span(meta), where_not)
 
     def quantity(self, meta, metric, *items):
         stimuli = items[0] if items and isinstance(items[0], ast.Name) else None
@@ -225,7 +229,7 @@ class ClaimLowering(Transformer):
                     quantity.where_class or extra.where_class, quantity.model or extra.model,
                     quantity.fit_on or extra.fit_on,
                     quantity.interventions + extra.interventions, quantity.selectors,
-                    quantity.drop, quantity.span)
+                    quantity.drop, quantity.span, quantity.where_not or extra.where_not)
             test_node = change
         else:
             test_node = test[1]

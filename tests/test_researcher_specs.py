@@ -268,3 +268,34 @@ def test_an_inline_selection_followed_by_on_and_fit_on_is_the_measurements_stimu
     assert selections["top 8 by selectivity for class 3 in fc2"]["units"] == selections["s"]["units"]
     code, out, _ = cli(head + "measure accuracy\n", command="lint")
     assert code == 1 and "spec.abl:7:17: E101" in out and "expected `on STIMULI`" in out, out
+
+
+def test_where_class_not_is_every_other_class_and_matches_plain_torch(cli, tmp_path):
+    units = "units sel = [0, 1, 2, 3, 4] in fc1\n"
+    spec = HEAD + ("model m = train mlp [64, 16, 10] on test epochs 1\n" + units +
+                   "measure rank deficit on test where class != 3 ablating sel\n"
+                   "measure accuracy on test where class != 3\n")
+    code, out, err = cli(spec, "--check", command="fmt")
+    assert code == 0, out + err
+    code, _, err = cli(spec, "--no-figures")
+    assert code == 0, err
+    rows = {r["measure"]: r for r in map(json.loads, (tmp_path / "run" / "results.jsonl").read_text().splitlines())
+            if r["class"] == "not 3"}
+    test, net = trained_mlp(tmp_path)
+    others = test.labels != 3
+
+    def ranks(logits):
+        true = logits.gather(1, test.labels[:, None])
+        return 1 + (logits > true).sum(1)
+
+    with torch.no_grad():
+        base = net(test.images)
+        handle = net.fc1.register_forward_hook(lambda m, i, o: o * (torch.arange(o.shape[1]) >= 5))
+        ablated = net(test.images)
+        handle.remove()
+    deficit = (ranks(ablated) - ranks(base)).clamp(min=0)[others].double().mean()
+    assert rows["rank deficit"]["n"] == int(others.sum()) == rows["accuracy"]["n"]
+    assert rows["rank deficit"]["value"] == pytest.approx(float(deficit), abs=1e-9)
+    assert rows["accuracy"]["value"] == pytest.approx(float((base.argmax(1) == test.labels)[others].double().mean()))
+    code, out, _ = cli(HEAD + units + "measure activation of sel on test where class != 3\n", command="lint")
+    assert code == 1 and "E315" in out and "`where class !=` does not apply to activation" in out, out

@@ -159,7 +159,7 @@ class MeasurePlanning:
                 item = measure_type(metric)(
                     metric=metric, label=label, model=model, stimuli=stimuli,
                     interventions=tuple(plans), intervention_label=intervention_label,
-                    per_class=quantity.metric.per_class, where_class=where,
+                    per_class=quantity.metric.per_class, where_class=where, where_not=quantity.where_not,
                     top=int(quantity.metric.top.value) if quantity.metric.top else None,
                     of_class=of_class, of_units=units, in_layer=in_layer, fit_on=fit_on,
                     units_label=units_label_here, layer_label=layer_label, cell=cell,

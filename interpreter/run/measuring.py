@@ -147,7 +147,8 @@ class Measurer:
             classes = [None] + list(stimuli.present_classes)
         rows = []
         for cls in classes:
-            mask = np.ones(len(positions), dtype=bool) if cls is None else image_labels == cls
+            mask = np.ones(len(positions), dtype=bool) if cls is None else \
+                (image_labels != cls) if item.where_not else image_labels == cls
             n = int(mask.sum())
             if n == 0:
                 continue
@@ -155,7 +156,8 @@ class Measurer:
             chosen_base = {k: v[at[mask]] for k, v in base_values.items()}
             value = measures.from_per_image(item.metric, item.top, item.of_class, chosen, chosen_base)
             images = measures.image_values(item.metric, item.top, item.of_class, chosen, chosen_base)
-            row = ResultRow(measure=item.label, value=value, n=n, cls="" if cls is None else names[cls], **common)
+            label = "" if cls is None else f"not {names[cls]}" if item.where_not else names[cls]
+            row = ResultRow(measure=item.label, value=value, n=n, cls=label, **common)
             interval = bootstrap_mean_ci(images, self.plan.confidence, self.plan.resamples, self._interval_seed(row))
             row = dataclasses.replace(row, ci_low=interval.low, ci_high=interval.high)
             rows.append(row)
