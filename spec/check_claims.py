@@ -224,7 +224,7 @@ class ClaimChecks:
                 self.error("E315", "`top K` applies to accuracy only", phrase.top.span)
             self.int_value(phrase.top, "K", minimum=1)
         if phrase.per_class and name not in ("accuracy", "loss", "rank", "rank deficit", "rank change",
-                                              "logit", "probability"):
+                                              "logit", "probability", "activation"):
             self.error("E315", f"`per class` does not apply to {name}", phrase.span)
         if phrase.of_class is not None:
             self.class_value(phrase.of_class, scope)
@@ -241,6 +241,7 @@ class ClaimChecks:
 
     def quantity(self, quantity: ast.Quantity, scope: Scope, in_measure: bool,
                  over_family: bool = False) -> ast.Quantity:
+        quantity = self.layer_as_units(quantity, scope)
         if quantity.metric is not None:
             # a claim may read a measurement by its metric alone: `expect probe accuracy[...] ...`
             measured = not in_measure and quantity.metric.text in self.measure_dims

@@ -242,3 +242,13 @@ class ParamChecks:
                        quantity.span, help="`where class != C` applies to the output measures of `measure` "
                                            "statements (accuracy, loss, rank, rank deficit, ...)")
 
+    def layer_as_units(self, quantity: ast.Quantity, scope) -> ast.Quantity:
+        """`activation of fc1` where no unit set or variable is named `fc1`: every unit of layer fc1
+        (`all in fc1`; the layer is checked against the model at run time and by `lint --deep`)."""
+        units = quantity.metric.of_units if quantity.metric is not None else None
+        if quantity.metric is None or quantity.metric.text != "activation" or not isinstance(units, ast.UnitRef) \
+                or scope.lookup(units.name.value) is not None or units.name.value in self.broken_names:
+            return quantity
+        layer = ast.AllSelection(ast.Name(units.name.value, units.name.span), units.span)
+        return dataclasses.replace(quantity, metric=dataclasses.replace(quantity.metric, of_units=layer))
+

@@ -299,3 +299,20 @@ def test_where_class_not_is_every_other_class_and_matches_plain_torch(cli, tmp_p
     assert rows["accuracy"]["value"] == pytest.approx(float((base.argmax(1) == test.labels)[others].double().mean()))
     code, out, _ = cli(HEAD + units + "measure activation of sel on test where class != 3\n", command="lint")
     assert code == 1 and "E315" in out and "`where class !=` does not apply to activation" in out, out
+
+
+def test_activation_of_a_layer_per_class_is_one_row_per_class_as_plain_torch(cli, tmp_path):
+    code, _, err = cli(HEAD + "model m = train mlp [64, 16, 10] on test epochs 1\n"
+                       "measure activation of fc1 per class on test\n", "--no-figures")
+    assert code == 0, err
+    rows = [r for r in map(json.loads, (tmp_path / "run" / "results.jsonl").read_text().splitlines())
+            if r["measure"] == "activation"]
+    assert [r["class"] for r in rows] == [""] + [str(c) for c in range(10)]
+    test, net = trained_mlp(tmp_path)
+    with torch.no_grad():
+        hidden = net.fc1(test.images.flatten(1)).double()
+    assert rows[0]["value"] == pytest.approx(float(hidden.mean()), abs=1e-6)
+    for row in rows[1:]:
+        mine = test.labels == int(row["class"])
+        assert row["n"] == int(mine.sum())
+        assert row["value"] == pytest.approx(float(hidden[mine].mean()), abs=1e-6)

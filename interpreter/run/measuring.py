@@ -99,14 +99,18 @@ class Measurer:
         for layer, units in self.selector.resolve(item.of_units).items():
             stats = self.recordings.stats(item.model, item.stimuli, recorded_layer(layer, elementwise[layer]),
                                           item.interventions)
-            if item.where_class is not None:
-                row = stats.class_sums[item.where_class] / max(stats.class_counts[item.where_class], 1)
-                n = int(stats.class_counts[item.where_class])
-            else:
-                row, n = stats.mean(), stats.n
-            rows.append(ResultRow(measure=item.label, value=float(np.mean(row[list(units)])), n=n,
-                                  cls=names[item.where_class] if item.where_class is not None else "",
-                                  **{**common, "layer": recorded_layer(layer, elementwise[layer])}))
+            classes = [item.where_class] if item.where_class is not None else [None]
+            if item.per_class:           # the layer's mean, then one row per class present
+                classes = [None] + [c for c in range(len(stats.class_counts)) if stats.class_counts[c]]
+            for cls in classes:
+                if cls is not None:
+                    row = stats.class_sums[cls] / max(stats.class_counts[cls], 1)
+                    n = int(stats.class_counts[cls])
+                else:
+                    row, n = stats.mean(), stats.n
+                rows.append(ResultRow(measure=item.label, value=float(np.mean(row[list(units)])), n=n,
+                                      cls=names[cls] if cls is not None else "",
+                                      **{**common, "layer": recorded_layer(layer, elementwise[layer])}))
         return rows
 
     def _outputs_of(self, item: OutputMeasure):
