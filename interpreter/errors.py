@@ -46,6 +46,12 @@ def user_path(raw) -> Path:
                        help="give the path without `~`, or one that names an existing user") from None
 
 
+# a TorchScript model's layers cannot be hooked (models/build.py, backend/hooks.py)
+SCRIPT_HELP = ("save a state dict (`torch.save(net.state_dict(), path)`) and load it with `file \"PATH\" arch A`, "
+               "or build it with `python \"module:factory\"`; measurements of the whole network (accuracy, "
+               "loss, ...) work on TorchScript")
+
+
 def check_range(indices, size: int, what: str, where: str) -> None:
     """E403, the one check of indices against a size: units of a layer (selections, edits, feature
     visualisation), rows or columns of a weight matrix, tokens of a sequence. `what`: "unit",

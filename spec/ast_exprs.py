@@ -232,6 +232,7 @@ class Quantity:
     selectors: tuple[Selector, ...]
     drop: bool                          # `drop of M ...`: baseline minus intervened value
     span: Span
+    where_not: bool = False             # `where class != C`: the images of every class but C
 
 
 # ---- expectations -----------------------------------------------------------

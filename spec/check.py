@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from . import ast
-from .diagnostics import DiagnosticSink
+from .diagnostics import DiagnosticSink, did_you_mean, listing
 from .families import measure_dims
 from .lint import LintFacts, run_lint
 from .source import SourceFile, Span
@@ -20,6 +20,7 @@ from .check_params import ParamChecks
 from .program import Header, Program, Scope, Symbol, python_value
 from .resolve import resolve_statements
 from .visit import nodes_of
+from .vocabulary import MEASURES
 
 
 class Checker(ParamChecks, DeclarationChecks, ClaimChecks):
@@ -40,6 +41,8 @@ class Checker(ParamChecks, DeclarationChecks, ClaimChecks):
         self.loop_variables: list[tuple[str, Symbol]] = []
         self.model_aliases: set[str] = set()
         self.expired_variables: dict[str, Span] = {}
+        self.one_class_stimuli: dict[str, str] = {}     # stimuli name -> its one class (`classes [3]`)
+        self._declaring_stimuli = ""
         self.unit_exprs: dict[str, object] = {}       # unit set name -> its expression (the last one)
         self.expansion = 1                            # bindings of the enclosing `for each` blocks
         # statements that did not parse take nothing down with them: names they would have
@@ -67,6 +70,16 @@ class Checker(ParamChecks, DeclarationChecks, ClaimChecks):
             help = f"the value comes from {flag}" + (f"; {help}" if help else "")
         self.sink.report(code, message, span, help)
 
+    def _reported_metric(self, phrase: ast.MetricPhrase) -> None:
+        """E317: a report of a metric that no measurement or expectation of the spec measures (it
+        would fail after all the run's work); which measurement it shows is settled by the planner."""
+        name = phrase.metric.text
+        if name in MEASURES and name not in self.measured_metrics and not self.spec.broken_lines:
+            measured = self.measured_metrics
+            self.error("E317", f"the report shows `{name}`, which the spec never measures", phrase.metric.span,
+                       help=did_you_mean(name, measured) or (f"measured: {listing(measured)}" if measured else
+                                                             f"add `measure {name} on ...`"))
+
     # ---- entry ----------------------------------------------------------------------------
     def run(self) -> Program | None:
         self._had_syntax_errors = any(d.code.startswith("E1") for d in self.sink.diagnostics)
@@ -74,6 +87,7 @@ class Checker(ParamChecks, DeclarationChecks, ClaimChecks):
         statements = tuple(self._substitute(s) for s in self.spec.statements)
         experiment, seed, device, repeats = self._header(statements)
         self.measured_stimuli = _measured_stimuli(statements)
+        self.measured_metrics = _measured_metrics(statements)
         self.open_dims: dict = {}
         self.loop_values: dict = {}
         self.measure_dims = measure_dims(statements, self.open_dims, self.loop_values)
@@ -104,6 +118,12 @@ def _names_defined_on(source: SourceFile, lines) -> set[str]:
             names.add(match.group(1))
         names.update(_BINDING.findall(text))
     return names
+
+
+def _measured_metrics(statements) -> list[str]:
+    """The metrics the spec measures (`measure` statements and expectations), for its reports."""
+    return list(dict.fromkeys(quantity.metric.metric.text for quantity in nodes_of(ast.Quantity, statements)
+                              if quantity.metric is not None))
 
 
 def _measured_stimuli(statements) -> list[str]:

@@ -25,6 +25,8 @@ class ClaimChecks:
 
     def _check_MeasureDecl(self, decl: ast.MeasureDecl, scope: Scope):
         quantity = self.quantity(decl.quantity, scope, in_measure=True)
+        self.two_classes(quantity)
+        self.where_not(quantity, in_expect=False)
         if decl.name is not None:
             self.define(scope, decl.name, "measure")
         return dataclasses.replace(decl, quantity=quantity)
@@ -40,6 +42,7 @@ class ClaimChecks:
         # a claim over a family reads the `measure` statements' values, of whichever model
         over_family = bool(decl.families) or isinstance(decl.test, ast.ExtremeTest)
         lhs = self.quantity(decl.quantity, scope, in_measure=False, over_family=over_family)
+        self.where_not(lhs, in_expect=True)
         test = decl.test
         if isinstance(test, ast.ChangeTest):
             if not lhs.interventions:
@@ -89,8 +92,10 @@ class ClaimChecks:
             self.error("E304", f"unknown report kind `{kind}`", decl.kind.span,
                        help=did_you_mean(kind, REPORT_KINDS) or f"report kinds: {listing(REPORT_KINDS)}")
             return decl
-        if decl.metric is not None:
-            self.metric_phrase(decl.metric, scope, measure=False)
+        for phrase in (decl.metric, decl.versus):
+            if phrase is not None:
+                self.metric_phrase(phrase, scope, measure=False)
+                self._reported_metric(phrase)
         if kind == "features":
             if decl.units is None:
                 self.error("E313", "`report features` needs the units: `report features of hot7`",
@@ -107,8 +112,6 @@ class ClaimChecks:
                        decl.span)
         if kind in ("scatter",) and decl.versus is None:
             self.error("E313", "`report scatter` needs `vs METRIC`", decl.span)
-        if decl.versus is not None:
-            self.metric_phrase(decl.versus, scope, measure=False)
         if decl.stimuli is not None:
             self.use(scope, decl.stimuli, ("stimuli",), "stimuli")
         return decl
@@ -126,11 +129,10 @@ class ClaimChecks:
                 self.error("E314", "set algebra on a grid is not defined", expr.span,
                            help="combine single unit sets, not grid families")
             return False
-        if isinstance(expr, ast.RankedSelection):
-            self.int_value(expr.count, "the number of units", minimum=1)
-            self.unit_metric(expr.metric, expr.target_class)
-        elif isinstance(expr, ast.RandomSelection):
-            self.int_value(expr.count, "the number of units", minimum=1)
+        if isinstance(expr, (ast.RankedSelection, ast.RandomSelection)):
+            self._unit_count(expr.count)
+            if isinstance(expr, ast.RankedSelection):
+                self.unit_metric(expr.metric, expr.target_class)
         elif isinstance(expr, ast.ExplicitSelection):
             if not expr.indices.items:
                 self.error("E301", "the list of units is empty", expr.indices.span)
@@ -222,7 +224,7 @@ class ClaimChecks:
                 self.error("E315", "`top K` applies to accuracy only", phrase.top.span)
             self.int_value(phrase.top, "K", minimum=1)
         if phrase.per_class and name not in ("accuracy", "loss", "rank", "rank deficit", "rank change",
-                                              "logit", "probability"):
+                                              "logit", "probability", "activation"):
             self.error("E315", f"`per class` does not apply to {name}", phrase.span)
         if phrase.of_class is not None:
             self.class_value(phrase.of_class, scope)
@@ -239,12 +241,20 @@ class ClaimChecks:
 
     def quantity(self, quantity: ast.Quantity, scope: Scope, in_measure: bool,
                  over_family: bool = False) -> ast.Quantity:
+        quantity = self.layer_as_units(quantity, scope)
         if quantity.metric is not None:
             # a claim may read a measurement by its metric alone: `expect probe accuracy[...] ...`
             measured = not in_measure and quantity.metric.text in self.measure_dims
             self.metric_phrase(quantity.metric, scope, measure=not measured)
         stimuli = quantity.stimuli
-        if stimuli is None:
+        if stimuli is None and in_measure:      # the grammar lets `on` go only for `of UNITS on S`
+            end = quantity.span.end
+            self.error("E101", "this measurement does not say its stimuli: expected `on STIMULI`",
+                       self.source.span(end, end + 1),
+                       help="a measurement names its stimuli: `... on STIMULI`, e.g. "
+                            f"`measure {quantity.metric.metric.text if quantity.metric else 'accuracy'} on "
+                            f"{(self.measured_stimuli or ['test'])[0]}`")
+        elif stimuli is None:
             candidates = sorted(set(self.measured_stimuli))
             if len(candidates) == 1:
                 stimuli = ast.Name(candidates[0], quantity.span)

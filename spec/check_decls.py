@@ -145,6 +145,7 @@ class DeclarationChecks:
             self.error("E306", "a stimuli source is a dataset name, a stimuli name or a folder path",
                        source.span)
         seen: dict[str, Span] = {}
+        self._declaring_stimuli = decl.name.value
         for option in decl.options:
             if option.key in seen:
                 self.error("E202", f"option `{option.key}` is given twice", option.span)
@@ -170,14 +171,14 @@ class DeclarationChecks:
         elif option.key in ("noise", "blur"):
             self.number_value(value, f"the {option.key} severity", low=0.0)
             if option.extra is not None:
-                self.int_value(option.extra, f"the {option.key}'s seed", minimum=0)
+                self.seed_value(option.extra, f"the {option.key}'s seed")
         elif option.key == "holdout":
             fraction = self.number_value(value, "the held-out fraction", allow_variable=False)
             if fraction is not None and not 0.0 < fraction < 1.0:
                 self.error("E301", f"a held-out fraction of {fraction:g} leaves one split empty", value.span,
                            help="use a fraction strictly between 0 and 1, e.g. `holdout 0.3` (30% held out)")
         elif option.key == "seed":
-            self.int_value(value, "the seed", minimum=0)
+            self.seed_value(value)
         elif option.key == "classes":
             if not isinstance(value, ast.ListValue) or not value.items:
                 self.error("E306", "`classes` takes a non-empty list, e.g. `classes [0, 1, 7]`",
@@ -185,6 +186,9 @@ class DeclarationChecks:
             else:
                 for item in value.items:
                     self.class_value(item, scope)
+                if len(value.items) == 1:
+                    self.one_class_stimuli[self._declaring_stimuli] = self.source.text[
+                        value.items[0].span.start:value.items[0].span.end]
 
     def _check_ModelDecl(self, decl: ast.ModelDecl, scope: Scope):
         expr = decl.expr
@@ -267,7 +271,7 @@ class DeclarationChecks:
             elif option.key == "batch":
                 self.int_value(option.value, "the batch size", minimum=1)
             elif option.key == "seed":
-                self.int_value(option.value, "the seed", minimum=0)
+                self.seed_value(option.value)
             elif option.key == "replicates":
                 count = self.int_value(option.value, "replicates", minimum=1)
                 if count is not None and count > 100:

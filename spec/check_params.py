@@ -7,11 +7,23 @@ from typing import Iterable
 
 from . import ast
 from .diagnostics import did_you_mean, listing
-from .parser import parse_value
+from .parser import MAX_NESTING, parse_value
 from .source import Span
-from .vocabulary import DEVICES
+from .vocabulary import DEVICES, MEASURES_OF_OUTPUTS
 from .program import DEFAULT_CONFIDENCE, DEFAULT_REPEATS, DEFAULT_RESAMPLES, Symbol, max_plan
 from .visit import transform
+
+SEED_MAX = 2 ** 32 - 1          # numpy's (and sklearn's random_state) upper bound; torch accepts more
+
+
+def value_depth(text: str) -> int:
+    """How deep brackets and parentheses nest in a `--set` value, checked against the parser's
+    MAX_NESTING before the value is parsed (the parser and the lowering recurse once per level)."""
+    depth = deepest = 0
+    for char in text:
+        depth = depth + 1 if char in "[(" else max(0, depth - 1) if char in "])" else depth
+        deepest = max(deepest, depth)
+    return deepest
 
 
 def _with_span(value: ast.Value, span: Span) -> ast.Value:
@@ -59,8 +71,14 @@ class ParamChecks:
                            (f"declared parameters: {listing(list(self.params))}" if self.params
                             else "this spec declares no parameters"))
                 continue
-            parsed = parse_value(text)
             default = self.params[name]
+            depth = value_depth(text)
+            if depth > MAX_NESTING:
+                self.error("E104", f"the value of `--set {name}=...` nests brackets {depth} deep; abl accepts "
+                                   f"at most {MAX_NESTING}", default.span,
+                           help=f"give `--set {name}` a flatter value (lists of lists are written `[[1, 2], [3]]`)")
+                continue
+            parsed = parse_value(text)
             if parsed is None or (isinstance(parsed, ast.Name) and isinstance(default, ast.String)):
                 parsed = ast.String(text, default.span)
             self.params[name] = _with_span(parsed, default.span)
@@ -105,7 +123,7 @@ class ParamChecks:
                     self.error("E306", "the experiment's name is a string in double quotes",
                                statement.name.span, help='experiment "digit-7 units"')
             elif isinstance(statement, ast.Seed):
-                seed = self.int_value(statement.value, "the seed", minimum=0)
+                seed = self.seed_value(statement.value)
             elif isinstance(statement, ast.Device):
                 device = self._device(statement.value)
             elif isinstance(statement, ast.Repeats):
@@ -147,8 +165,14 @@ class ParamChecks:
         return "auto"
 
     # ---- value checks ---------------------------------------------------------------------
+    def seed_value(self, value: ast.Value, what: str = "the seed") -> int | None:
+        """A seed: a whole number that numpy (sklearn's random_state) and torch both accept."""
+        return self.int_value(value, what, minimum=0, maximum=SEED_MAX,
+                              help=f"seeds run from 0 to {SEED_MAX} (2**32 - 1), the range numpy and torch "
+                                   f"both accept")
+
     def int_value(self, value: ast.Value, what: str, minimum: int | None = None,
-                  maximum: int | None = None) -> int | None:
+                  maximum: int | None = None, help: str | None = None) -> int | None:
         if isinstance(value, ast.Name):
             symbol = self._scope_lookup(value.value)
             if symbol is not None and symbol.kind in ("var",):
@@ -158,12 +182,13 @@ class ParamChecks:
             self.error("E306", f"{what} must be a whole number", value.span,
                        help="counts are written as digits, e.g. `5`")
             return None
-        number = int(value.value)
+        digits = value.text.strip()
+        number = int(digits) if digits.lstrip("+-").isdigit() else int(value.value)   # exact past 2**53
         if minimum is not None and number < minimum:
-            self.error("E301", f"{what} must be at least {minimum}, not {number}", value.span)
+            self.error("E301", f"{what} must be at least {minimum}, not {number}", value.span, help=help)
             return None
         if maximum is not None and number > maximum:
-            self.error("E301", f"{what} must be at most {maximum}, not {number}", value.span)
+            self.error("E301", f"{what} must be at most {maximum}, not {number}", value.span, help=help)
             return None
         return number
 
@@ -187,3 +212,43 @@ class ParamChecks:
         elif high is not None and number > high:
             self.error("E301", f"{what} must be at most {high:g}, not {number:g}", value.span)
         return number
+
+    def _unit_count(self, count) -> None:
+        """`top 5`, or `top 10%` of the layer's units (rounded at run time: see the manual)."""
+        if not isinstance(count, ast.Percent):
+            self.int_value(count, "the number of units", minimum=1)
+        elif not 0.0 < count.value <= 1.0:
+            self.error("E301", f"a share of the layer's units lies in (0%, 100%], not {count.text}", count.span,
+                       help="e.g. `top 10% by selectivity index in fc1`")
+
+    def two_classes(self, quantity: ast.Quantity) -> None:
+        """E308: a selectivity index on a stimuli set declared with one class (`classes [3]`)."""
+        metric, stimuli = quantity.metric, quantity.stimuli
+        if metric is not None and metric.metric.text == "selectivity index" and stimuli is not None \
+                and stimuli.value in self.one_class_stimuli:
+            self.error("E308", f"the selectivity index compares a unit's class means, so it needs at least two "
+                               f"classes; stimuli `{stimuli.value}` have only class "
+                               f"{self.one_class_stimuli[stimuli.value]}", metric.span,
+                       help="measure it on stimuli with several classes")
+
+    def where_not(self, quantity: ast.Quantity, in_expect: bool) -> None:
+        """E315: `where class != C` is for the output measures of `measure` statements (the images of
+        every class but C), not unit measures, `selective rank deficit` or expectations."""
+        if not quantity.where_not or quantity.metric is None:
+            return
+        name = quantity.metric.metric.text
+        if in_expect or name not in MEASURES_OF_OUTPUTS or name == "selective rank deficit":
+            self.error("E315", f"`where class !=` does not apply to {'an expectation' if in_expect else name}",
+                       quantity.span, help="`where class != C` applies to the output measures of `measure` "
+                                           "statements (accuracy, loss, rank, rank deficit, ...)")
+
+    def layer_as_units(self, quantity: ast.Quantity, scope) -> ast.Quantity:
+        """`activation of fc1` where no unit set or variable is named `fc1`: every unit of layer fc1
+        (`all in fc1`; the layer is checked against the model at run time and by `lint --deep`)."""
+        units = quantity.metric.of_units if quantity.metric is not None else None
+        if quantity.metric is None or quantity.metric.text != "activation" or not isinstance(units, ast.UnitRef) \
+                or scope.lookup(units.name.value) is not None or units.name.value in self.broken_names:
+            return quantity
+        layer = ast.AllSelection(ast.Name(units.name.value, units.name.span), units.span)
+        return dataclasses.replace(quantity, metric=dataclasses.replace(quantity.metric, of_units=layer))
+

@@ -151,6 +151,13 @@ _code("E316", "unmeasured-value", "a claim selects a loop value at which the met
       "than it names. Numbers match by value (`-1` and `-1.0`); strings and words as written.",
       "for each alpha in [-1, 0, 1]:  ...  expect accuracy[alpha = -10] on test > 0.9",
       "expect accuracy[alpha = -1] on test > 0.9")
+_code("E317", "unmeasured-report", "a report shows a metric the spec does not measure, or cannot tell which",
+      "A `report` draws from the results of the spec's measurements. A metric no `measure` statement "
+      "or expectation measures would leave the figure empty after all the run's work. A metric "
+      "measured with an argument is found by its name alone when one measurement fits "
+      "(`report curve probability by v` shows `probability of class 3`); when several fit, name one.",
+      "measure probability of class 3 on test\nreport curve accuracy by v",
+      "measure probability of class 3 on test\nreport curve probability by v")
 _code("E400", "run-failed", "the run failed on the data, a model or the machine",
       "A run-time problem the spec could not show before running: an unreadable image folder, a "
       "model that does not fit its stimuli, non-finite activations, a factory that raises. The "

@@ -4,6 +4,8 @@ own methods only)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from lark import Token, Transformer, v_args
 
 from . import ast
@@ -68,6 +70,9 @@ class ClaimLowering(Transformer):
     def where_class(self, meta, value):
         return ("where_class", value)
 
+    def where_not_class(self, meta, value):
+        return ("where_not_class", value)
+
     def using_model(self, meta, name):
         return ("model", name)
 
@@ -85,11 +90,21 @@ class ClaimLowering(Transformer):
                 interventions.extend(value)
             else:
                 fields[key] = value
-        return ast.Quantity(metric, stimuli, fields.get("where_class"), fields.get("model"),
-                            fields.get("fit_on"), tuple(interventions), tuple(selectors), drop,
-                            self._span(meta))
+        where_not = "where_not_class" in fields         # `where class != C`: every other class's images
+        return ast.Quantity(metric, stimuli, fields.get("where_not_class", fields.get("where_class")),
+                            fields.get("model"), fields.get("fit_on"), tuple(interventions), tuple(selectors), drop,
+                            self._span(meta), where_not)
 
-    def quantity(self, meta, metric, stimuli, *qualifiers):
+    def quantity(self, meta, metric, *items):
+        stimuli = items[0] if items and isinstance(items[0], ast.Name) else None
+        qualifiers = items[1:] if stimuli is not None else items
+        units = metric.of_units
+        if stimuli is None and getattr(units, "stimuli", None) is not None:
+            # `probe accuracy of top 8 by selectivity in fc2 on test fit on train`: the parser gives
+            # `on test` to the inline selection; it is the measurement's (the units are then chosen
+            # on the measured stimuli too, as for any selection without `on`)
+            stimuli = units.stimuli
+            metric = dataclasses.replace(metric, of_units=dataclasses.replace(units, stimuli=None))
         return self._quantity(meta, metric, (), stimuli, qualifiers, drop=False)
 
     def measure_stmt(self, meta, *items):
@@ -174,9 +189,15 @@ class ClaimLowering(Transformer):
     def compare_number(self, meta, op, value):
         return ("test", ast.CompareNumber(str(op), value, self._span(meta)))
 
-    def compare_quantity(self, meta, op, rhs, sign=None, offset=None):
-        return ("test", ast.CompareQuantity(str(op), rhs, str(sign) if sign else None, offset,
-                                            self._span(meta)))
+    def compare_quantity(self, meta, op, rhs, offset=None):
+        sign, value = offset if offset is not None else (None, None)
+        return ("test", ast.CompareQuantity(str(op), rhs, sign, value, self._span(meta)))
+
+    def offset_plus(self, meta, value):
+        return ("+", value)
+
+    def offset_minus(self, meta, value):
+        return ("-", value)
 
     def compare_drop(self, meta, op, _drop, *qualifiers):
         rhs = self._quantity(meta, None, (), None, qualifiers, drop=True)
@@ -208,7 +229,7 @@ class ClaimLowering(Transformer):
                     quantity.where_class or extra.where_class, quantity.model or extra.model,
                     quantity.fit_on or extra.fit_on,
                     quantity.interventions + extra.interventions, quantity.selectors,
-                    quantity.drop, quantity.span)
+                    quantity.drop, quantity.span, quantity.where_not or extra.where_not)
             test_node = change
         else:
             test_node = test[1]

@@ -190,7 +190,8 @@ class _Resolver:
                           self.maybe(q.where_class, scope), q.model.value if q.model is not None else None,
                           q.fit_on.value if q.fit_on is not None else None,
                           tuple(self.intervention(i, scope) for i in q.interventions),
-                          tuple(self.selector(s, scope) for s in q.selectors), q.drop, quantity_text(q), q.span)
+                          tuple(self.selector(s, scope) for s in q.selectors), q.drop, quantity_text(q), q.span,
+                          q.where_not)
 
     def test(self, test, scope: _Scope) -> r.ExpectTest:
         if isinstance(test, ast.ChangeTest):

@@ -197,6 +197,7 @@ class Quantity:
     drop: bool
     text: str
     span: Span = field(default_factory=Span.unknown, **SPAN_FIELD)
+    where_not: bool = False           # `where class != C`
 
 
 @dataclass(frozen=True)

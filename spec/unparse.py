@@ -170,7 +170,7 @@ def _selectors_text(selectors) -> str:
 def _qualifier_parts(quantity: ast.Quantity, interventions: bool = True) -> list[str]:
     parts = []
     if quantity.where_class is not None:
-        parts += ["where class ==", value_text(quantity.where_class)]
+        parts += ["where class !=" if quantity.where_not else "where class ==", value_text(quantity.where_class)]
     if quantity.fit_on is not None:
         parts += ["fit on", quantity.fit_on.value]
     if interventions and quantity.interventions:

@@ -112,6 +112,8 @@ CASES = [
     ("E104", HEAD + "param p = " + "[" * 70 + "1" + "]" * 70 + "\n", 5, 75, "flatten"),
     ("E316", HEAD + "for each alpha in [1, 2]:\n    measure accuracy on test\n"
                     "expect accuracy[alpha = 3] on test > 0.5\n", 7, 25, "alpha takes 1, 2"),
+    ("E317", HEAD + "measure probability of class 3 on test\nreport bars accuracy per class\n", 6, 13,
+     "measured: `probability`"),
     ("E310", HEAD + "for each layer L in [fc1, fc2]:\n    units g = top 3 by activation "
                     "for class 3 in L\n    measure accuracy on test ablating g\n"
                     "expect accuracy on test > 0.5 averaged over lyaer\n", 8, 45, "did you mean `layer`?"),

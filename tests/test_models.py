@@ -170,7 +170,8 @@ def test_state_dict_round_trip_through_a_file(digits_train, tmp_path):
     scripted = build_model(ModelSpec("s", "file", path=str(script)), {}, SilentProgress(), None)
     with torch.no_grad():
         assert torch.allclose(scripted.module(x), trained.module(x))
-    assert scripted.resolve_layer("logits") == "logits"
+    with pytest.raises(RunError, match="is TorchScript, whose layers cannot be hooked"):
+        scripted.resolve_layer("logits")          # no forward hooks: its layers cannot be edited
     # a state dict without an architecture, with the wrong one, a missing file
     with pytest.raises(RunError, match="needs its architecture"):
         build_model(ModelSpec("f", "file", path=str(path)), {}, SilentProgress(), None)

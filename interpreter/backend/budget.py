@@ -23,6 +23,13 @@ overlap) a replicated row is charged only what the network from that layer on ho
 K * B <= budget // (3 x the largest output from the layer on). Ablating a late layer of a deep
 network (VGG16's fc7) thus batches all its conditions, where charging every row the first conv
 layer's output would run them one by one.
+
+A model hooks cannot see (TorchScript: `register_forward_hook is not supported on ScriptModules`)
+is measured instead under a dispatch mode that sees the output of every operator the compiled
+code runs (`unhooked_costs`): a row costs 3x the largest operator output plus the image, and
+there are no per-layer costs, so prefix mode charges every row that whole-network cost.
+The estimate runs after the model/stimuli check (models/checks.py `check_fits`), so a model that
+cannot read the stimuli is reported as such, not as an error of the estimate.
 """
 
 from __future__ import annotations
@@ -105,7 +112,10 @@ class RowCosts:
 
 
 def row_costs(model: nn.Module, one_image: torch.Tensor) -> RowCosts:
-    """One forward of one image with a hook on every module (removed after)."""
+    """One forward of one image with a hook on every module (removed after); for a model hooks
+    cannot see (a TorchScript module), `unhooked_costs`."""
+    if isinstance(model, torch.jit.ScriptModule):
+        return unhooked_costs(model, one_image)
     finished: list[tuple[str, int, bool]] = []       # (path, output bytes, is a leaf), in finishing order
 
     def hook_for(path: str, leaf: bool):
@@ -130,6 +140,30 @@ def row_costs(model: nn.Module, one_image: torch.Tensor) -> RowCosts:
             tail = max(tail, size)
         after[path] = 3 * max(tail, size)       # the first finishing of a module called twice wins
     return RowCosts(3 * largest + one_image.numel() * one_image.element_size(), after)
+
+
+def unhooked_costs(model: nn.Module, one_image: torch.Tensor) -> RowCosts:
+    """The measured estimate for models without module hooks (TorchScript): one forward of one
+    image under a dispatch mode that sees every operator's output, compiled code's included. A
+    row is charged 3x the largest operator output (no smaller than a leaf module's) plus the
+    image; no per-layer costs, so prefix mode charges every row the whole network's cost."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_flatten
+
+    class Largest(TorchDispatchMode):
+        largest = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            output = func(*args, **(kwargs or {}))
+            for value in tree_flatten(output)[0]:
+                if isinstance(value, torch.Tensor):
+                    self.largest = max(self.largest, value.numel() * value.element_size())
+            return output
+
+    mode = Largest()
+    with eval_mode(model), torch.inference_mode(), mode:
+        model(one_image)
+    return RowCosts(3 * mode.largest + one_image.numel() * one_image.element_size())
 
 
 def plan_rows(budget: int, per_row: int, batch_size: int) -> tuple[int, int]:

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator
 import torch
 from torch import nn
 
-from abl.interpreter.errors import RunError
+from abl.interpreter.errors import SCRIPT_HELP, RunError
 
 OutputHook = Callable[[nn.Module, tuple, Any], Any]
 
@@ -25,7 +25,12 @@ SHARED_MODULE_HELP = ("address a module that runs once per forward pass: a block
 
 
 def module_at(model: nn.Module, path: str) -> nn.Module:
-    """The submodule at `path` ("" is the model itself); RunError E401 when there is none."""
+    """The submodule at `path` ("" is the model itself); RunError E401 when there is none, and
+    when the model is TorchScript (which has no forward hooks)."""
+    if isinstance(model, torch.jit.ScriptModule):
+        raise RunError(f"the model is TorchScript, whose layers cannot be hooked: `{path or 'the model'}` "
+                       f"cannot be recorded or edited (TorchScript has no forward hooks)",
+                       help=SCRIPT_HELP, code="E401")
     try:
         return model.get_submodule(path)
     except AttributeError:

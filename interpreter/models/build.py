@@ -42,7 +42,7 @@ from torch import nn
 
 from abl.interpreter.seeding import seed63
 from abl.interpreter.models import zoo
-from abl.interpreter.errors import RunError, user_path
+from abl.interpreter.errors import SCRIPT_HELP, RunError, user_path
 from abl.interpreter.models.layer_names import layer_names, resolve_layer
 from abl.interpreter.models.weights_policy import weights_file
 from abl.interpreter.progress import Progress, SilentProgress
@@ -64,6 +64,10 @@ class LoadedModel:
     cached: bool = False           # kind train: the weights came from the training cache
 
     def resolve_layer(self, name: str) -> str:
+        if isinstance(self.module, torch.jit.ScriptModule):     # said here with the model's name
+            raise RunError(f"model `{self.spec.name}` is TorchScript, whose layers cannot be hooked: "
+                           f"`{name}` cannot be recorded or edited (TorchScript has no forward hooks)",
+                           help=SCRIPT_HELP, code="E401")
         return resolve_layer(self.spec.name, name, self.aliases, self._paths())
 
     def _paths(self) -> list[str]:

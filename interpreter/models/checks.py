@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import itertools
+import re
+
 import torch
 
 from abl.interpreter.models import zoo
@@ -66,3 +69,44 @@ def check_fits(model: LoadedModel, stimuli, device: torch.device | str | None = 
             raise RunError(f"model `{model.spec.name}` has {output.shape[1]} outputs, but stimuli "
                            f"`{stimuli.spec.name}` have label {top} ({stimuli.class_names[top]})",
                            help="measure on stimuli whose classes the model was trained on")
+
+
+# ---- memory: a network larger than the machine is said before it is allocated -----------------------
+def _gib(size: float) -> str:
+    return f"{size / 1024 ** 3:,.1f} GiB" if size >= 1024 ** 3 else f"{size / 1024 ** 2:,.0f} MiB"
+
+
+def _too_large(spec: ModelSpec, what: str, budget: int, available: int) -> RunError:
+    return RunError(f"model `{spec.name}` is too large for this machine: {what}, but {_gib(available)} of memory "
+                    f"is available (the memory budget for conditions in flight is {_gib(budget)})",
+                    help="use smaller widths, or run where there is more memory (`--device cuda`, "
+                         "`--memory-budget` sets the budget)")
+
+
+def check_size(spec: ModelSpec, device: torch.device, budget: int) -> None:
+    """RunError naming the network's size when a `train mlp [...]` network's parameters (float32;
+    training keeps about 4x: weights, gradients, the optimiser's two moments) exceed the memory
+    available, before anything is allocated (the allocator may promise more than it can give)."""
+    from abl.interpreter.backend.budget import available_bytes
+
+    if spec.kind != "train" or spec.arch != "mlp" or len(spec.widths) < 2:
+        return
+    widths = [int(w) for w in spec.widths]
+    parameters = sum(a * b + b for a, b in itertools.pairwise(widths))
+    available = available_bytes(device)
+    if 4 * 4 * parameters > available:
+        raise _too_large(spec, f"mlp {widths} has {parameters:,} parameters, {_gib(4 * parameters)} as float32 "
+                               f"(training keeps about 4x that)", budget, available)
+
+
+def out_of_memory(spec: ModelSpec, error: BaseException, device: torch.device, budget: int) -> RunError | None:
+    """The RunError for an allocation that failed while building or training `spec`, else None."""
+    from abl.interpreter.backend.budget import available_bytes
+
+    text = str(error)
+    if not (isinstance(error, (MemoryError, getattr(torch, "OutOfMemoryError", MemoryError))) or "allocate" in text
+            and ("memory" in text.lower())):
+        return None
+    asked = re.search(r"allocate (\d+) bytes", text)
+    what = f"one of its tensors needs {_gib(int(asked.group(1)))}" if asked else "allocating its tensors failed"
+    return _too_large(spec, what, budget, available_bytes(device))

@@ -6,12 +6,13 @@ import dataclasses
 from dataclasses import dataclass
 
 from abl.spec import resolved as r
+from abl.spec.diagnostics import did_you_mean, listing
 from abl.spec.vocabulary import MEASURES_NEEDING_INTERVENTION
 
 from abl.interpreter.plan.plan import (ChangeClaim, ControlClaim, ExpectItem, ExtremeClaim, Family, MeasureItem, NumberClaim,
                    QuantityClaim, REPORT_TYPES, ResultQuery)
 from abl.interpreter.plan.units import Selection
-from abl.interpreter.plan.env import _Env
+from abl.interpreter.plan.env import _Abort, _Env
 
 
 @dataclass(frozen=True)
@@ -221,6 +222,11 @@ class ClaimPlanning:
         metric = ""
         if decl.metric is not None:
             metric = decl.metric.text + (f" top-{int(decl.metric.top.value)}" if decl.metric.top else "")
+            stimuli_key = env.stimuli.get(decl.stimuli, "") if decl.stimuli is not None else \
+                next(iter(env.stimuli.values()), "")
+            if decl.metric.of_class is not None and stimuli_key and decl.metric.text in ("logit", "probability"):
+                index = self._class_index(decl.metric.of_class, env, stimuli_key)
+                metric += f" of class {self._info(stimuli_key).class_names[index]}"    # as measurements say it
         units: tuple[Selection, ...] = ()
         if decl.units is not None:
             models = list(dict.fromkeys(env.models.values()))
@@ -232,3 +238,32 @@ class ClaimPlanning:
             metric, decl.by, decl.versus.text if decl.versus is not None else "",
             decl.over or "", env.stimuli.get(decl.stimuli, "") if decl.stimuli is not None else "",
             units, decl.steps, decl.text, decl.span))
+
+    def _resolve_reports(self) -> None:
+        """Each report's metric (and `vs` metric) as the measurements label it: `probability` is
+        `probability of class 3` when that is the only one; several candidates, or none, are E317."""
+        labels = list(dict.fromkeys(item.label for item in self.measures))
+        resolved = []
+        for report in self.reports:
+            try:
+                changes = {name: self._measured_label(getattr(report, name), labels, report)
+                           for name in ("metric", "versus") if getattr(report, name)}
+            except _Abort:
+                continue
+            resolved.append(dataclasses.replace(report, **changes))
+        self.reports = resolved
+
+    def _measured_label(self, metric: str, labels: list[str], report) -> str:
+        if metric in labels:
+            return metric
+        fits = [label for label in labels if label.startswith(metric + " ")]
+        if len(fits) == 1:
+            return fits[0]
+        if fits:
+            self.fail("E317", f"`{report.text}`: `{metric}` could be any of {listing(fits)}", report.span,
+                      help=f"name one: `{report.text.replace(metric, fits[0], 1)}`")
+        self.fail("E317", f"`{report.text}` shows `{metric}`, which no measurement measures", report.span,
+                  help=did_you_mean(metric, labels) or (f"measured: {listing(labels)}" if labels else
+                                                        f"add `measure {metric} on ...`"))
+        return metric
+

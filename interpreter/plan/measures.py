@@ -44,11 +44,13 @@ class MeasurePlanning:
                     name=label, span=expr.span, layer_span=getattr(expr.layer, "span", None),
                     seed=self.program.header.seed,
                     per_element=getattr(expr, "per_element", False))
-        if isinstance(expr, r.RankedSelection):
-            return [("", RankedUnits(metric=expr.metric, count=int(self._number(expr.count, env)),
-                                     bottom=expr.bottom, **base))]
-        if isinstance(expr, r.RandomSelection):
-            return [("", RandomUnits(count=int(self._number(expr.count, env)), **base))]
+        if isinstance(expr, (r.RankedSelection, r.RandomSelection)):
+            number = self._number(expr.count, env)
+            share = isinstance(expr.count, r.Const) and expr.count.text.endswith("%")
+            count = dict(count=0 if share else int(number), fraction=float(number) if share else None)
+            if isinstance(expr, r.RandomSelection):
+                return [("", RandomUnits(**count, **base))]
+            return [("", RankedUnits(metric=expr.metric, bottom=expr.bottom, **count, **base))]
         if isinstance(expr, r.ExplicitSelection):
             return [("", ExplicitUnits(indices=tuple(int(i.value) for i in expr.indices), **base))]
         if isinstance(expr, r.AllSelection):
@@ -157,7 +159,7 @@ class MeasurePlanning:
                 item = measure_type(metric)(
                     metric=metric, label=label, model=model, stimuli=stimuli,
                     interventions=tuple(plans), intervention_label=intervention_label,
-                    per_class=quantity.metric.per_class, where_class=where,
+                    per_class=quantity.metric.per_class, where_class=where, where_not=quantity.where_not,
                     top=int(quantity.metric.top.value) if quantity.metric.top else None,
                     of_class=of_class, of_units=units, in_layer=in_layer, fit_on=fit_on,
                     units_label=units_label_here, layer_label=layer_label, cell=cell,

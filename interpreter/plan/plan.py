@@ -27,6 +27,7 @@ class MeasureItem:
     intervention_label: str | None = None   # the interventions as written; None: none (the baseline)
     per_class: bool = False
     where_class: int | None = None
+    where_not: bool = False           # `where class != C`: the images of every class but where_class
     top: int | None = None
     of_class: int | None = None
     of_units: Selection | None = None

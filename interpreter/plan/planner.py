@@ -52,6 +52,8 @@ class Planner(DeclarationPlanning, MeasurePlanning, ClaimPlanning):
                 self._statement(statement, env)
             except _Abort:
                 pass
+        if not self.sink.has_errors:
+            self._resolve_reports()
         if self.sink.has_errors:
             raise PlanError(self.sink.diagnostics)
         p = self.program
@@ -219,9 +221,10 @@ def make_plan(program: Program, describe: Callable[[StimuliSpec], object]) -> Pl
 
 def selection_seed(selection: Selection) -> list[int]:
     """Seed material for a random draw (numpy `SeedSequence` entropy): the spec's seed, the first
-    4 bytes (little-endian) of SHA-256 of `name|model|layer|count`, the stream (0 for `measure`
+    4 bytes (little-endian) of SHA-256 of `name|model|layer|count` (`10%` for a share), the stream (0 for `measure`
     statements, j for the j-th expectation's own draws) and the draw index."""
-    identity = f"{selection.name}|{selection.model}|{selection.layer}|{selection.count}"
+    count = selection.count if selection.fraction is None else f"{100 * selection.fraction:g}%"   # `random 10%`
+    identity = f"{selection.name}|{selection.model}|{selection.layer}|{count}"
     digest = int.from_bytes(hashlib.sha256(identity.encode()).digest()[:4], "little")
     return [selection.seed, digest, selection.stream, selection.draw]
 

@@ -6,6 +6,7 @@ executor resolves it (selections.py). Plain frozen data, no torch.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import ClassVar, NamedTuple
 
@@ -87,6 +88,7 @@ class RankedUnits(UnitLeaf):
     metric: str
     count: int
     bottom: bool = False
+    fraction: float | None = None     # `top 10%`: the count is this share of the layer (unit_count)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,6 +97,7 @@ class RandomUnits(UnitLeaf):
 
     kind: ClassVar[str] = "random"
     count: int
+    fraction: float | None = None     # `random 10%`: as RankedUnits
     draw: int = 0                     # which draw (fresh per repeat)
     stream: int = 0                   # 0 for `measure` statements, j for expectation j's own draws
 
@@ -221,3 +224,11 @@ class ScaleConnection:
 
 
 InterventionPlan = Ablate | MeanAblate | Clamp | Scale | ScaleWeights | ScaleConnection
+
+
+def unit_count(selection, n_units: int) -> int:
+    """A `top|bottom|random` count: N as written, or P% of the layer's `n_units` rounded to the
+    nearest whole number, halves up, and at least 1 (10% of 16 units is 2, 25% of 10 is 3)."""
+    if selection.fraction is None:
+        return selection.count
+    return max(1, math.floor(round(selection.fraction * n_units, 9) + 0.5))

@@ -61,7 +61,7 @@ def _(item: HeatmapReport, result, out_dir: Path, title: str) -> list[_Job]:
 
     rows = [r for r in result.table if r.measure == item.metric and r.cell is not None]
     if not rows:
-        return []
+        return _matrix_job(item, result, out_dir, title)
     layers = list(dict.fromkeys(r.layer for r in rows))
     classes = list(dict.fromkeys(r.cls for r in rows))
     n_rows = max(r.cell.row for r in rows) + 1
@@ -70,6 +70,21 @@ def _(item: HeatmapReport, result, out_dir: Path, title: str) -> list[_Job]:
                  (result.table, item.metric, out_dir, f"{title}: {item.metric}", layers, classes,
                   n_rows, n_cols, figures.grid_colormap(item.metric)),
                  item.text, weight=len(layers) * len(classes))]
+
+
+def _matrix_job(item: HeatmapReport, result, out_dir: Path, title: str) -> list[_Job]:
+    """No grid: one value per class and layer (a family of unit sets per class and layer), drawn
+    as a class x layer matrix in the order `by class x layer` names them."""
+    from abl.interpreter.report import figure_matrix
+    from abl.interpreter.report.figure_grids import grid_colormap
+    from abl.interpreter.report.matrix import matrix_rows
+
+    if not matrix_rows(result.table, item.metric):
+        return []
+    by = next((dims for dims in item.by if set(dims) == {"class", "layer"}), ("class", "layer"))
+    return [_Job(figure_matrix.class_layer_heatmap,
+                 (result.table, item.metric, out_dir, f"{title}: {item.metric}", tuple(by),
+                  grid_colormap(item.metric)), item.text)]
 
 
 @_report_jobs.register

@@ -169,7 +169,7 @@ def _report_view(item, table, plan_reports):
             isinstance(other, TableReport) and other.metric == item.metric for other in plan_reports)):
         return per_class_table(table, item.metric or "accuracy")
     if isinstance(item, HeatmapReport):
-        return mean_grid(table, item.metric)
+        return mean_grid(table, item.metric, item.by)
     if isinstance(item, HistogramReport):
         return selectivity_summary(table)
     if isinstance(item, (ScatterReport, CurveReport)):
@@ -228,10 +228,14 @@ def _grid_cells(rows) -> tuple[int, int]:
     return (max(c.row for c in cells) + 1, max(c.col for c in cells) + 1) if cells else (0, 0)
 
 
-def mean_grid(table, measure: str):
+def mean_grid(table, measure: str, by=()):
     rows = [r for r in table if r.measure == measure and r.cell is not None]
-    if not rows:
-        return Text(f"(no grid rows for {measure})", style="dim")
+    if not rows:       # one value per class and layer (report/matrix.py), or nothing to show
+        from abl.interpreter.report.matrix import matrix_rows, matrix_table
+
+        flat = matrix_rows(table, measure)
+        order = next((dims for dims in by if set(dims) == {"class", "layer"}), ("class", "layer"))
+        return matrix_table(flat, measure, tuple(order)) if flat else Text(f"(no grid rows for {measure})", style="dim")
     n_rows, n_cols = _grid_cells(rows)
     grid = np.full((n_rows, n_cols), np.nan)
     for r in range(n_rows):

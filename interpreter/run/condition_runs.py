@@ -48,7 +48,7 @@ def condition_runs(plan: Plan) -> dict[tuple[str, str], dict[tuple, ConditionRun
         for item in plan.measures:
             if (item.model, item.stimuli) != group_key or not isinstance(item, OutputMeasure):
                 continue
-            wanted = None if (item.where_class is None or item.per_class) else {item.where_class}
+            wanted = None if (item.where_class is None or item.per_class or item.where_not) else {item.where_class}
             if isinstance(item, SelectiveDeficitMeasure):
                 wanted = None           # the class's images and every other class's
             need(item.interventions, wanted, quantities_for(item.metric, item.top, item.of_class))

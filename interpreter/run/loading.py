@@ -1,5 +1,5 @@
 """Loading: a plan's stimuli sets and models, each built once, with the record of how, and the
-memory budget of each (model, stimuli) pair's batches."""
+memory budget of each (model, stimuli) pair's batches (after checking that the model reads them)."""
 
 from __future__ import annotations
 
@@ -75,16 +75,26 @@ class Loader:
 
     def model(self, key: str):
         if key not in self.models:
+            from abl.interpreter.backend.budget import default_budget
             from abl.interpreter.models.build import build_model
+            from abl.interpreter.models.checks import check_size, out_of_memory
 
             spec = self.plan.model_spec(key)
             training = {}
             if spec.train_on:
                 training[spec.train_on] = self.stimuli(spec.train_on)
             started = time.perf_counter()
+            budget = self.memory_budget or default_budget(self.device)
             with at_statement(spec.span):
-                loaded = build_model(spec, training, self.progress, self.cache_dir)
-            loaded.module.to(self.device)
+                check_size(spec, self.device, budget)
+                try:
+                    loaded = build_model(spec, training, self.progress, self.cache_dir)
+                    loaded.module.to(self.device)
+                except (RuntimeError, MemoryError) as error:
+                    located = out_of_memory(spec, error, self.device, budget)
+                    if located is None:
+                        raise
+                    raise located from None
             source = ("cache" if loaded.cached else "trained") if spec.kind == "train" else "built"
             self.model_records[key] = ModelRecord(key, loaded.weights_fingerprint, loaded.pretrained, spec.kind,
                                                   spec.arch, source, time.perf_counter() - started)
@@ -95,11 +105,15 @@ class Loader:
         """The batch sizes of this model on these stimuli within the memory budget, for recording
         passes and condition runs alike."""
         from abl.interpreter.backend.budget import default_budget, plan_rows, row_costs
+        from abl.interpreter.models.checks import check_fits
 
         if (model_key, stimuli_key) not in self._row_plans:
             budget = self.memory_budget or default_budget(self.device)
-            one = self.stimuli(stimuli_key).take([0]).to(self.device)
-            costs = row_costs(self.model(model_key).module, one)
+            model, stimuli = self.model(model_key), self.stimuli(stimuli_key)
+            with at_statement(self.plan.model_spec(model_key).span):
+                check_fits(model, stimuli, self.device)     # before the estimate runs the model
+            one = stimuli.take([0]).to(self.device)
+            costs = row_costs(model.module, one)
             batch, rows = plan_rows(budget, costs.full, self.batch_size)
 
             def rows_after(path: str, budget=budget, costs=costs, rows=rows) -> int:

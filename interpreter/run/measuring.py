@@ -8,6 +8,8 @@ import functools
 
 import numpy as np
 
+from abl.interpreter.errors import RunError
+
 from abl.interpreter.plan.plan import (ActivationMeasure, MeasureItem, OutputMeasure, Plan, ProbeMeasure,
                                         SelectiveDeficitMeasure, SelectivityIndexMeasure, needs_baseline)
 from abl.interpreter.plan.units import recorded_layer
@@ -74,7 +76,14 @@ class Measurer:
 
         stimuli = self.loader.stimuli(item.stimuli)
         stats = self.recordings.stats(item.model, item.stimuli, item.in_layer, item.interventions)
-        values = np.asarray(class_selectivity_index(stats.class_means()), dtype=float)
+        means = stats.class_means()
+        if means.shape[0] < 2:
+            present = [stimuli.class_names[c] for c in stats.present]
+            raise RunError(f"the selectivity index compares a unit's class means, so it needs at least two "
+                           f"classes; stimuli `{item.stimuli_label or item.stimuli}` have "
+                           f"{'only class ' + present[0] if present else 'no images'}",
+                           help="measure it on stimuli with several classes", span=item.span)
+        values = np.asarray(class_selectivity_index(means), dtype=float)
         common = {**common, "layer": item.in_layer}
         rows = [ResultRow(measure=item.label, value=float(np.mean(values)), n=stimuli.n, **common)]
         for unit, value in enumerate(values):
@@ -90,14 +99,18 @@ class Measurer:
         for layer, units in self.selector.resolve(item.of_units).items():
             stats = self.recordings.stats(item.model, item.stimuli, recorded_layer(layer, elementwise[layer]),
                                           item.interventions)
-            if item.where_class is not None:
-                row = stats.class_sums[item.where_class] / max(stats.class_counts[item.where_class], 1)
-                n = int(stats.class_counts[item.where_class])
-            else:
-                row, n = stats.mean(), stats.n
-            rows.append(ResultRow(measure=item.label, value=float(np.mean(row[list(units)])), n=n,
-                                  cls=names[item.where_class] if item.where_class is not None else "",
-                                  **{**common, "layer": recorded_layer(layer, elementwise[layer])}))
+            classes = [item.where_class] if item.where_class is not None else [None]
+            if item.per_class:           # the layer's mean, then one row per class present
+                classes = [None] + [c for c in range(len(stats.class_counts)) if stats.class_counts[c]]
+            for cls in classes:
+                if cls is not None:
+                    row = stats.class_sums[cls] / max(stats.class_counts[cls], 1)
+                    n = int(stats.class_counts[cls])
+                else:
+                    row, n = stats.mean(), stats.n
+                rows.append(ResultRow(measure=item.label, value=float(np.mean(row[list(units)])), n=n,
+                                      cls=names[cls] if cls is not None else "",
+                                      **{**common, "layer": recorded_layer(layer, elementwise[layer])}))
         return rows
 
     def _outputs_of(self, item: OutputMeasure):
@@ -138,7 +151,8 @@ class Measurer:
             classes = [None] + list(stimuli.present_classes)
         rows = []
         for cls in classes:
-            mask = np.ones(len(positions), dtype=bool) if cls is None else image_labels == cls
+            mask = np.ones(len(positions), dtype=bool) if cls is None else \
+                (image_labels != cls) if item.where_not else image_labels == cls
             n = int(mask.sum())
             if n == 0:
                 continue
@@ -146,7 +160,8 @@ class Measurer:
             chosen_base = {k: v[at[mask]] for k, v in base_values.items()}
             value = measures.from_per_image(item.metric, item.top, item.of_class, chosen, chosen_base)
             images = measures.image_values(item.metric, item.top, item.of_class, chosen, chosen_base)
-            row = ResultRow(measure=item.label, value=value, n=n, cls="" if cls is None else names[cls], **common)
+            label = "" if cls is None else f"not {names[cls]}" if item.where_not else names[cls]
+            row = ResultRow(measure=item.label, value=value, n=n, cls=label, **common)
             interval = bootstrap_mean_ci(images, self.plan.confidence, self.plan.resamples, self._interval_seed(row))
             row = dataclasses.replace(row, ci_low=interval.low, ci_high=interval.high)
             rows.append(row)

@@ -10,7 +10,7 @@ import numpy as np
 
 from abl.interpreter.errors import RunError, check_count, check_range
 from abl.interpreter.plan.units import (AllUnits, ExplicitUnits, GridCellUnits, RandomUnits, RankedUnits, Selection,
-                         ThresholdUnits, UnitLeaf, UnitSetOperation)
+                         ThresholdUnits, UnitLeaf, UnitSetOperation, unit_count)
 from abl.interpreter.plan.planner import selection_seed
 
 
@@ -29,6 +29,9 @@ class ResolvedSelection:
                   "units": {layer: list(units) for layer, units in self.units}}
         if getattr(s, "metric", ""):
             record["metric"] = s.metric
+        if getattr(s, "fraction", None) is not None:       # `top 10%`: the share and the count it gave
+            record["percent"] = round(100 * s.fraction, 6)
+            record["count"] = sum(len(units) for _, units in self.units)
         if isinstance(s, GridCellUnits):
             record["column_metric"] = s.column_metric
         if getattr(s, "target_class", None) is not None:
@@ -101,13 +104,14 @@ class Selector:
         n_units = stats.unit_count()
         where = f"unit set `{selection.name}` in {selection.layer}"
         if isinstance(selection, (RankedUnits, RandomUnits)):
-            check_count(selection.count, n_units, where)
+            count = unit_count(selection, n_units)
+            check_count(count, n_units, where)
         if isinstance(selection, RankedUnits):
             scores = unit_metrics.unit_scores(stats, selection.metric, selection.target_class)
-            return unit_metrics.top_k(scores, selection.count, bottom=selection.bottom)
+            return unit_metrics.top_k(scores, count, bottom=selection.bottom)
         if isinstance(selection, RandomUnits):
             rng = np.random.default_rng(selection_seed(selection))
-            return unit_metrics.random_units(n_units, selection.count, rng)
+            return unit_metrics.random_units(n_units, count, rng)
         if isinstance(selection, ExplicitUnits):
             check_range(selection.indices, n_units, "unit", f"layer {selection.layer} (unit set `{selection.name}`)")
             return selection.indices
