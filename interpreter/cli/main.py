@@ -11,6 +11,7 @@ from abl.spec.diagnostics import SpecError
 
 from abl.interpreter.cli.common import ExitCode, _consoles, _print_diagnostics, run_error_diagnostic
 from abl.interpreter.cli.compare import cmd_compare
+from abl.interpreter.cli.lock import cmd_lock
 from abl.interpreter.cli.run import EXECUTORS, cmd_layers, cmd_plan, cmd_run
 from abl.interpreter.cli.tools import cmd_fmt, cmd_lint
 from abl.interpreter.version import abl_version
@@ -112,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
                                 "($MLFLOW_TRACKING_URI, default ./mlruns)")
             p.add_argument("--resume", metavar="RUN_DIR",
                            help="complete an interrupted run in RUN_DIR, keeping its finished shards")
+            p.add_argument("--require-lock", action="store_true",
+                           help="refuse to run (exit 2, before any work) when the spec has no lock file "
+                                "(abl lock) or a claim differs from its lock")
             p.add_argument("--format", choices=("text", "json"), default="text",
                            help="json: the command's diagnostics (warnings, errors at compile, plan and "
                                 "run time) as one JSON array on stdout, as `abl lint --format json`; the "
@@ -143,6 +147,16 @@ def build_parser() -> argparse.ArgumentParser:
                          help="how far a value without an interval may move (absolute; default 1e-9)")
     common(compare)
     compare.set_defaults(handler=cmd_compare)
+
+    lock = sub.add_parser("lock", help="pre-register a spec's claims in SPEC.lock.json",
+                          description="Write SPEC.lock.json beside the spec: every claim in canonical form, the "
+                                      "declarations it depends on, parameters, seed, control draws, the time, and "
+                                      "whether results already existed. `abl run` marks each claim pre-registered, "
+                                      "changed or new against it.")
+    lock.add_argument("spec", metavar="SPEC")
+    lock.add_argument("--set", action="append", metavar="NAME=VALUE", help="override a param")
+    common(lock)
+    lock.set_defaults(handler=cmd_lock)
 
     explain = sub.add_parser("explain", help="explain a diagnostic code",
                              description="Explain a diagnostic code, with an example and its fix.")
@@ -255,7 +269,9 @@ def _main(argv: list[str] | None = None) -> int:
             _print_diagnostics([diagnostic], err)
         else:
             where = f"{error.code} " if error.code else ""
-            err.print(f"[red]error:[/] {where}{error.message}", markup=True, highlight=False)
+            from rich.markup import escape
+
+            err.print(f"[red]error:[/] {where}{escape(error.message)}", markup=True, highlight=False)
             if error.help:
                 err.print(f"  = help: {error.help}", markup=False)
         return _finished(args, ExitCode.ERROR)
