@@ -12,6 +12,7 @@ from abl.spec.diagnostics import SpecError
 from abl.interpreter.cli.common import ExitCode, _consoles, _print_diagnostics, run_error_diagnostic
 from abl.interpreter.cli.compare import cmd_compare
 from abl.interpreter.cli.lock import cmd_lock
+from abl.interpreter.cli.power import cmd_power
 from abl.interpreter.cli.run import EXECUTORS, cmd_layers, cmd_plan, cmd_run
 from abl.interpreter.cli.tools import cmd_fmt, cmd_lint
 from abl.interpreter.version import abl_version
@@ -157,6 +158,19 @@ def build_parser() -> argparse.ArgumentParser:
     lock.add_argument("--set", action="append", metavar="NAME=VALUE", help="override a param")
     common(lock)
     lock.set_defaults(handler=cmd_lock)
+
+    power = sub.add_parser("power", help="power, minimum detectable effect and n needed per claim",
+                           description="For each tested claim: the power of its test at the run's n and level, "
+                                       "the minimum detectable effect, and the images (or control draws) needed "
+                                       "for 80%% power, by resampling simulation from the run's own per-image "
+                                       "values. Runs the spec first (a pilot run), or reads --from RUN_DIR.")
+    power.add_argument("spec", metavar="SPEC")
+    power.add_argument("--from", dest="from_run", metavar="RUN_DIR", help="a finished run folder of the spec")
+    power.add_argument("--set", action="append", metavar="NAME=VALUE", help="override a param")
+    power.add_argument("--out", metavar="DIR", help="the pilot run's folder (as abl run --out)")
+    power.add_argument("--cache-dir", metavar="DIR", help="trained-model cache (as for abl run)")
+    common(power)
+    power.set_defaults(handler=cmd_power, build_parser=build_parser)    # the pilot run's own arguments
 
     explain = sub.add_parser("explain", help="explain a diagnostic code",
                              description="Explain a diagnostic code, with an example and its fix.")

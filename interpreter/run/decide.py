@@ -28,6 +28,7 @@ from abl.interpreter.errors import RunError
 from abl.interpreter.plan.plan import ChangeClaim, ControlClaim, ExpectItem, ExtremeClaim, NumberClaim, QuantityClaim
 from abl.interpreter.run.table import ResultsTable
 from abl.interpreter.run.inference import settle
+from abl.interpreter.run.power import Power
 from abl.interpreter.run.statistics import (DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, TestResult, bootstrap_test,
                                             control_test, paired_test, replicate_test, stream_seed)
 
@@ -59,7 +60,8 @@ class Verdict:
     holm_step: str = ""                 # "2 of 3": the claim's step in Holm's order
     tested: TestResult | None = dataclasses.field(default=None, repr=False, compare=False)
     shown_as: tuple[str, float] = ("the effect", 0.0)   # the tested quantity's name, and its boundary
-    extra: tuple[tuple[str, object], ...] = ()   # further record fields (lock status, power)
+    extra: tuple[tuple[str, object], ...] = ()   # further record fields (lock status)
+    power: Power | None = None          # of the claim's test at its n and level (run/power.py)
 
     def as_record(self) -> dict:
         return {"expectation": self.text, "line": self.line, "claim": self.claim,
@@ -70,7 +72,8 @@ class Verdict:
                 "ci_low": _finite(self.ci_low), "ci_high": _finite(self.ci_high), "n": self.n,
                 "ci_level": self.ci_level, "holm_step": self.holm_step or None,
                 "significance": self.significance,
-                **({"control_draws": list(self.controls)} if self.controls else {}), **dict(self.extra)}
+                **({"control_draws": list(self.controls)} if self.controls else {}),
+                **({"power": self.power.as_record()} if self.power is not None else {}), **dict(self.extra)}
 
 
 def _finite(value):
@@ -91,7 +94,7 @@ def decide(expectations: Sequence[ExpectItem], table: ResultsTable, class_names:
     reader = _Reader(table, class_names, per_image or {}, confidence, resamples, seed)
     drafts = [dataclasses.replace(_decide(expectation, reader, number), claim=number)
               for number, expectation in enumerate(expectations, start=1)]
-    return settle(drafts)
+    return settle(drafts, seed)
 
 
 # ---- tests -----------------------------------------------------------------------------------
@@ -275,7 +278,8 @@ def _extreme(item: ExtremeClaim, reader: _Reader, line: int) -> Verdict:
 
 
 def _control(item: ControlClaim, reader: _Reader, line: int) -> Verdict:
-    observed = single(resolve(item.lhs, reader, item)).value
+    targeted = single(resolve(item.lhs, reader, item))
+    observed = targeted.value
     draws = read_side(item.rhs, reader, item, by_repeat=True)
     base = single(read_side(item.rhs, reader, item, baseline=True))
     if len(draws) != 1:
@@ -284,7 +288,8 @@ def _control(item: ControlClaim, reader: _Reader, line: int) -> Verdict:
     control_values = next(iter(draws.values()))
     controls = np.array([base.value - m.value if item.rhs.drop else m.value for _, m in sorted(control_values.items())])
     mean = float(np.mean(controls))
-    test = control_test(observed, controls, item.op, item.significance)
+    test = control_test(observed, controls, item.op, item.significance,
+                        None if targeted.images is None else targeted.images.values)
     detail = f"observed {observed:.4g} vs control mean {mean:.4g} (sd {np.std(controls):.3g}, {len(controls)} draws)"
     verdict = Verdict(item.text, COMPARE[item.op](observed, mean), detail, observed, mean, line=line,
                       controls=tuple(float(c) for c in controls),

@@ -14,10 +14,22 @@ import dataclasses
 import math
 from typing import Sequence
 
-from abl.interpreter.run.statistics import holm, holm_levels
+from abl.interpreter.run.power import control_power, image_power
+from abl.interpreter.run.statistics import holm, holm_levels, stream_seed
 
 
-def settle(drafts: Sequence) -> list:
+def power_of(test, level: float, seed: int, claim: int):
+    """The power of a claim's test at its n and decision level (None: replicate-model tests)."""
+    if not test.data:
+        return None
+    if test.data[0] == "images":
+        _, values, margin = test.data
+        return image_power(values, margin, test.side, level, lambda n: stream_seed(seed, "power", claim, n))
+    _, controls, observed, images = test.data
+    return control_power(images, observed, controls, test.side, level, stream_seed(seed, "power", claim))
+
+
+def settle(drafts: Sequence, seed: int = 0) -> list:
     """Verdicts with their Holm-adjusted p, their shown interval, and their decision."""
     tested = [v.tested is not None for v in drafts]
     p_values = [v.p_value if t else None for v, t in zip(drafts, tested)]
@@ -38,7 +50,7 @@ def settle(drafts: Sequence) -> list:
         low, high = (bound, math.inf) if test.side == "greater" else (-math.inf, bound)
         settled.append(dataclasses.replace(
             verdict, passed=clears, p_adjusted=adjusted[index] if m > 1 else None,
-            ci_low=low, ci_high=high, ci_level=1 - level, holm_step=f"{steps[index]} of {m}" if m > 1 else "",
+            ci_low=low, ci_high=high, ci_level=1 - level, power=power_of(test, level, seed, verdict.claim), holm_step=f"{steps[index]} of {m}" if m > 1 else "",
             detail=verdict.detail + "; " + interval_text(verdict, bound, level, clears,
                                                          adjusted[index] if m > 1 else None,
                                                          steps[index], m)))

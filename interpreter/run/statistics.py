@@ -155,6 +155,7 @@ class TestResult:
     n: int                   # images, replicate models, or control draws
     side: str = "greater"    # "greater" (the claim says above) or "less"
     bound: Callable[[float], float] | None = field(default=None, repr=False, compare=False)
+    data: tuple = field(default=(), repr=False, compare=False)   # what power simulates (run/power.py)
 
     def clears(self, bound: float) -> bool:
         """Whether a bound of the effect lies strictly on the claim's side of 0."""
@@ -231,7 +232,7 @@ def paired_test(differences: np.ndarray, op: str, margin: float, alpha: float, r
         return _order_bound(draws, side, a) - margin
 
     return TestResult("paired permutation", p, effect, (effect + margin) / sd if sd > 0 else math.nan,
-                      _interval(side, bound(alpha)), int(d.size), side, bound)
+                      _interval(side, bound(alpha)), int(d.size), side, bound, ("images", d, margin))
 
 
 def bootstrap_test(values: np.ndarray, op: str, margin: float, alpha: float, resamples: int,
@@ -261,10 +262,11 @@ def bootstrap_test(values: np.ndarray, op: str, margin: float, alpha: float, res
         return _order_bound(means, side, a) - margin
 
     return TestResult("bootstrap", p, effect, effect / sd if sd > 0 else math.nan,
-                      _interval(side, bound(alpha)), int(x.size), side, bound)
+                      _interval(side, bound(alpha)), int(x.size), side, bound, ("images", x, margin))
 
 
-def control_test(observed: float, controls: np.ndarray, op: str, alpha: float) -> TestResult | None:
+def control_test(observed: float, controls: np.ndarray, op: str, alpha: float,
+                 observed_images: np.ndarray | None = None) -> TestResult | None:
     """A random control: the observed value ranked among the control's own draws, p = (1 +
     #{draws at least as far on the claim's side}) / (draws + 1). Inverted under a shift model
     (the targeted value is a random draw moved by delta), the bound of delta at level a is the
@@ -284,7 +286,8 @@ def control_test(observed: float, controls: np.ndarray, op: str, alpha: float) -
     sd = float(np.std(c, ddof=1)) if c.size > 1 else 0.0
     effect = observed - float(np.mean(c))
     return TestResult("random control", p, effect, effect / sd if sd > 0 else math.nan,
-                      _interval(side, bound(alpha)), int(c.size), side, bound)
+                      _interval(side, bound(alpha)), int(c.size), side, bound,
+                      ("control", c, observed, observed_images))
 
 
 def replicate_test(left: Sequence[float], right: Sequence[float] | None, op: str, margin: float,
