@@ -25,6 +25,7 @@ from abl.interpreter.run.statistics import largest_count, stats
 TARGET = 0.8
 SIMULATIONS = 400
 SIMULATED_N = 20_000
+MAX_DRAWS = 20_000          # control draws searched
 _ELEMENTS = 4_000_000
 
 
@@ -132,23 +133,27 @@ def control_power(observed_images: np.ndarray | None, observed: float, controls:
         k = largest_count(alpha, draws)
         if k < 0:
             return 0.0
-        sample = c[rng.integers(0, c.size, size=(sims, draws))]
-        if side == "greater":
-            extreme = np.sum(sample >= targets[:, None], axis=1)
-        else:
-            extreme = np.sum(sample <= targets[:, None], axis=1)
-        return float(np.mean(extreme <= k))
+        hits = 0
+        batch = max(1, _ELEMENTS // draws)
+        for start in range(0, sims, batch):
+            target = targets[start:start + batch, None]
+            sample = c[rng.integers(0, c.size, size=(len(target), draws))]
+            extreme = np.sum(sample >= target if side == "greater" else sample <= target, axis=1)
+            hits += int(np.sum(extreme <= k))
+        return hits / sims
 
+    # with endless draws the test rejects when the share of controls beyond the target is below
+    # alpha: when that happens in fewer than 80% of the simulated studies, no number of draws helps
+    beyond = np.mean(c[None, :] >= targets[:, None] if side == "greater" else c[None, :] <= targets[:, None], axis=1)
     power = power_at(c.size)
     needed = None
-    low, high = c.size, c.size
     if power >= TARGET:
         needed = c.size
-    else:
-        high = max(c.size, int(math.ceil(1 / alpha)))
-        while high <= 100_000 and power_at(high) < TARGET:
+    elif np.mean(beyond < alpha) >= TARGET:
+        low, high = c.size, max(c.size, int(math.ceil(1 / alpha)))
+        while high <= MAX_DRAWS and power_at(high) < TARGET:
             low, high = high, high * 2
-        if high <= 100_000:
+        if high <= MAX_DRAWS:
             while high - low > max(1, low // 50):
                 middle = (low + high) // 2
                 if power_at(middle) >= TARGET:
