@@ -104,10 +104,11 @@ def annotate(verdicts: list, statuses: list | None) -> list:
     """Each verdict with its registration status, in expectations.json and in its evidence."""
     if statuses is None:
         return verdicts
-    by_claim = {s.claim: s for s in statuses if s.claim}
+    # by line: a claim inside `for each` is one statement of the lock but several verdicts
+    by_line = {s.line: s for s in statuses if s.claim}
     annotated = []
     for verdict in verdicts:
-        status = by_claim.get(verdict.claim)
+        status = by_line.get(verdict.line)
         if status is None:
             annotated.append(verdict)
             continue
