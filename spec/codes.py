@@ -187,7 +187,7 @@ _code("W503", "weak-control", "a random control is repeated too few times for a 
       "expect ... > drop ablating rand5 repeats 100 significance 0.005",
       "expect ... > drop ablating rand5 repeats 600 significance 0.005")
 
-_code("W505", "changed-since-lock", "a claim differs from the spec's lock file, or is not in it",
+_code("W506", "changed-since-lock", "a claim differs from the spec's lock file, or is not in it",
       "`abl lock SPEC` pre-registers a spec's claims in SPEC.lock.json: each claim's canonical text and "
       "the declarations it depends on. A claim whose text or declarations changed since (or a claim "
       "added since) is no longer pre-registered: `abl run` marks it `changed` or `new`, and "

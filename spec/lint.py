@@ -137,7 +137,7 @@ def reseeded_derived_stimuli(facts: LintFacts) -> Iterator[Finding]:
         declared.add(statement.name.value)
 
 
-@lint_rule("W505")
+@lint_rule("W506")
 def changed_since_lock(facts: LintFacts) -> Iterator[Finding]:
     """A claim that differs from the spec's lock file (`abl lock`), or is not in it."""
     from .lock import claims, compare, lock_path, read_lock

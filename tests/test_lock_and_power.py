@@ -2,7 +2,7 @@
 
 `abl lock` writes SPEC.lock.json; `abl run --require-lock` refuses an edited claim before any
 work; without the flag a run (here `abl power`'s pilot run) marks each claim pre-registered,
-changed or new (report and expectations.json); `abl lint` warns (W505). The same run checks that
+changed or new (report and expectations.json); `abl lint` warns (W506). The same run checks that
 every claim of the example passes exactly when its shown interval clears its boundary, and that
 `abl power` agrees with an independent simulation on the same per-image values."""
 
@@ -67,7 +67,7 @@ def test_require_lock_refuses_an_edited_claim_before_any_work(locked):
 
 def test_lint_warns_for_the_claim_changed_since_its_lock(locked):
     root, _, _ = locked
-    warnings = [d for d in compile_file(str(root / "digit7.abl")).diagnostics if d.code == "W505"]
+    warnings = [d for d in compile_file(str(root / "digit7.abl")).diagnostics if d.code == "W506"]
     assert [d.span.line for d in warnings] == [24]
     assert "at least 3%" in warnings[0].message
 
