@@ -93,7 +93,8 @@ class Checker(ParamChecks, DeclarationChecks, ClaimChecks):
         self.measure_dims = measure_dims(statements, self.open_dims, self.loop_values)
         checked = tuple(self._statement(s, self.global_scope) for s in statements)
         run_lint(LintFacts(statements, tuple(self.param_symbols.items()), tuple(self.symbols_in_order),
-                           tuple(self.loop_variables), frozenset(self.broken_mentions), self._had_syntax_errors),
+                           tuple(self.loop_variables), frozenset(self.broken_mentions), self._had_syntax_errors,
+                           self.spec.statements, self.source.path),
                  self.error)
         confidence, resamples = self._statistics(statements)
         if self.sink.has_errors:

@@ -187,8 +187,20 @@ _code("W502", "missing-header", "the spec has no `experiment` name or no `seed`"
       "Without a seed, abl uses seed 0; say so explicitly for reproducibility.",
       "measure accuracy on test", 'experiment "my study"\nseed 0')
 _code("W503", "weak-control", "a random control is repeated too few times for a meaningful p-value",
-      "With N repeats the smallest reachable p-value is 1/(N+1).",
-      "expect ... > drop ablating rand5 repeats 5", "use repeats 100 or more")
+      "With N repeats the smallest reachable p-value is 1/(N+1): fewer than 20 draws say little, and a "
+      "control whose smallest p is above its significance can never pass. With several tested claims, "
+      "Holm's correction can multiply the smallest p by their number m, so the draws needed are "
+      "m / significance - 1; the warning says how many.",
+      "expect ... > drop ablating rand5 repeats 100 significance 0.005",
+      "expect ... > drop ablating rand5 repeats 600 significance 0.005")
+
+_code("W506", "changed-since-lock", "a claim differs from the spec's lock file, or is not in it",
+      "`abl lock SPEC` pre-registers a spec's claims in SPEC.lock.json: each claim's canonical text and "
+      "the declarations it depends on. A claim whose text or declarations changed since (or a claim "
+      "added since) is no longer pre-registered: `abl run` marks it `changed` or `new`, and "
+      "`abl run --require-lock` refuses to run it.",
+      "expect accuracy[class 7] on test drops by at least 2% ablating hot7   # locked at 3%",
+      "restore the locked claim, or lock again and say so in the write-up")
 
 _code("W504", "reseeded-derived-stimuli", "`seed` on a derived stimuli set re-draws which images it holds",
       "A derived set (`stimuli b = a ...`) holds the images of `a`. Its own `seed` option is the seed "

@@ -12,12 +12,13 @@ Every warning can be silenced where it is reported by a comment on its line, `# 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from . import ast
 from .diagnostics import did_you_mean
-from .program import KIND_WORDS, Symbol
+from .program import DEFAULT_REPEATS, KIND_WORDS, Symbol
 from .source import Span
 from .visit import nodes_of
 from .vocabulary import BUILTIN_ARCHITECTURES, TORCHVISION_ARCHITECTURES
@@ -31,6 +32,8 @@ class LintFacts:
     loop_variables: tuple[tuple[str, Symbol], ...]  # every `for each` binding
     broken_mentions: frozenset[str]                 # words on lines that did not parse
     had_syntax_errors: bool
+    written: tuple[ast.Statement, ...] = ()         # as written ($params kept): what a lock records
+    path: str = ""                                  # the spec's file, for its lock beside it
 
 
 @dataclass(frozen=True)
@@ -91,14 +94,36 @@ def missing_header(facts: LintFacts) -> Iterator[Finding]:
 
 @lint_rule("W503")
 def weak_control(facts: LintFacts) -> Iterator[Finding]:
-    for statement in nodes_of(ast.ExpectDecl, facts.statements):
-        for option in statement.options:
-            value = option.value
-            if option.key == "repeats" and isinstance(value, ast.Number) and value.is_int \
-                    and 1 <= int(value.value) < 20:
-                repeats = int(value.value)
-                yield Finding(f"{repeats} random draws give p-values no smaller than {1 / (repeats + 1):.2f}",
-                              option.span, "use `repeats 100` or more")
+    """Too few draws for a meaningful p, or for the claim's significance: the smallest p of a
+    random control is 1/(draws + 1), and Holm over m tested claims can multiply it by m."""
+    from .lock import claims
+
+    expects = list(nodes_of(ast.ExpectDecl, facts.statements))
+    tested = sum(1 for e in expects if not e.families and " == " not in _text(e) and " != " not in _text(e))
+    repeats = next((int(r.value.value) for r in nodes_of(ast.Repeats, facts.statements)
+                    if isinstance(r.value, ast.Number) and r.value.is_int), DEFAULT_REPEATS)
+    for statement, claim in zip(expects, claims(facts.statements, repeats)):
+        draws = claim.get("control_draws")
+        option = next((o for o in statement.options if o.key == "repeats"), None)
+        if not isinstance(draws, int) or draws < 1:
+            continue
+        span = option.span if option is not None else statement.span
+        alpha, m = claim["significance"], max(tested, 1)
+        if draws < 20:
+            yield Finding(f"{draws} random draws give p-values no smaller than {1 / (draws + 1):.2f}",
+                          span, "use `repeats 100` or more")
+        elif m / (draws + 1) > alpha:
+            needed = math.ceil(m / alpha) - 1
+            holm = (f", and Holm over {m} tested claims can make it {m / (draws + 1):.3g}" if m > 1 else "")
+            yield Finding(f"{draws} random draws cannot reach significance {alpha:g}: the smallest p is "
+                          f"1/{draws + 1} = {1 / (draws + 1):.3g}{holm}", span,
+                          f"use `repeats {needed}` or more (the claim can then pass)")
+
+
+def _text(statement) -> str:
+    from .unparse import statement_text
+
+    return statement_text(statement)
 
 
 @lint_rule("W504")

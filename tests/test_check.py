@@ -104,6 +104,9 @@ CASES = [
     ("W503", HEAD + "units r = random 5 in fc2\nunits h = all in fc2\n"
                     "expect drop of accuracy on test ablating h > drop ablating r repeats 5\n",
      7, 62, "repeats 100"),
+    ("W503", HEAD + "units r = random 5 in fc2\nunits h = all in fc2\n"
+                    "expect drop of accuracy on test ablating h > drop ablating r repeats 100 significance 0.005\n",
+     7, 62, "repeats 199"),
     ("W504", HEAD + "stimuli noisy = test noise 0.3\nstimuli other = noisy seed 7\n"
                     "measure accuracy on other\n", 6, 23, "noise 0.3 seed 7"),
     ("E309", HEAD + "units h = top 3 by activation for class 3 in fc2\n"
@@ -440,7 +443,7 @@ def test_syntax_error_mentions_expected_keyword():
 # ---- the manual and the code table ------------------------------------------------------------
 
 def test_every_front_end_code_is_tested_here():
-    tested = {case[0] for case in CASES} | {"E205"}
+    tested = {case[0] for case in CASES} | {"E205", "W506"}     # W506 needs a lock file: test_lock.py
     front_end = {code for code in CODES if not code.startswith("E4")}
     assert front_end <= tested
 

@@ -42,7 +42,7 @@ def test_paired_test_agrees_with_scipy_permutation_test_on_paired_samples():
     rng = np.random.default_rng(5)
     before = rng.normal(0.0, 1.0, size=80)
     after = before - 0.3 + rng.normal(0.0, 0.5, size=80)
-    ours = paired_test(before - after, ">", 0.0, 0.95, 9999, np.random.default_rng(1))
+    ours = paired_test(before - after, ">", 0.0, 0.05, 9999, np.random.default_rng(1))
     theirs = stats.permutation_test((before, after), lambda a, b, axis: np.mean(a - b, axis=axis),
                                     permutation_type="samples", alternative="greater",
                                     n_resamples=9999, vectorized=True,
@@ -54,15 +54,15 @@ def test_paired_test_agrees_with_scipy_permutation_test_on_paired_samples():
 
 def test_paired_test_with_a_margin_tests_the_shifted_claim():
     d = np.random.default_rng(8).normal(0.05, 0.1, size=300)
-    at_least_small = paired_test(d, ">=", 0.01, 0.95, 4999, np.random.default_rng(0))
-    at_least_large = paired_test(d, ">=", 0.2, 0.95, 4999, np.random.default_rng(0))
+    at_least_small = paired_test(d, ">=", 0.01, 0.05, 4999, np.random.default_rng(0))
+    at_least_large = paired_test(d, ">=", 0.2, 0.05, 4999, np.random.default_rng(0))
     assert at_least_small.p_value < 0.01 < 0.99 < at_least_large.p_value
-    assert paired_test(d, "==", 0.0, 0.95, 100, np.random.default_rng(0)) is None
+    assert paired_test(d, "==", 0.0, 0.05, 100, np.random.default_rng(0)) is None
 
 
 def test_bootstrap_test_p_value_is_the_share_of_resampled_means_on_the_wrong_side():
     x = np.random.default_rng(4).normal(0.52, 0.2, size=120)
-    result = bootstrap_test(x, ">", 0.5, 0.95, 4000, np.random.default_rng(9))
+    result = bootstrap_test(x, ">", 0.5, 0.05, 4000, np.random.default_rng(9))
     rng = np.random.default_rng(9)
     means = np.concatenate([x[rng.integers(0, x.size, size=(4000, x.size))].mean(axis=1)])
     assert result.p_value == pytest.approx((1 + np.sum(means <= 0.5)) / 4001)
@@ -72,16 +72,16 @@ def test_bootstrap_test_p_value_is_the_share_of_resampled_means_on_the_wrong_sid
 
 def test_replicate_tests_are_scipy_t_tests():
     a, b = [0.91, 0.93, 0.92], [0.95, 0.96, 0.94]
-    welch = replicate_test(a, b, "<", 0.0, 0.95, paired=False)
+    welch = replicate_test(a, b, "<", 0.0, 0.05, paired=False)
     assert welch.p_value == pytest.approx(stats.ttest_ind(a, b, equal_var=False, alternative="less").pvalue)
     assert welch.method == "welch t"
-    assert replicate_test(a, b, "<", 0.0, 0.95, paired=True).method == "paired t (by seed)"
-    paired = replicate_test(a, b, "<", 0.0, 0.95, paired=True)
+    assert replicate_test(a, b, "<", 0.0, 0.05, paired=True).method == "paired t (by seed)"
+    paired = replicate_test(a, b, "<", 0.0, 0.05, paired=True)
     assert paired.p_value == pytest.approx(stats.ttest_rel(a, b, alternative="less").pvalue)
-    offset = replicate_test(a, b, ">=", -0.05, 0.95, paired=False)
+    offset = replicate_test(a, b, ">=", -0.05, 0.05, paired=False)
     assert offset.p_value == pytest.approx(
         stats.ttest_ind(np.subtract(a, -0.05), b, equal_var=False, alternative="greater").pvalue)
-    assert replicate_test([0.9], [0.8], ">", 0.0, 0.95, paired=False) is None
+    assert replicate_test([0.9], [0.8], ">", 0.0, 0.05, paired=False) is None
 
 
 def test_t_interval_is_scipy_t_interval():

@@ -12,6 +12,8 @@ from abl.spec.vocabulary import DEVICES
 
 from abl.interpreter.cli.common import ExitCode, _consoles, _print_diagnostics, labelled, run_error_diagnostic
 from abl.interpreter.cli.compare import cmd_compare
+from abl.interpreter.cli.lock import cmd_lock
+from abl.interpreter.cli.power import cmd_power
 from abl.interpreter.cli.run import EXECUTORS, cmd_layers, cmd_plan, cmd_run
 from abl.interpreter.cli.tools import cmd_fmt, cmd_lint
 from abl.interpreter.version import abl_version
@@ -132,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
                                 "($MLFLOW_TRACKING_URI, default ./mlruns)")
             p.add_argument("--resume", metavar="RUN_DIR",
                            help="complete an interrupted run in RUN_DIR, keeping its finished shards")
+            p.add_argument("--require-lock", action="store_true",
+                           help="refuse to run (exit 2, before any work) when the spec has no lock file "
+                                "(abl lock) or a claim differs from its lock")
             p.add_argument("--format", choices=("text", "json"), default="text",
                            help="json: the command's diagnostics (warnings, errors at compile, plan and "
                                 "run time) as one JSON array on stdout, as `abl lint --format json`; the "
@@ -163,6 +168,29 @@ def build_parser() -> argparse.ArgumentParser:
                          help="how far a value without an interval may move (absolute; default 1e-9)")
     common(compare)
     compare.set_defaults(handler=cmd_compare)
+
+    lock = sub.add_parser("lock", help="pre-register a spec's claims in SPEC.lock.json",
+                          description="Write SPEC.lock.json beside the spec: every claim in canonical form, the "
+                                      "declarations it depends on, parameters, seed, control draws, the time, and "
+                                      "whether results already existed. `abl run` marks each claim pre-registered, "
+                                      "changed or new against it.")
+    lock.add_argument("spec", metavar="SPEC")
+    lock.add_argument("--set", action="append", metavar="NAME=VALUE", help="override a param")
+    common(lock)
+    lock.set_defaults(handler=cmd_lock)
+
+    power = sub.add_parser("power", help="power, minimum detectable effect and n needed per claim",
+                           description="For each tested claim: the power of its test at the run's n and level, "
+                                       "the minimum detectable effect, and the images (or control draws) needed "
+                                       "for 80%% power, by resampling simulation from the run's own per-image "
+                                       "values. Runs the spec first (a pilot run), or reads --from RUN_DIR.")
+    power.add_argument("spec", metavar="SPEC")
+    power.add_argument("--from", dest="from_run", metavar="RUN_DIR", help="a finished run folder of the spec")
+    power.add_argument("--set", action="append", metavar="NAME=VALUE", help="override a param")
+    power.add_argument("--out", metavar="DIR", help="the pilot run's folder (as abl run --out)")
+    power.add_argument("--cache-dir", metavar="DIR", help="trained-model cache (as for abl run)")
+    common(power)
+    power.set_defaults(handler=cmd_power, build_parser=build_parser)    # the pilot run's own arguments
 
     explain = sub.add_parser("explain", help="explain a diagnostic code",
                              description="Explain a diagnostic code, with an example and its fix.")

@@ -109,6 +109,12 @@ def cmd_run(args) -> int:
     if compiled is None:
         return ExitCode.ERROR
     front_end, overrides = compiled
+    from abl.interpreter.cli.lock import check_lock
+
+    args.lock_statuses = check_lock(front_end, args.spec, getattr(args, "require_lock", False))
+    for status in args.lock_statuses or ():
+        if status.status == "dropped":
+            err.print(f"[yellow]warning:[/] the locked claim `{status.text}` is gone from the spec", markup=True)
     plan = _make_plan(front_end.program, err, args)
     if plan is None:
         return ExitCode.ERROR
@@ -213,6 +219,10 @@ def _run_into(args, out, err, plan, folder, budget, finished) -> int:
     with progress if use_bars else contextlib.nullcontext():
         result = run_plan(plan, options, progress, folder.execution["executor"], args.ray_address,
                           finished, folder.keep_shard)
+        if getattr(args, "lock_statuses", None) is not None:
+            from abl.interpreter.cli.lock import annotate
+
+            result.verdicts = annotate(result.verdicts, args.lock_statuses)
         device = _device_of(args, plan)
         figures = folder.write(result, time.time() - started, device, figures=not args.no_figures,
                                progress=progress if use_bars else None)

@@ -137,6 +137,9 @@ def render_report(result, figures: list[Path], folder: Path):
         parts.append(_summary_table(table))
     if result.verdicts:
         parts.append(verdict_table(result.verdicts))
+        weak = [f"claim {v.claim}: {v.power.line()}" for v in result.verdicts if v.power and v.power.underpowered]
+        if weak:    # one line per claim whose test had less than 80% power (`abl power` says more)
+            parts.append(Text("underpowered: " + "\n              ".join(weak), style="yellow"))
     if result.notes:
         parts.append(Text("\n".join(f"warning: {n}" for n in result.notes), style="yellow"))
     parts.append(Text(f"run folder: {folder}" + (f" ({len(figures)} figures)" if figures else "")))

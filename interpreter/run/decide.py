@@ -28,8 +28,10 @@ from abl.interpreter.run.claim_sides import ClassNames, ImageValues, Member, Sid
 from abl.interpreter.errors import RunError
 from abl.interpreter.plan.plan import ChangeClaim, ControlClaim, ExpectItem, ExtremeClaim, NumberClaim, QuantityClaim
 from abl.interpreter.run.table import ResultsTable
-from abl.interpreter.run.statistics import (DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, TestResult, bootstrap_test, holm,
-                         paired_test, replicate_test, stream_seed)
+from abl.interpreter.run.inference import settle
+from abl.interpreter.run.power import Power
+from abl.interpreter.run.statistics import (DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, TestResult, bootstrap_test,
+                                            control_test, paired_test, replicate_test, stream_seed)
 
 COMPARE = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
            "==": lambda a, b: math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12),
@@ -48,13 +50,19 @@ class Verdict:
     claim: int = 0                # the expectation's number; its own random draws carry it
     p_adjusted: float | None = None     # Holm over every tested claim of the spec
     test: str = ""                      # how p was computed
-    effect: float | None = None         # the tested difference (left minus right, or the change)
+    effect: float | None = None         # the claim's left side minus its boundary (see _with_test)
     effect_size: float | None = None    # standardised effect (mean difference / sd)
-    ci_low: float | None = None         # interval of the effect
-    ci_high: float | None = None
+    ci_low: float | None = None         # one-sided interval of the effect, by inverting the test,
+    ci_high: float | None = None        # at ci_level (Holm's step level when several are tested)
     n: int | None = None                # images, or replicate models, the test used
     significance: float = 0.05
     controls: tuple[float, ...] = ()    # a random control's own draws (drops, or values)
+    ci_level: float | None = None       # the interval's confidence level (1 - its alpha)
+    holm_step: str = ""                 # "2 of 3": the claim's step in Holm's order
+    tested: TestResult | None = dataclasses.field(default=None, repr=False, compare=False)
+    shown_as: tuple[str, float] = ("the effect", 0.0)   # the tested quantity's name, and its boundary
+    extra: tuple[tuple[str, object], ...] = ()   # further record fields (lock status)
+    power: Power | None = None          # of the claim's test at its n and level (run/power.py)
 
     def as_record(self) -> dict:
         return {"expectation": self.text, "line": self.line, "claim": self.claim,
@@ -63,8 +71,10 @@ class Verdict:
                 "p_value": self.p_value, "p_adjusted": self.p_adjusted, "test": self.test or None,
                 "effect": _finite(self.effect), "effect_size": _finite(self.effect_size),
                 "ci_low": _finite(self.ci_low), "ci_high": _finite(self.ci_high), "n": self.n,
+                "ci_level": self.ci_level, "holm_step": self.holm_step or None,
                 "significance": self.significance,
-                **({"control_draws": list(self.controls)} if self.controls else {})}
+                **({"control_draws": list(self.controls)} if self.controls else {}),
+                **({"power": self.power.as_record()} if self.power is not None else {}), **dict(self.extra)}
 
 
 def _finite(value):
@@ -85,19 +95,7 @@ def decide(expectations: Sequence[ExpectItem], table: ResultsTable, class_names:
     reader = _Reader(table, class_names, per_image or {}, confidence, resamples, seed)
     drafts = [dataclasses.replace(_decide(expectation, reader, number), claim=number)
               for number, expectation in enumerate(expectations, start=1)]
-    adjusted = holm([v.p_value for v in drafts])
-    verdicts = []
-    for verdict, p_adjusted in zip(drafts, adjusted):
-        if p_adjusted is None:
-            verdicts.append(verdict)
-            continue
-        significant = p_adjusted <= verdict.significance
-        detail = verdict.detail + f"; Holm-adjusted p = {p_adjusted:.3g}"
-        if verdict.passed and not significant:
-            detail += f" > {verdict.significance:g}: not significant"
-        verdicts.append(dataclasses.replace(verdict, p_adjusted=p_adjusted, detail=detail,
-                                            passed=verdict.passed and significant))
-    return verdicts
+    return settle(drafts, seed)
 
 
 # ---- tests -----------------------------------------------------------------------------------
@@ -105,47 +103,47 @@ def decide(expectations: Sequence[ExpectItem], table: ResultsTable, class_names:
 def _test_pair(left: Member, right: Member | None, op: str, margin: float, reader: _Reader,
                item: ExpectItem, number: int, paired_models: bool) -> TestResult | None:
     rng = stream_seed(reader.seed, "claim", number)
+    alpha = item.significance
     if right is None:
         if len(left.seeds) > 1:
-            return replicate_test(list(left.seeds.values()), None, op, margin, reader.confidence, False)
+            return replicate_test(list(left.seeds.values()), None, op, margin, alpha, False)
         if left.images is not None:
-            return bootstrap_test(left.images.values, op, margin, reader.confidence, reader.resamples, rng)
+            return bootstrap_test(left.images.values, op, margin, alpha, reader.resamples, rng)
         return None
     if len(left.seeds) > 1 and len(right.seeds) > 1:
         paired = paired_models and left.seeds.keys() == right.seeds.keys()
         a = list(left.seeds.values())
         b = [right.seeds[s] for s in left.seeds] if paired else list(right.seeds.values())
-        return replicate_test(a, b, op, margin, reader.confidence, paired)
+        return replicate_test(a, b, op, margin, alpha, paired)
     if left.images is not None and right.images is not None and \
             left.images.stimuli == right.images.stimuli and \
             np.array_equal(left.images.positions, right.images.positions):
-        return paired_test(left.images.values - right.images.values, op, margin, reader.confidence,
+        return paired_test(left.images.values - right.images.values, op, margin, alpha,
                            reader.resamples, rng)
     return None
 
 
-def _test_change(change: Member, op: str, margin: float, reader: _Reader, number: int) -> TestResult | None:
+def _test_change(change: Member, op: str, margin: float, reader: _Reader, number: int,
+                 alpha: float) -> TestResult | None:
     """A change against its own baseline is paired: per seed (replicates), else per image."""
     if len(change.seeds) > 1:
-        test = replicate_test(list(change.seeds.values()), None, op, margin, reader.confidence, False)
+        test = replicate_test(list(change.seeds.values()), None, op, margin, alpha, False)
         return None if test is None else dataclasses.replace(test, method="paired t (by seed)")
     if change.images is not None:
-        return paired_test(change.images.values, op, margin, reader.confidence, reader.resamples,
+        return paired_test(change.images.values, op, margin, alpha, reader.resamples,
                            stream_seed(reader.seed, "claim", number))
     return None
 
 
 def _with_test(verdict: Verdict, test: TestResult | None, significance: float) -> Verdict:
+    """A tested claim keeps its test; `settle` shows the interval and decides. Every verdict's
+    effect is its left side minus its boundary (threshold, amount, or right side plus offset)."""
     if test is None:
-        return dataclasses.replace(verdict, significance=significance)
-    interval = f"[{test.interval.low:.4g}, {test.interval.high:.4g}]"
-    size = f", d = {test.effect_size:.2f}" if math.isfinite(test.effect_size) else ""
-    detail = (f"{verdict.detail}; {test.method} test: effect {test.effect:.4g} {interval}{size}, "
-              f"n = {test.n}, p = {test.p_value:.3g}")
-    return dataclasses.replace(verdict, detail=detail, p_value=test.p_value, test=test.method,
-                               effect=test.effect, effect_size=test.effect_size,
-                               ci_low=test.interval.low, ci_high=test.interval.high, n=test.n,
-                               significance=significance)
+        return dataclasses.replace(verdict, significance=significance,
+                                   effect=verdict.observed - verdict.reference)
+    return dataclasses.replace(verdict, p_value=test.p_value, test=test.method, effect=test.effect,
+                               effect_size=test.effect_size, n=test.n, significance=significance,
+                               tested=test)
 
 
 def _key_text(key: tuple) -> str:
@@ -186,7 +184,9 @@ def _decide(item: ExpectItem, reader: _Reader, number: int) -> Verdict:
         detail = (f"{item.lhs.measure} {before.value:.4g} -> {after.value:.4g}: {item.direction[:-1]} of "
                   f"{change.value:.4g} (needs {item.bound} {item.amount:.4g})")
         verdict = Verdict(item.text, ok, detail, change.value, item.amount, line=line)
-        return _with_test(verdict, _test_change(change, op, item.amount, reader, number), item.significance)
+        verdict = dataclasses.replace(verdict, shown_as=(f"the {item.direction[:-1]}", item.amount))
+        return _with_test(verdict, _test_change(change, op, item.amount, reader, number, item.significance),
+                          item.significance)
     if isinstance(item, NumberClaim):
         if family.quantify:
             return _quantified(item, {k: (single({k: d}).value, item.threshold) for k, d in lhs.items()},
@@ -194,7 +194,7 @@ def _decide(item: ExpectItem, reader: _Reader, number: int) -> Verdict:
         left = single(lhs)
         ok = COMPARE[item.op](left.value, item.threshold)
         verdict = Verdict(item.text, ok, f"observed {left.value:.4g}, needed {item.op} {item.threshold:.4g}",
-                          left.value, item.threshold, line=line)
+                          left.value, item.threshold, line=line, shown_as=("the value", item.threshold))
         return _with_test(verdict, _test_pair(left, None, item.op, item.threshold, reader, item, number, False),
                           item.significance)
     assert isinstance(item, QuantityClaim), item
@@ -210,7 +210,7 @@ def _decide(item: ExpectItem, reader: _Reader, number: int) -> Verdict:
     ok = COMPARE[item.op](left.value, reference)
     offset = f" (the right side {right.value:.4g} {item.offset:+.4g})" if item.offset else ""
     verdict = Verdict(item.text, ok, f"observed {left.value:.4g}, needed {item.op} {reference:.4g}{offset}",
-                      left.value, reference, line=line)
+                      left.value, reference, line=line, shown_as=("left minus right", item.offset))
     return _with_test(verdict, _test_pair(left, right, item.op, item.offset, reader, item, number,
                                           item.same_models),
                       item.significance)
@@ -279,7 +279,8 @@ def _extreme(item: ExtremeClaim, reader: _Reader, line: int) -> Verdict:
 
 
 def _control(item: ControlClaim, reader: _Reader, line: int) -> Verdict:
-    observed = single(resolve(item.lhs, reader, item)).value
+    targeted = single(resolve(item.lhs, reader, item))
+    observed = targeted.value
     draws = read_side(item.rhs, reader, item, by_repeat=True)
     base = single(read_side(item.rhs, reader, item, baseline=True))
     if len(draws) != 1:
@@ -287,15 +288,11 @@ def _control(item: ControlClaim, reader: _Reader, line: int) -> Verdict:
                        help="narrow it with selectors, e.g. `[class 7]`")
     control_values = next(iter(draws.values()))
     controls = np.array([base.value - m.value if item.rhs.drop else m.value for _, m in sorted(control_values.items())])
-    if item.op in (">", ">="):
-        extreme = int(np.sum(controls >= observed))
-    else:
-        extreme = int(np.sum(controls <= observed))
-    p_value = (1 + extreme) / (len(controls) + 1)
-    ok = COMPARE[item.op](observed, float(np.mean(controls)))
-    detail = (f"observed {observed:.4g} vs control mean {np.mean(controls):.4g} "
-              f"(sd {sd(controls):.3g}, {len(controls)} draws); p = {p_value:.3g}, "
-              f"needs p <= {item.significance:g}")
-    return Verdict(item.text, ok, detail, observed, float(np.mean(controls)), p_value, line=line,
-                   test="random control", significance=item.significance, n=len(controls),
-                   controls=tuple(float(c) for c in controls))
+    mean = float(np.mean(controls))
+    test = control_test(observed, controls, item.op, item.significance,
+                        None if targeted.images is None else targeted.images.values)
+    detail = f"observed {observed:.4g} vs control mean {mean:.4g} (sd {sd(controls):.3g}, {len(controls)} draws)"
+    verdict = Verdict(item.text, COMPARE[item.op](observed, mean), detail, observed, mean, line=line,
+                      controls=tuple(float(c) for c in controls),
+                      shown_as=("the shift over a random draw", 0.0))
+    return _with_test(verdict, test, item.significance)
