@@ -326,3 +326,17 @@ def test_every_package_is_installed():
     listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"])
     found = {_module_name(path) for folder in PACKAGES for path in modules(folder) if path.name == "__init__.py"}
     assert found == listed
+
+
+def test_the_top_level_is_the_fixed_layout():
+    """spec/ (the language, editor grammars included), interpreter/, examples/, tests/, docs/,
+    benchmarks/, .ci/, pyproject.toml and README.md: nothing else is tracked at the top."""
+    import subprocess
+
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True)
+    if tracked.returncode != 0:
+        pytest.skip("not a git checkout")
+    top = {path.split("/", 1)[0] for path in tracked.stdout.splitlines()}
+    allowed = {"spec", "interpreter", "examples", "tests", "docs", "benchmarks", ".ci", "pyproject.toml",
+               "README.md", ".gitignore", ".pre-commit-hooks.yaml", ".pre-commit-config.yaml", "LICENSE"}
+    assert top <= allowed, f"unexpected at the top level: {sorted(top - allowed)}"

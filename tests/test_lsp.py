@@ -258,9 +258,9 @@ def test_a_missing_pygls_is_reported_with_the_extra_to_install():
     assert "needs pygls" in done.stderr and "pip install 'abl[lsp]'" in done.stderr
 
 
-# ---- the TextMate grammar (editors/abl.tmLanguage.json) ----------------------------------------
+# ---- the TextMate grammar (spec/editors/abl.tmLanguage.json) ----------------------------------------
 
-GRAMMAR = ROOT / "editors" / "abl.tmLanguage.json"
+GRAMMAR = ROOT / "spec" / "editors" / "abl.tmLanguage.json"
 
 
 def grammar_rules() -> list[dict]:
