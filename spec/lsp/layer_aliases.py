@@ -17,7 +17,7 @@ def aliases_of(arch: str, widths: int | None = None) -> tuple[str, ...]:
     """The aliases of a network; `widths`: how many widths an mlp was given (`[in, h1.., out]`)."""
     if arch == "mlp":
         hidden = max(1, (widths or 4) - 2)
-        return tuple(f"fc{k}" for k in range(1, hidden + 1)) + ("logits",)
+        return tuple(f"fc{k}" for k in range(1, hidden + 2)) + ("logits",)      # fc{hidden+1} is the logits
     if arch == "cnn":
         return ("conv1", "conv2", "fc1", "logits")
     if arch == "alexnet":
