@@ -155,3 +155,29 @@ def unknown_torchvision_model(facts: LintFacts) -> Iterator[Finding]:
             yield Finding(f"`{arch.value}` is not {what} abl knows", arch.span,
                           did_you_mean(arch.value, known) or "names as in torchvision.models.list_models(), "
                           "e.g. `alexnet`, `resnet101`; `abl run` checks it against the installed torchvision")
+
+
+@lint_rule("W506")
+def changed_since_lock(facts: LintFacts) -> Iterator[Finding]:
+    """A claim that differs from the spec's lock file (`abl lock`), or is not in it."""
+    from .lock import claims, compare, lock_path, read_lock
+
+    if not facts.path or facts.had_syntax_errors:
+        return
+    try:
+        lock = read_lock(lock_path(facts.path))
+    except (ValueError, OSError):
+        return
+    if lock is None:
+        return
+    expects = list(nodes_of(ast.ExpectDecl, facts.written))
+    for status in compare(lock, claims(facts.written)):
+        if status.status not in ("changed", "new") or not 1 <= status.claim <= len(expects):
+            continue
+        span = expects[status.claim - 1].span
+        if status.status == "new":
+            yield Finding("claim is not in the spec's lock: it is not pre-registered", span,
+                          "lock again (`abl lock SPEC`) if it should be, and say so")
+        else:
+            yield Finding(f"claim changed since its lock: {'; '.join(status.differences)}", span,
+                          "restore the locked claim, or lock again (`abl lock SPEC`) and say so")
