@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 from abl.spec.diagnostics import SpecError
@@ -27,6 +28,9 @@ from abl.interpreter.run.executor import Executor
 from abl.interpreter.plan.plan import Plan
 from abl.interpreter.plan.planner import plan_program
 from abl.interpreter.progress import Progress
+
+if TYPE_CHECKING:                                   # pandas is imported only when a folder is read
+    from abl.interpreter.results.run_loading import LoadedRun
 
 
 def _in_notebook() -> bool:
@@ -127,7 +131,7 @@ class Experiment:
 
     @staticmethod
     def from_file(path: str | Path, overrides: dict[str, str] | None = None,
-                  progress: Progress | None = None, cache_dir=None, device: str | None = None) -> "Experiment":
+                  progress: Progress | None = None, cache_dir: str | Path | None = None, device: str | None = None) -> "Experiment":
         """Compile and plan the spec in a `.abl` file.
 
         Args:
@@ -147,7 +151,7 @@ class Experiment:
 
     @staticmethod
     def from_text(text: str, overrides: dict[str, str] | None = None, path: str = "<string>",
-                  progress: Progress | None = None, cache_dir=None, device: str | None = None) -> "Experiment":
+                  progress: Progress | None = None, cache_dir: str | Path | None = None, device: str | None = None) -> "Experiment":
         """Compile and plan a spec given as text; `path` names it in diagnostics. The other
         arguments are `from_file`'s.
 
@@ -234,13 +238,13 @@ def _run_into_folder(exp: Experiment, out: Path, figures: bool) -> RunResult:
     return result
 
 
-def load_run(path: str | Path):
+def load_run(path: str | Path) -> "LoadedRun":
     """A complete run folder (written by `abl run` or `Experiment.run(out=...)`) read back.
 
     Returns:
-        LoadedRun: `.results` (a DataFrame, the columns and types of `RunResult.to_pandas()`),
-        `.verdicts_frame()` (the columns of `RunResult.verdicts_frame()`), `.manifest`,
-        `.params`, `.selections`, `.spec`, `.provenance`.
+        The folder's `.results` (a DataFrame, the columns and types of `RunResult.to_pandas()`),
+            `.verdicts_frame()` (the columns of `RunResult.verdicts_frame()`), `.manifest`,
+            `.params`, `.selections`, `.spec`, `.provenance`.
 
     Raises:
         RunError: not a run folder, or an interrupted one (the message names the `--resume`
