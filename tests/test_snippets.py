@@ -114,3 +114,20 @@ def test_a_fragment_lints_clean_after_the_preamble(where, body):
 
 def test_the_preamble_itself_is_clean_of_errors():
     assert not compile_text(PREAMBLE).has_errors
+
+
+def test_the_readme_says_where_each_commands_json_goes():
+    """Every command with `--format json` has a row in the README's `--format json` table."""
+    import argparse
+
+    from abl.interpreter.cli.main import build_parser
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme.split("### Machine-readable output: `--format json`", 1)[1].split("\n\n###", 1)[0]
+    subparsers = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    with_json = sorted(name for name, sub in subparsers.choices.items()
+                       for action in sub._actions if "--format" in action.option_strings
+                       and "json" in (action.choices or ()))
+    assert with_json, "no command has --format json?"
+    missing = [name for name in with_json if f"| `abl {name} " not in table]
+    assert not missing, missing
