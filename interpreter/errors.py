@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from pathlib import Path
 
 from abl.spec.errors import AblError
@@ -16,6 +17,7 @@ class RunError(AblError):
     """
 
     def __init__(self, message: str, help: str | None = None, code: str | None = None, span=None):
+        message, help = _plain(message), _plain(help)      # a library's bold text stays out of ours
         super().__init__(message)
         self.message = message
         self.help = help
@@ -90,3 +92,11 @@ def at_statement(span):
         if error.span is None:
             error.span = span
         raise
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b")
+
+
+def _plain(text: str | None) -> str | None:
+    """The text without terminal escape sequences (torch's messages carry bold ones)."""
+    return _ANSI.sub("", text) if text else text

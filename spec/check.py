@@ -52,6 +52,7 @@ class Checker(ParamChecks, DeclarationChecks, ClaimChecks):
                                 for word in re.findall(r"[A-Za-z_]\w*", source.line_text(line))}
         self._in_broken_block = 0
         self._in_expect = False
+        self._used_before_declared: dict[str, int] = {}
 
     # ---- diagnostics helpers ------------------------------------------------------------
     def error(self, code: str, message: str, span: Span, help: str | None = None) -> None:

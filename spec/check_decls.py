@@ -7,6 +7,7 @@ import dataclasses
 from . import ast
 from .diagnostics import did_you_mean, listing
 from .source import Span
+from .visit import nodes_of
 from .vocabulary import (BUILTIN_ARCHITECTURES, DATASETS, PREPROCESSING, SPLITS,
                          TORCHVISION_ARCHITECTURES)
 from .program import CLASS_GUESS, KIND_WORDS, Scope, Symbol, max_plan
@@ -18,23 +19,38 @@ def _definition_hint(kind: str, name: str) -> str:
             "units": f"units {name} = top 5 by activation in LAYER"}.get(kind, f"{kind} {name} = ...")
 
 
+# names that read as a keyword where a declaration of that kind is used (`ablating top` is the
+# start of `top K by ...`; `using train`, `model m = train` of `train ARCH on ...`): kind -> name -> what
+_SELECTION, _SOURCE = "a unit selection (`top 5 by activation in fc2`)", "a model source (`train mlp [...] on ...`)"
+RESERVED = {"units": dict.fromkeys(["all", "bottom", "class", "grid", "random", "top", "where"], _SELECTION),
+            "model": dict.fromkeys(["file", "python", "timm", "torchvision", "train"], _SOURCE)}
+
+
 class DeclarationChecks:
     """Part of the Checker (check.py): shares its state."""
 
     # ---- scopes ------------------------------------------------------------------------------
     _current_scope: Scope | None = None
+    _used_before_declared: dict[str, int]          # name -> the line of its first use (set by Checker)
 
     def _scope_lookup(self, name: str) -> Symbol | None:
         scope = self._current_scope or self.global_scope
         return scope.lookup(name)
 
     def define(self, scope: Scope, name: ast.Name, kind: str, is_grid: bool = False) -> None:
+        if name.value in RESERVED.get(kind, ()):
+            self.error("E207", f"`{name.value}` is a keyword of the language: a {KIND_WORDS[kind]} "
+                       f"cannot be called `{name.value}`", name.span,
+                       help=f"where it is used, `{name.value}` would begin {RESERVED[kind][name.value]}; "
+                            f"choose another name, e.g. `{name.value}{'5' if kind == 'units' else '_net'}`")
         existing = scope.lookup(name.value)
         if existing is not None and existing.kind != "param":
             self.error("E202", f"`{name.value}` is already defined (as a {KIND_WORDS[existing.kind]})",
                        name.span, help=f"first defined on line {existing.span.line}; choose another name")
             return
         symbol = Symbol(kind, name.span, is_grid=is_grid)
+        if name.value in self._used_before_declared:
+            symbol.used = True          # E201 said it is declared too late: not "never used" too
         scope.symbols[name.value] = symbol
         self.symbols_in_order.append((name.value, symbol))
 
@@ -42,6 +58,8 @@ class DeclarationChecks:
         symbol = scope.lookup(name.value)
         if symbol is None and name.value in self.broken_names:
             return None             # defined by a statement that did not parse (reported there)
+        if symbol is None and self._declared_later(name):
+            return None
         if symbol is None:
             candidates = [n for n, s in scope.visible().items() if s.kind in kinds]
             help_text = did_you_mean(name.value, candidates)
@@ -56,6 +74,23 @@ class DeclarationChecks:
                        name.span, help=f"defined on line {symbol.span.line}")
             return None
         return symbol
+
+    def _declared_later(self, name: ast.Name) -> bool:
+        """E201 for a name used above its own declaration, saying where that is."""
+        if not hasattr(self, "_later"):
+            self._later = {}
+            for decl in nodes_of((ast.StimuliDecl, ast.ModelDecl, ast.UnitsDecl, ast.MeasureDecl),
+                                 self.spec.statements):
+                if decl.name is not None:
+                    self._later.setdefault(decl.name.value, decl.name.span)
+        declared = self._later.get(name.value)
+        if declared is None or declared.start <= name.span.start:
+            return False
+        first = self._used_before_declared.setdefault(name.value, name.span.line)
+        self.error("E201", f"`{name.value}` is declared on line {declared.line}, after its first use "
+                   f"on line {first}", name.span,
+                   help=f"a name is defined before it is used: move line {declared.line} above line {first}")
+        return True
 
     # ---- statements ------------------------------------------------------------------------
     def _statement(self, statement, scope: Scope):

@@ -72,6 +72,14 @@ _code("E206", "unbound-variable", "a loop variable is used outside its `for each
       "Variables bound by `for each` exist only in the indented body of that block.",
       "for each class c:\n    ...\nmeasure accuracy on test where class == c",
       "move the statement into the block")
+_code("E207", "reserved-name", "a declared name is a keyword of the language where the name is used",
+      "A unit set is used after `ablating`, `of` and in set algebra, where `top`, `bottom`, `random`, "
+      "`all`, `where`, `grid` and `class` begin a selection; a model is used after `using` and in "
+      "`model X = NAME`, where `train`, `torchvision`, `timm`, `file` and `python` begin a model "
+      "source. Such a name would be read as the keyword at its first use, so it is refused where "
+      "it is declared.",
+      "units top = random 5 in fc2",
+      "units top5 = random 5 in fc2")
 _code("E301", "out-of-range", "a number is outside the range the statement accepts",
       "Counts (k, grid sizes, epochs, repeats) are at least 1; fractions and p-values lie in "
       "[0, 1]; severities are not negative.",

@@ -31,6 +31,9 @@ class Diagnostic:
         return (self.path, self.span.start, self.code)
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b")
+
+
 class DiagnosticSink:
     """Collects diagnostics for one source file; the same (code, span) is only reported once."""
 
@@ -42,6 +45,8 @@ class DiagnosticSink:
     def report(self, code: str, message: str, span: Span, help: str | None = None) -> None:
         from .codes import severity_of
 
+        message = _ANSI.sub("", message)            # never a raw terminal escape in a message
+        help = _ANSI.sub("", help) if help else help
         key = (code, span.start, span.end, message)
         if key in self._seen:
             return

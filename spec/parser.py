@@ -15,6 +15,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from lark.indenter import DedentError, Indenter
 
 from . import ast
+from .hints import _operator_hint
 from .diagnostics import DiagnosticSink
 from .lower import lower
 from .source import SourceFile
@@ -116,7 +117,7 @@ def _describe_token(token: Token) -> str:
 def _expected_list(expected) -> list[str]:
     words = sorted({_describe_terminal(name) for name in expected if name != "$END"} |
                    ({"end of file"} if "$END" in expected else set()))
-    return words
+    return sorted(words, key=lambda word: not word.startswith("a comparison"))   # operators first
 
 
 def _syntax_message(error: UnexpectedInput, source: SourceFile, sink: DiagnosticSink) -> int:
@@ -165,7 +166,7 @@ def _syntax_message(error: UnexpectedInput, source: SourceFile, sink: Diagnostic
         message = f"unexpected {_describe_token(token)}"
         if words:
             message += f", expected {_join(words)}"
-        help_text = _hint(token, expected)
+        help_text = _hint(token, expected) or _operator_hint(token, expected, source.text)
         sink.report("E101", message, span, help=help_text)
         return span.line
     raise error

@@ -62,6 +62,7 @@ CASES = [
      "did you mean `$layer`?"),
     ("E206", HEAD + "for each class c:\n    measure accuracy on test where class == c\n"
                     "measure accuracy on test where class == c\n", 7, 41, "move this statement"),
+    ("E207", HEAD + "units top = random 5 in fc2\n", 5, 7, "choose another name"),
     ("E301", HEAD + "units u = top 0 by activation in fc2\nmeasure accuracy on test ablating u\n",
      5, 15, None),
     ("E301", HEAD + "units g = grid 0x4 over selectivity, magnitude for class 1 in fc2\n"

@@ -15,6 +15,19 @@ from abl.interpreter.errors import RunError
 
 @dataclass(frozen=True)
 class LoadedRun:
+    """A complete run folder read back (`load_run`).
+
+    Attributes:
+        path: the folder.
+        manifest: manifest.json (versions, seed, device, hashes, wall time).
+        params: params.json (the parameters as run).
+        spec: the spec as run (spec.abl).
+        results: results.parquet as a DataFrame, the columns and types of `RunResult.to_pandas()`.
+        verdicts: one row per expectation (a DataFrame; the same as `verdicts_frame()`).
+        selections: selections.json (every unit set as resolved).
+        provenance: results.parquet's `abl` metadata.
+    """
+
     path: Path
     manifest: dict
     params: dict
@@ -26,10 +39,17 @@ class LoadedRun:
 
     @property
     def experiment(self) -> str:
+        """The spec's `experiment` name."""
         return self.manifest.get("experiment", "")
+
+    def verdicts_frame(self):
+        """One row per expectation, the columns of `RunResult.verdicts_frame()` (expectations.json)."""
+        return self.verdicts
 
 
 def load_run(path: str | Path) -> LoadedRun:
+    """The complete run folder at `path`; an interrupted one raises RunError naming the `abl run
+    --resume` command that completes it."""
     import pandas as pd
 
     from abl.interpreter.results.frames import read_parquet, typed

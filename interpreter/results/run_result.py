@@ -21,7 +21,19 @@ from abl.interpreter.run.table import ResultsTable
 
 @dataclass(repr=False)
 class RunResult:
-    """The whole run: its table and verdicts; everything else is read off its shards."""
+    """The whole run (`Experiment.run()`): its table and verdicts; everything else is read off
+    its shards.
+
+    Attributes:
+        plan: the plan that ran.
+        table: the tidy results (`ResultRow`s, typed: `intervention` None for the plain network,
+            `cell` a `Cell(row, col)`); `to_pandas()` gives them as a DataFrame.
+        verdicts: one `Verdict` per expectation, in the spec's order; `verdicts_frame()` gives
+            them as a DataFrame with the columns of expectations.json (and of
+            `load_run(...).verdicts_frame()`).
+        stimuli, models: what was loaded in this process (key -> Stimuli / LoadedModel).
+        shards: every shard's result, in shard order.
+    """
 
     plan: Plan
     table: ResultsTable
