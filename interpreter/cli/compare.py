@@ -23,7 +23,7 @@ def cmd_compare(args) -> int:
         out.print_json(json.dumps(comparison.as_record(), default=str))
     else:
         for renderable in render(comparison):
-            out.print(renderable)
+            out.print(renderable, crop=False)
     return ExitCode.OK if comparison.agree else ExitCode.FAILED
 
 
@@ -32,7 +32,11 @@ def render(comparison) -> list:
     from rich.table import Table
     from rich.text import Text
 
-    parts: list = [Text.assemble(("A ", "bold"), comparison.a, ("\nB ", "bold"), comparison.b)]
+    # the folders' paths never wrap (printed with crop=False): they are copied as one piece
+    from rich.console import Group
+
+    parts: list = [Group(*(Text.assemble((f"{side} ", "bold"), str(path), no_wrap=True, overflow="ignore")
+                           for side, path in (("A", comparison.a), ("B", comparison.b))))]
     if comparison.spec_diff:
         parts.append(Text("specs differ:", style="bold"))
         parts.append(Syntax("\n".join(comparison.spec_diff), "diff", theme="ansi_dark", background_color="default"))

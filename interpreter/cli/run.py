@@ -235,7 +235,7 @@ def _run_into(args, out, err, plan, folder, budget, finished) -> int:
     report = render_report(result, figures, folder.path)
     folder.write_report_text(report)
     folder.finish()
-    out.print(report)
+    out.print(report, crop=False)
     if args.log == "mlflow":
         from abl.interpreter.results.tracking import log_run
 

@@ -43,7 +43,9 @@ def render_report(result, figures: list[Path], folder: Path):
             parts.append(Text("underpowered: " + "\n              ".join(weak), style="yellow"))
     if result.notes:
         parts.append(Text("\n".join(f"warning: {n}" for n in result.notes), style="yellow"))
-    parts.append(Text(f"run folder: {folder}" + (f" ({len(figures)} figures)" if figures else "")))
+    # never wrapped (printed with crop=False): the path is copied from the terminal as one piece
+    parts.append(Text(f"run folder: {folder}" + (f" ({len(figures)} figures)" if figures else ""),
+                      no_wrap=True, overflow="ignore"))
     parts.append(closing_line(result))
     return Group(*parts)
 

@@ -233,7 +233,7 @@ class RunFolder:
     def write_report_text(self, renderable) -> None:
         with self._writing(), atomic_path(self.path / "report.txt") as temporary:
             with open(temporary, "w", encoding="utf-8") as handle:
-                Console(file=handle, width=120, no_color=True, force_terminal=False, markup=False).print(renderable)
+                Console(file=handle, width=120, no_color=True, force_terminal=False, markup=False).print(renderable, crop=False)
 
 
 def _claim_folder(path: Path, spec_path: Path) -> None:
