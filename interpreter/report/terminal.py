@@ -63,11 +63,15 @@ def plan_tree(plan: Plan) -> Tree:
             text = f"{spec.kind} {spec.path}"
         models.add(_escape(f"{key}: {text}"))
     forwards, conditions = count_forwards(plan)
-    from abl.interpreter.plan.shards import plan_shards
+    from abl.interpreter.plan.shards import plan_shards, shard_summary
 
-    shards = len(plan_shards(plan))
+    split = plan_shards(plan)
+    shards = len(split)
+    shard_node = root.add(f"[bold]shards[/] ({shards})")
+    for line in shard_summary(plan, split):
+        shard_node.add(_escape(line))
     measures = root.add(f"[bold]measure[/] ({len(plan.measures)} values in {conditions} conditions, "
-                        f"about {forwards} passes over stimuli sets, in {shards} independent "
+                        f"about {forwards} passes over stimuli sets, in {shards} "
                         f"shard{'s' if shards != 1 else ''})")
     grouped: dict[tuple, list] = defaultdict(list)
     for item in plan.measures:
