@@ -115,6 +115,51 @@ def test_resume_of_a_folder_with_every_shard_finished_runs_nothing_again(interru
     assert manifest(folder)["status"] == "complete" and manifest(folder)["execution"]["kept_shards"] == 1
 
 
+GRID = ("--set", "layers=[conv2, fc1]")     # the digits Hayne grid: a recording and 4 conditions shards
+
+
+@pytest.fixture(scope="module")
+def hayne_reference(tmp_path_factory):
+    """The digits Hayne grid over two layers, uninterrupted, locally with one thread (its network
+    trained into the cache the other runs of it share)."""
+    root = tmp_path_factory.mktemp("hayne")
+    done = abl("run", HAYNE, *GRID, "--threads", "1", "--out", str(root / "run"), "--no-figures",
+               cache=root / "cache")
+    assert done.returncode == 1, done.stderr
+    return root
+
+
+def shard_metas(folder: Path) -> dict[str, dict]:
+    import numpy as np
+
+    return {path.name: json.loads(str(np.load(path)["meta"])) for path in (folder / "shards").glob("shard-*.npz")}
+
+
+def test_resume_after_sigint_in_the_conditions_shards_keeps_the_recording(hayne_reference, tmp_path):
+    """SIGINT once the recording and a conditions shard are in the run folder: `--resume` runs
+    only the conditions shards left, from the recording kept there, byte for byte as uninterrupted."""
+    folder = tmp_path / "run"
+    process = start_abl("run", HAYNE, *GRID, "--threads", "1", "--out", str(folder), "--no-figures",
+                        cache=hayne_reference / "cache")
+    wait_for_shards(folder, 2, process)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 130, stderr
+    before = shard_metas(folder)
+    kinds = sorted(m["kind"] for m in before.values())
+    assert "recording" in kinds and "conditions" in kinds and len(kinds) < 5, kinds
+    resumed = abl("run", "--resume", str(folder), "--no-figures", cache=hayne_reference / "cache")
+    assert resumed.returncode == 1, resumed.stderr
+    assert f"{len(before)} finished shard(s) kept" in resumed.stderr
+    after = shard_metas(folder)
+    assert sorted(m["kind"] for m in after.values()) == ["conditions"] * 4 + ["recording"]
+    for name, meta in before.items():            # nothing finished was run again
+        assert after[name]["pid"] == meta["pid"] and after[name]["started_at"] == meta["started_at"]
+    assert {m["pid"] for n, m in after.items() if n not in before} != {meta["pid"] for meta in before.values()}
+    assert_same_run(folder, hayne_reference / "run")
+    assert manifest(folder)["execution"]["kept_shards"] == len(before)
+
+
 # ---- Ray ----------------------------------------------------------------------------------------
 
 needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None,

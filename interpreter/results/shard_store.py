@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from abl.interpreter.atomic import atomic_path
+from abl.interpreter.plan.units import Cell
 from abl.interpreter.run.claim_sides import ImageValues
 from abl.interpreter.run.table import ResultRow
 from abl.interpreter.run.outputs import ModelRecord, ShardResult, StimuliRecord
@@ -145,4 +146,6 @@ def _row_record(row: ResultRow) -> dict:
 def _row(record: dict) -> ResultRow:
     record = dict(record)
     record["dims"] = tuple(tuple(pair) for pair in record["dims"])
+    if record.get("cell") is not None:          # a grid cell (a NamedTuple) comes back as a list
+        record["cell"] = Cell(*record["cell"])
     return ResultRow(**record)
