@@ -234,36 +234,45 @@ def test_the_sweep_on_ray_is_byte_identical_runs_in_parallel_and_survives_a_kill
 
 
 @needs_ray
-def test_the_hayne_grid_on_a_running_cluster_matches_the_local_run(tmp_path):
+def test_the_hayne_grid_on_a_two_node_cluster_matches_the_local_run(tmp_path, hayne_reference):
+    """A head and one more node, separate `ray start` processes with one CPU each: the grid's
+    conditions shards run on both nodes, and the folder is the local run's byte for byte."""
     import socket
+    import tempfile
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = dict(os.environ, RAY_ADDRESS="")
-    started = subprocess.run(["ray", "start", "--head", "--num-cpus", "2", "--port", str(port),
+    # Ray's sockets live under its temp dir, and a Unix socket's path may be 107 bytes at most: a
+    # short folder of its own, not tmp_path
+    temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")
+    started = subprocess.run(["ray", "start", "--head", "--num-cpus", "1", "--port", str(port), "--temp-dir", temp,
                               "--include-dashboard=false", "--disable-usage-stats"],
                              capture_output=True, text=True, env=env, timeout=120)
-    assert started.returncode == 0, started.stderr
     try:
-        # `ray start` clusters use token authentication (Ray >= 2.59); the token is ~/.ray/auth_token
-        # the digits Hayne grid (one shard: one network) locally, then on the cluster from the same
-        # training cache (one thread either way, so one cache key; that trainings agree across
-        # executors with separate caches is the sweep test's job)
-        local = abl("run", HAYNE, "--threads", "1", "--out", str(tmp_path / "local"), "--no-figures",
-                    "--set", "layers=[conv2, fc1]", cache=tmp_path / "cache-local")
-        on_cluster = abl("run", HAYNE, "--ray-address", f"127.0.0.1:{port}", "--out", str(tmp_path / "ray"),
-                         "--no-figures", "--set", "layers=[conv2, fc1]", cache=tmp_path / "cache-local",
-                         env_extra={"RAY_AUTH_MODE": "token"})
-        assert on_cluster.returncode == local.returncode == 1, on_cluster.stderr
-        assert_same_run(tmp_path / "ray", tmp_path / "local")
+        assert started.returncode == 0, started.stderr
+        # `ray start` clusters use token authentication (Ray >= 2.59), the head's token in ~/.ray/auth_token
+        token = dict(env, RAY_AUTH_MODE="token")
+        joined = subprocess.run(["ray", "start", "--address", f"127.0.0.1:{port}", "--num-cpus", "1",
+                                 "--disable-usage-stats"], capture_output=True, text=True, env=token, timeout=120)
+        assert joined.returncode == 0, joined.stderr
+        cache = hayne_reference / "cache"           # the network trained once, shared by both nodes
+        on_cluster = abl("run", HAYNE, *GRID, "--ray-address", f"127.0.0.1:{port}", "--out", str(tmp_path / "ray"),
+                         "--no-figures", cache=cache, env_extra={"RAY_AUTH_MODE": "token"})
+        assert on_cluster.returncode == 1, on_cluster.stderr
+        assert_same_run(tmp_path / "ray", hayne_reference / "run")
         assert manifest(tmp_path / "ray")["execution"]["executor"] == "ray"
+        metas = shard_metas(tmp_path / "ray")
+        assert sorted(m["kind"] for m in metas.values()) == ["conditions"] * 4 + ["recording"]
+        nodes = {m["node"] for m in metas.values() if m["kind"] == "conditions"}
+        assert len(nodes) == 2 and all("Ray node" in node for node in nodes), nodes
         # a spec error on a worker reads as it does locally, and the cluster is left as it was
         spec = tmp_path / "bad.abl"
         spec.write_text(Path(DIGIT7).read_text().replace("in fc2", "in fc9"))
-        local_error = abl("run", str(spec), "--out", str(tmp_path / "bad-local"), cache=tmp_path / "cache-local")
+        local_error = abl("run", str(spec), "--out", str(tmp_path / "bad-local"), cache=cache)
         ray_error = abl("run", str(spec), "--ray-address", f"127.0.0.1:{port}", "--out", str(tmp_path / "bad-ray"),
-                        cache=tmp_path / "cache-local", env_extra={"RAY_AUTH_MODE": "token"})
+                        cache=cache, env_extra={"RAY_AUTH_MODE": "token"})
         assert local_error.returncode == ray_error.returncode == 2
         message = local_error.stderr[local_error.stderr.index(f"{spec}:"):]
         assert "E401" in message and "^^^" in message
@@ -271,7 +280,7 @@ def test_the_hayne_grid_on_a_running_cluster_matches_the_local_run(tmp_path):
         deadline = time.time() + 60
         while True:     # the cluster the run joined is still up, and soon runs nothing of ours
             status = subprocess.run(["ray", "status", "--address", f"127.0.0.1:{port}"], capture_output=True,
-                                    text=True, timeout=60, env=dict(os.environ, RAY_AUTH_MODE="token"))
+                                    text=True, timeout=60, env=token)
             assert status.returncode == 0, status.stderr
             if "0.0/2.0 CPU" in status.stdout or time.time() > deadline:
                 break
@@ -279,6 +288,9 @@ def test_the_hayne_grid_on_a_running_cluster_matches_the_local_run(tmp_path):
         assert "0.0/2.0 CPU" in status.stdout, status.stdout
     finally:
         subprocess.run(["ray", "stop", "--force"], capture_output=True, timeout=120)
+        import shutil
+
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 def test_without_ray_the_flag_says_how_to_install_it(tmp_path):

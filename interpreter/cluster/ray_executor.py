@@ -51,7 +51,11 @@ def run_shard(plan: Plan, shard: Shard, options, recording: ShardResult | None =
     executor = Executor(plan, SilentProgress(), options.cache_dir, options.device,
                         memory_budget=options.memory_budget, threads=options.threads, keep_state=False,
                         loaded_stimuli=loaded, loaded_models=models)
-    return executor.run_shard(shard, recording)
+    result = executor.run_shard(shard, recording)
+    import dataclasses
+
+    node = import_ray().get_runtime_context().get_node_id()      # two nodes may share a host name
+    return dataclasses.replace(result, node=f"{result.node} (Ray node {node[:8]})")
 
 
 def run_on_ray(plan: Plan, shards: tuple[Shard, ...], finished: dict[int, ShardResult], options,
