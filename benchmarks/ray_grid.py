@@ -11,6 +11,10 @@ byte-identical to the first ray2 run (ray1 must be: the same shards, one thread 
 
     python benchmarks/ray_grid.py [--classes 10] [--per-class 10] [--repetitions 3]
     python benchmarks/ray_grid.py --smoke      # seconds: 3 classes x 4 images, 2 layers, checks identity
+
+"shard seconds" is the sum of the shards' own times: over the wall, how many workers were busy
+at once (the rest of the wall is Ray's and the workers' start: importing torch, building the
+network, decoding the images, once per worker).
 """
 
 from __future__ import annotations
@@ -112,7 +116,7 @@ def run_once(plan, workers: int, split: bool, cache: Path) -> dict:
     selections = json.dumps(result.selections, default=str, sort_keys=True)
     nodes = sorted({s.pid for s in result.shards})
     return {"wall": wall, "rss": rss.peak / 1024 ** 3, "files": (table, verdicts, selections),
-            "shards": len(result.shards), "processes": len(nodes)}
+            "shards": len(result.shards), "processes": len(nodes), "busy": sum(s.seconds for s in result.shards)}
 
 
 def main() -> int:
@@ -142,7 +146,8 @@ def main() -> int:
                 results[name].append(run_once(plan, workers, split, Path(tmp) / "cache"))
                 last = results[name][-1]
                 print(f"  {name:10} rep {repetition}: wall {last['wall']:.1f} s, {last['shards']} shards on "
-                      f"{last['processes']} processes, peak RSS {last['rss']:.2f} GB", flush=True)
+                      f"{last['processes']} processes, shard seconds {last['busy']:.1f} "
+                      f"({last['busy'] / last['wall']:.2f} of the wall), peak RSS {last['rss']:.2f} GB", flush=True)
     reference = results["ray2"][0]["files"]
     print(f"\n{'':11} {'wall min':>9} {'median':>8} {'peak RSS':>9}  identical to ray2")
     for name, runs in results.items():

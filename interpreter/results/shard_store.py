@@ -72,6 +72,13 @@ def write_shard(folder: Path, digest: str, result: ShardResult) -> Path:
             "features": [label for label, _ in result.feature_images],
             "seconds": result.seconds, "threads": result.threads, "node": result.node, "pid": result.pid,
             "started_at": result.started_at, "kind": result.kind, "recording": recording}
+    baselines = []
+    for i, (group, positions, values) in enumerate(result.baselines):
+        baselines.append([list(group), [list(quantity) for quantity, _ in values]])
+        arrays[f"base_{i}_positions"] = np.asarray(positions)
+        for j, (_, array) in enumerate(values):
+            arrays[f"base_{i}_{j}"] = np.asarray(array)
+    meta["baselines"] = baselines
     arrays["meta"] = np.array(json.dumps(meta, default=str))
     path = shard_path(folder, result.index)
     if path.parent.is_symlink():            # planted: never write through it
@@ -111,13 +118,16 @@ def _read(path: Path) -> tuple[ShardResult, str]:
                           for i, (at, stimuli) in enumerate(meta["per_image"]))
         features = tuple((label, data[f"feature_{i}"]) for i, label in enumerate(meta["features"]))
         recording = tuple(_stats(data, i, entry) for i, entry in enumerate(meta["recording"]))
+        baselines = tuple((tuple(group), data[f"base_{i}_positions"],
+                           tuple((tuple(q), data[f"base_{i}_{j}"]) for j, q in enumerate(quantities)))
+                          for i, (group, quantities) in enumerate(meta["baselines"]))
     result = ShardResult(
         int(meta["index"]), rows, per_image, tuple(meta["selections"]),
         tuple(StimuliRecord(s["key"], s["sha256"], int(s["n"]), tuple(s["class_names"]),
                             tuple(int(c) for c in s["present_classes"])) for s in meta["stimuli"]),
         tuple(ModelRecord(**m) for m in meta["models"]), tuple(meta["notes"]), int(meta["forward_passes"]),
         features, float(meta["seconds"]), int(meta["threads"]), str(meta["node"]), int(meta["pid"]),
-        float(meta["started_at"]), str(meta["kind"]), recording)
+        float(meta["started_at"]), str(meta["kind"]), recording, baselines)
     return result, meta["digest"]
 
 

@@ -168,14 +168,19 @@ class Executor:
             self.model(key)
         self.check_layers()
         recorded: tuple = ()
+        baselines: tuple = ()
         if shard.kind == "conditions":
             if recording is None:
                 raise RunError(f"internal: {shard.label} needs its recording (shard {shard.after + 1})")
             self.recordings.load(self._recording_keys(shard), recording.recording)
+            self.outputs.load_baselines(recording.baselines)
         else:
             self.record_all()
-        if shard.kind == "recording":
+        if shard.kind == "recording":           # and the baselines its conditions shards compare with
             recorded = self.recordings.export(self._recording_keys(shard))
+            self.forward_passes += run_all_conditions(self.scope, self.loader, self.conditions, self.outputs,
+                                                      only="baseline")
+            baselines = self.outputs.baselines()
             measured, features = [], {}
         else:
             self.run_all_conditions()
@@ -191,7 +196,7 @@ class Executor:
                            tuple(r.as_record() for r in self.selector.resolved()), stimuli, models,
                            tuple(getattr(self.progress, "notes", [])[notes:]), self.forward_passes - passes,
                            tuple(features.items()), time.perf_counter() - started, torch.get_num_threads(),
-                           platform.node(), os.getpid(), started_at, shard.kind, recorded)
+                           platform.node(), os.getpid(), started_at, shard.kind, recorded, baselines)
 
     def feature_visualisations(self) -> dict[str, np.ndarray]:
         from abl.interpreter.run.featurevis import visualize_unit

@@ -60,3 +60,5 @@ class ShardResult:
     # a recording shard's statistics, for its conditions shards: (index of the (model, stimuli,
     # interventions) key in recording_requirements order, layer as written, LayerStats)
     recording: tuple = ()
+    # and its baselines: ((model, stimuli), image positions, ((quantity, per-image values), ...))
+    baselines: tuple = ()
