@@ -90,7 +90,7 @@ def test_the_alexnet_grid_plans_into_a_recording_and_condition_shards(tmp_path):
                           text=True, cwd=ROOT, env=dict(os.environ, NO_COLOR="1", COLUMNS="200"), timeout=300)
     assert done.returncode == 0, done.stderr
     text = done.stdout + done.stderr
-    assert "1 recording shard: 2 passes over stimuli sets" in text, text
+    assert "1 recording shard: 3 passes over stimuli sets (with 1 baseline)" in text, text
     count = int(text.split(" conditions shards:")[0].rsplit(" ", 1)[1])
     assert count >= 7, text
 

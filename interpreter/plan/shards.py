@@ -158,20 +158,21 @@ def shard_plan(plan: Plan, shard: Shard) -> Plan:
 
 def shard_costs(plan: Plan, shards) -> dict[str, list[tuple[int, int]]]:
     """Kind -> [(passes over stimuli sets, conditions) of each shard of that kind]: the estimated
-    cost `abl plan` shows (a recording's passes are its recordings only; a conditions shard's, its
-    batched runs)."""
+    cost `abl plan` shows (a recording's passes are its recordings and its baselines; a conditions
+    shard's, its batched runs)."""
     from abl.interpreter.plan.plan import condition_groups
     from abl.interpreter.plan.recordings import recording_passes
 
     costs: dict[str, list[tuple[int, int]]] = {}
     for shard in shards:
-        scope = shard_plan(plan, shard)
-        if shard.kind == "recording":
-            cost = (recording_passes(scope), 0)
+        runs = condition_groups(shard_plan(plan, shard))
+        baselines = sum(() in c for c in runs.values())
+        if shard.kind == "recording":            # its recordings and the baselines
+            cost = (recording_passes(shard_plan(plan, shard)) + baselines, baselines)
+        elif shard.kind == "conditions":         # its batched runs, the baseline not among them
+            cost = (len(runs), sum(len(c) for c in runs.values()) - baselines)
         else:
-            runs = condition_groups(scope)
-            cost = ((recording_passes(scope) if shard.kind == "network" else 0) + len(runs),
-                    sum(len(c) for c in runs.values()))
+            cost = (recording_passes(shard_plan(plan, shard)) + len(runs), sum(len(c) for c in runs.values()))
         costs.setdefault(shard.kind, []).append(cost)
     return costs
 
@@ -185,5 +186,7 @@ def shard_summary(plan: Plan, shards) -> list[str]:
                 f"{sum(p for p, _ in costs)} passes over stimuli sets")
         if kind != "recording":
             text += f", {sum(conditions)} conditions ({min(conditions)} to {max(conditions)} a shard)"
+        else:
+            text += f" (with {sum(conditions)} baseline{'s' if sum(conditions) != 1 else ''})"
         lines.append(text)
     return lines
