@@ -170,7 +170,8 @@ def shard_costs(plan: Plan, shards) -> dict[str, list[tuple[int, int]]]:
         if shard.kind == "recording":            # its recordings and the baselines
             cost = (recording_passes(shard_plan(plan, shard)) + baselines, baselines)
         elif shard.kind == "conditions":         # its batched runs, the baseline not among them
-            cost = (len(runs), sum(len(c) for c in runs.values()) - baselines)
+            cost = (sum(any(key != () for key in c) for c in runs.values()),
+                    sum(len(c) for c in runs.values()) - baselines)
         else:
             cost = (recording_passes(shard_plan(plan, shard)) + len(runs), sum(len(c) for c in runs.values()))
         costs.setdefault(shard.kind, []).append(cost)

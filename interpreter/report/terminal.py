@@ -19,13 +19,14 @@ from abl.interpreter.run.table import SELECTIVITY_UNIT, intervention_text
 
 
 def count_forwards(plan: Plan) -> tuple[int, int]:
-    """(passes over stimuli sets, distinct conditions): the recording passes the executor will make
-    (recordings.py, the same function it uses) plus one batched run per (model, stimuli)."""
-    from abl.interpreter.plan.recordings import recording_passes
+    """(passes over stimuli sets, distinct conditions): the passes the executor will make, shard by
+    shard (plan/shards.py's costs: recordings, baselines, one batched run per (model, stimuli))."""
+    from abl.interpreter.plan.shards import plan_shards, shard_costs
 
     runs = condition_groups(plan)
     conditions = sum(len(c) for c in runs.values())
-    return recording_passes(plan) + len(runs), conditions
+    passes = sum(p for costs in shard_costs(plan, plan_shards(plan)).values() for p, _ in costs)
+    return passes, conditions
 
 
 def plan_tree(plan: Plan) -> Tree:
