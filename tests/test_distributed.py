@@ -115,6 +115,51 @@ def test_resume_of_a_folder_with_every_shard_finished_runs_nothing_again(interru
     assert manifest(folder)["status"] == "complete" and manifest(folder)["execution"]["kept_shards"] == 1
 
 
+GRID = ("--set", "layers=[conv2, fc1]")     # the digits Hayne grid: a recording and 4 conditions shards
+
+
+@pytest.fixture(scope="module")
+def hayne_reference(tmp_path_factory):
+    """The digits Hayne grid over two layers, uninterrupted, locally with one thread (its network
+    trained into the cache the other runs of it share)."""
+    root = tmp_path_factory.mktemp("hayne")
+    done = abl("run", HAYNE, *GRID, "--threads", "1", "--out", str(root / "run"), "--no-figures",
+               cache=root / "cache")
+    assert done.returncode == 1, done.stderr
+    return root
+
+
+def shard_metas(folder: Path) -> dict[str, dict]:
+    import numpy as np
+
+    return {path.name: json.loads(str(np.load(path)["meta"])) for path in (folder / "shards").glob("shard-*.npz")}
+
+
+def test_resume_after_sigint_in_the_conditions_shards_keeps_the_recording(hayne_reference, tmp_path):
+    """SIGINT once the recording and a conditions shard are in the run folder: `--resume` runs
+    only the conditions shards left, from the recording kept there, byte for byte as uninterrupted."""
+    folder = tmp_path / "run"
+    process = start_abl("run", HAYNE, *GRID, "--threads", "1", "--out", str(folder), "--no-figures",
+                        cache=hayne_reference / "cache")
+    wait_for_shards(folder, 2, process)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 130, stderr
+    before = shard_metas(folder)
+    kinds = sorted(m["kind"] for m in before.values())
+    assert "recording" in kinds and "conditions" in kinds and len(kinds) < 5, kinds
+    resumed = abl("run", "--resume", str(folder), "--no-figures", cache=hayne_reference / "cache")
+    assert resumed.returncode == 1, resumed.stderr
+    assert f"{len(before)} finished shard(s) kept" in resumed.stderr
+    after = shard_metas(folder)
+    assert sorted(m["kind"] for m in after.values()) == ["conditions"] * 4 + ["recording"]
+    for name, meta in before.items():            # nothing finished was run again
+        assert after[name]["pid"] == meta["pid"] and after[name]["started_at"] == meta["started_at"]
+    assert {m["pid"] for n, m in after.items() if n not in before} != {meta["pid"] for meta in before.values()}
+    assert_same_run(folder, hayne_reference / "run")
+    assert manifest(folder)["execution"]["kept_shards"] == len(before)
+
+
 # ---- Ray ----------------------------------------------------------------------------------------
 
 needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None,
@@ -189,36 +234,45 @@ def test_the_sweep_on_ray_is_byte_identical_runs_in_parallel_and_survives_a_kill
 
 
 @needs_ray
-def test_the_hayne_grid_on_a_running_cluster_matches_the_local_run(tmp_path):
+def test_the_hayne_grid_on_a_two_node_cluster_matches_the_local_run(tmp_path, hayne_reference):
+    """A head and one more node, separate `ray start` processes with one CPU each: the grid's
+    conditions shards run on both nodes, and the folder is the local run's byte for byte."""
     import socket
+    import tempfile
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = dict(os.environ, RAY_ADDRESS="")
-    started = subprocess.run(["ray", "start", "--head", "--num-cpus", "2", "--port", str(port),
+    # Ray's sockets live under its temp dir, and a Unix socket's path may be 107 bytes at most: a
+    # short folder of its own, not tmp_path
+    temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")
+    started = subprocess.run(["ray", "start", "--head", "--num-cpus", "1", "--port", str(port), "--temp-dir", temp,
                               "--include-dashboard=false", "--disable-usage-stats"],
                              capture_output=True, text=True, env=env, timeout=120)
-    assert started.returncode == 0, started.stderr
     try:
-        # `ray start` clusters use token authentication (Ray >= 2.59); the token is ~/.ray/auth_token
-        # the digits Hayne grid (one shard: one network) locally, then on the cluster from the same
-        # training cache (one thread either way, so one cache key; that trainings agree across
-        # executors with separate caches is the sweep test's job)
-        local = abl("run", HAYNE, "--threads", "1", "--out", str(tmp_path / "local"), "--no-figures",
-                    "--set", "layers=[conv2, fc1]", cache=tmp_path / "cache-local")
-        on_cluster = abl("run", HAYNE, "--ray-address", f"127.0.0.1:{port}", "--out", str(tmp_path / "ray"),
-                         "--no-figures", "--set", "layers=[conv2, fc1]", cache=tmp_path / "cache-local",
-                         env_extra={"RAY_AUTH_MODE": "token"})
-        assert on_cluster.returncode == local.returncode == 1, on_cluster.stderr
-        assert_same_run(tmp_path / "ray", tmp_path / "local")
+        assert started.returncode == 0, started.stderr
+        # `ray start` clusters use token authentication (Ray >= 2.59), the head's token in ~/.ray/auth_token
+        token = dict(env, RAY_AUTH_MODE="token")
+        joined = subprocess.run(["ray", "start", "--address", f"127.0.0.1:{port}", "--num-cpus", "1",
+                                 "--disable-usage-stats"], capture_output=True, text=True, env=token, timeout=120)
+        assert joined.returncode == 0, joined.stderr
+        cache = hayne_reference / "cache"           # the network trained once, shared by both nodes
+        on_cluster = abl("run", HAYNE, *GRID, "--ray-address", f"127.0.0.1:{port}", "--out", str(tmp_path / "ray"),
+                         "--no-figures", cache=cache, env_extra={"RAY_AUTH_MODE": "token"})
+        assert on_cluster.returncode == 1, on_cluster.stderr
+        assert_same_run(tmp_path / "ray", hayne_reference / "run")
         assert manifest(tmp_path / "ray")["execution"]["executor"] == "ray"
+        metas = shard_metas(tmp_path / "ray")
+        assert sorted(m["kind"] for m in metas.values()) == ["conditions"] * 4 + ["recording"]
+        nodes = {m["node"] for m in metas.values() if m["kind"] == "conditions"}
+        assert len(nodes) == 2 and all("Ray node" in node for node in nodes), nodes
         # a spec error on a worker reads as it does locally, and the cluster is left as it was
         spec = tmp_path / "bad.abl"
         spec.write_text(Path(DIGIT7).read_text().replace("in fc2", "in fc9"))
-        local_error = abl("run", str(spec), "--out", str(tmp_path / "bad-local"), cache=tmp_path / "cache-local")
+        local_error = abl("run", str(spec), "--out", str(tmp_path / "bad-local"), cache=cache)
         ray_error = abl("run", str(spec), "--ray-address", f"127.0.0.1:{port}", "--out", str(tmp_path / "bad-ray"),
-                        cache=tmp_path / "cache-local", env_extra={"RAY_AUTH_MODE": "token"})
+                        cache=cache, env_extra={"RAY_AUTH_MODE": "token"})
         assert local_error.returncode == ray_error.returncode == 2
         message = local_error.stderr[local_error.stderr.index(f"{spec}:"):]
         assert "E401" in message and "^^^" in message
@@ -226,7 +280,7 @@ def test_the_hayne_grid_on_a_running_cluster_matches_the_local_run(tmp_path):
         deadline = time.time() + 60
         while True:     # the cluster the run joined is still up, and soon runs nothing of ours
             status = subprocess.run(["ray", "status", "--address", f"127.0.0.1:{port}"], capture_output=True,
-                                    text=True, timeout=60, env=dict(os.environ, RAY_AUTH_MODE="token"))
+                                    text=True, timeout=60, env=token)
             assert status.returncode == 0, status.stderr
             if "0.0/2.0 CPU" in status.stdout or time.time() > deadline:
                 break
@@ -234,6 +288,9 @@ def test_the_hayne_grid_on_a_running_cluster_matches_the_local_run(tmp_path):
         assert "0.0/2.0 CPU" in status.stdout, status.stdout
     finally:
         subprocess.run(["ray", "stop", "--force"], capture_output=True, timeout=120)
+        import shutil
+
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 def test_without_ray_the_flag_says_how_to_install_it(tmp_path):

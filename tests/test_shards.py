@@ -53,12 +53,46 @@ def test_a_sweep_of_trained_networks_is_one_shard_per_network():
     assert [s.measures[0] for s in shards] == sorted(s.measures[0] for s in shards)
 
 
-def test_the_grid_over_one_network_is_one_shard():
+def test_the_grid_over_one_network_splits_after_its_recording():
     plan = Experiment.from_file(ROOT / "examples" / "hayne_grid.abl").plan
-    (shard,) = plan_shards(plan)
-    assert shard.measures == tuple(range(len(plan.measures)))
+    (shard,) = plan_shards(plan, split=False)
+    assert shard.measures == tuple(range(len(plan.measures))) and shard.kind == "network"
     restricted = shard_plan(plan, shard)
     assert restricted.measures == plan.measures and restricted.expectations == ()
+    recording, *conditions = plan_shards(plan)
+    assert recording.kind == "recording" and recording.measures == shard.measures
+    # 3 layers x 10 classes, 5 classes a shard: 6 conditions shards, each after the recording
+    assert len(conditions) == 6 and {(s.kind, s.after) for s in conditions} == {("conditions", 0)}
+    assert [s.layer for s in conditions] == ["conv1", "conv1", "conv2", "conv2", "fc1", "fc1"]
+    assert sorted(i for s in conditions for i in s.measures) == list(range(len(plan.measures)))
+    # a grid cell's probe and ablation, and a class's 16 cells, stay in one shard
+    for s in conditions:
+        assert len(s.measures) == 5 * 16 * 2
+
+
+def test_the_alexnet_grid_plans_into_a_recording_and_condition_shards(tmp_path):
+    """issue 27: the Hayne grid over AlexNet's 7 layers is at least 7 conditions shards plus its
+    recording, and `abl plan` says so with their cost."""
+    import os
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    for c in range(3):
+        (tmp_path / "images" / f"class{c}").mkdir(parents=True)
+        for i in range(2):
+            Image.new("RGB", (32, 32), (40 * c, 20 * i, 90)).save(tmp_path / "images" / f"class{c}" / f"{i}.png")
+    layers = "layers=[conv1, conv2, conv3, conv4, conv5, fc6, fc7]"
+    args = ["plan", str(ROOT / "examples" / "hayne_grid.abl"), "--set", "model=alexnet", "--set", layers,
+            "--set", f"data={tmp_path / 'images'}"]
+    done = subprocess.run([sys.executable, "-m", "abl.interpreter.cli.main", *args], capture_output=True,
+                          text=True, cwd=ROOT, env=dict(os.environ, NO_COLOR="1", COLUMNS="200"), timeout=300)
+    assert done.returncode == 0, done.stderr
+    text = done.stdout + done.stderr
+    assert "1 recording shard: 3 passes over stimuli sets (with 1 baseline)" in text, text
+    count = int(text.split(" conditions shards:")[0].rsplit(" ", 1)[1])
+    assert count >= 7, text
 
 
 def test_models_measured_apart_are_apart_and_shards_in_any_order_give_the_whole_run(tmp_path):

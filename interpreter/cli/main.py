@@ -129,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--threads", type=int, metavar="N",
                            help="torch threads per shard (default: torch's default locally, 1 per Ray task); "
                                 "training's numbers depend on it, so runs agree byte for byte only with equal threads")
+            p.add_argument("--whole-network-shards", action="store_true",
+                           help="one shard per network, its conditions not split from its recording "
+                                "(the shards before issue 27; for comparisons)")
             p.add_argument("--log", choices=("mlflow",),
                            help="also log params, metrics, verdicts and the run folder to MLflow "
                                 "($MLFLOW_TRACKING_URI, default ./mlruns)")

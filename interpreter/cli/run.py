@@ -119,6 +119,8 @@ def cmd_run(args) -> int:
     if plan is None:
         return ExitCode.ERROR
     execution = {"executor": args.executor, "threads": _threads(args)}
+    if getattr(args, "whole_network_shards", False):
+        execution["shards"] = "network"
     folder = RunFolder.create(plan, args.out, Path(args.spec), overrides, execution)
     return _execute(args, out, err, plan, folder, budget, {})
 
@@ -215,7 +217,8 @@ def _run_into(args, out, err, plan, folder, budget, finished) -> int:
     progress = RichProgress(err) if use_bars else SilentProgress()
     cache_dir = args.cache_dir or os.environ.get("ABL_CACHE_DIR") or None
     options = ExecutionOptions(Path(cache_dir).resolve() if cache_dir else None, args.device, budget,
-                               threads, run_id=f"{folder.shard_digest()}-{started}")
+                               threads, run_id=f"{folder.shard_digest()}-{started}",
+                               split=folder.execution.get("shards") != "network")
     with progress if use_bars else contextlib.nullcontext():
         result = run_plan(plan, options, progress, folder.execution["executor"], args.ray_address,
                           finished, folder.keep_shard)

@@ -1,7 +1,12 @@
 """Shards as Ray tasks: `abl run SPEC --executor ray [--ray-address ADDRESS]`.
 
 Each shard is one task (`run_shard`) asking for `threads` CPUs (one by default) and, where the
-run uses CUDA, one GPU. A task builds its own models: trained networks come from the cache
+run uses CUDA, one GPU. The tasks form a DAG: a network's conditions shards take its recording
+shard's result as an argument (an ObjectRef: Ray runs them once the recording is done and hands
+them its statistics through the object store; a recording finished by an earlier, resumed run
+is put there from the run folder). A worker process keeps the latest run's stimuli and its last
+models (loading.SHARED_MODELS), so a network's shards on one worker build it once. A task builds
+its models otherwise: trained networks come from the cache
 directory when it is shared (a network filesystem named with --cache-dir or ABL_CACHE_DIR on
 every node) and are trained on the worker otherwise; stimuli are loaded on the worker from the
 spec's sources (embedded datasets, or folders at the same path on every node). The plan goes
@@ -29,24 +34,33 @@ def import_ray():
 
 
 _WORKER_STIMULI: dict[str, dict] = {}       # run id -> stimuli loaded by this worker process
+_WORKER_MODELS: dict[str, dict] = {}        # run id -> the last models it built (loading.Loader)
 
 
-def run_shard(plan: Plan, shard: Shard, options) -> ShardResult:
+def run_shard(plan: Plan, shard: Shard, options, recording: ShardResult | None = None) -> ShardResult:
     """The task body, on a worker: one shard, with torch's threads set to the task's CPUs. The
-    worker keeps the run's loaded stimuli for its next shard (of the latest run only)."""
+    worker keeps the run's loaded stimuli and last models for its next shard (of the latest run
+    only). A conditions shard gets its recording shard's result (Ray resolved the reference)."""
     from abl.interpreter.run.executor import Executor
 
     if options.run_id not in _WORKER_STIMULI:
         _WORKER_STIMULI.clear()
+        _WORKER_MODELS.clear()
     loaded = _WORKER_STIMULI.setdefault(options.run_id, {})
+    models = _WORKER_MODELS.setdefault(options.run_id, {})
     executor = Executor(plan, SilentProgress(), options.cache_dir, options.device,
                         memory_budget=options.memory_budget, threads=options.threads, keep_state=False,
-                        loaded_stimuli=loaded)
-    return executor.run_shard(shard)
+                        loaded_stimuli=loaded, loaded_models=models)
+    result = executor.run_shard(shard, recording)
+    import dataclasses
+
+    node = import_ray().get_runtime_context().get_node_id()      # two nodes may share a host name
+    return dataclasses.replace(result, node=f"{result.node} (Ray node {node[:8]})")
 
 
-def run_on_ray(plan: Plan, shards: list[Shard], options, progress: Progress,
-               on_finished: Callable[[ShardResult], None], address: str | None) -> list[ShardResult]:
+def run_on_ray(plan: Plan, shards: tuple[Shard, ...], finished: dict[int, ShardResult], options,
+               progress: Progress, on_finished: Callable[[ShardResult], None],
+               address: str | None) -> list[ShardResult]:
     ray = import_ray()
     started_here = not ray.is_initialized()
     if started_here:
@@ -60,13 +74,13 @@ def run_on_ray(plan: Plan, shards: list[Shard], options, progress: Progress,
                                 "(the default of `ray start` since Ray 2.59) also needs RAY_AUTH_MODE=token here, "
                                 "with its token in ~/.ray/auth_token or RAY_AUTH_TOKEN") from None
     try:
-        return _schedule(ray, plan, shards, options, progress, on_finished)
+        return _schedule(ray, plan, shards, finished, options, progress, on_finished)
     finally:
         if started_here:
             ray.shutdown()
 
 
-def _schedule(ray, plan, shards, options, progress, on_finished) -> list[ShardResult]:
+def _schedule(ray, plan, shards, finished, options, progress, on_finished) -> list[ShardResult]:
     import dataclasses
 
     from ray.exceptions import RayError, RayTaskError, TaskCancelledError, WorkerCrashedError
@@ -83,11 +97,25 @@ def _schedule(ray, plan, shards, options, progress, on_finished) -> list[ShardRe
     task = ray.remote(run_shard).options(num_cpus=threads, num_gpus=gpus, max_retries=MAX_RETRIES,
                                          retry_exceptions=False, name="abl shard")
     plan_ref = ray.put(plan)
-    pending = {task.remote(plan_ref, shard, options): shard for shard in shards}
+    needed = {s.after for s in shards if s.kind == "conditions" and s.index not in finished}
+    refs: dict[int, object] = {}             # recording shard -> its result's reference
+    pending = {}
+    for shard in shards:
+        if shard.index in finished:
+            if shard.index in needed:
+                refs[shard.index] = ray.put(finished[shard.index])
+            continue
+        if shard.kind == "recording" and shard.index not in needed:
+            continue
+        ref = task.remote(plan_ref, shard, options, refs.get(shard.after) if shard.after is not None else None)
+        refs[shard.index] = ref
+        pending[ref] = shard
+    del refs                                 # the object store frees a recording once its shards ran
     results: list[ShardResult] = []
     where = f"Ray, {resources.get('CPU', 0):g} CPUs" + (f", {resources.get('GPU', 0):g} GPUs" if gpus else "")
+    total = len(pending)
     try:
-        with progress.task(f"{len(shards)} shards on {where}", len(shards)) as bar:
+        with progress.task(f"{total} shards on {where}", total) as bar:
             while pending:
                 ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
                 for ref in ready:
@@ -112,13 +140,20 @@ def _schedule(ray, plan, shards, options, progress, on_finished) -> list[ShardRe
                     on_finished(result)
                     results.append(result)
                     bar.advance()
-                    bar.describe(f"{len(shards)} shards on {where}: {shard.label} done on {result.node} "
-                                 f"in {result.seconds:.1f} s")
+                    bar.describe(_describe(total, where, shard, result, results))
     except BaseException:
         for ref in pending:                  # the cluster is left clean: nothing of this run runs on
             ray.cancel(ref, force=True)
         raise
     return results
+
+
+def _describe(total: int, where: str, shard: Shard, result: ShardResult, results: list[ShardResult]) -> str:
+    """The bar's line: the shards done, the conditions shards counted apart, and where the last ran."""
+    conditions = sum(r.kind == "conditions" for r in results)
+    counted = f", {conditions} conditions shards" if conditions else ""
+    return (f"{total} shards on {where}{counted}: {shard.label} done on {result.node} (pid {result.pid}) "
+            f"in {result.seconds:.1f} s")
 
 
 def _wants_gpu(plan: Plan, options, resources: dict) -> bool:

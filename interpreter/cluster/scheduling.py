@@ -25,6 +25,7 @@ class ExecutionOptions:
     memory_budget: int | None = None
     threads: int | None = None
     run_id: str = ""                  # workers keep one run's loaded stimuli between its shards
+    split: bool = True                # a network's conditions in shards of their own (plan/shards.py)
 
 
 def run_plan(plan: Plan, options: ExecutionOptions, progress: Progress | None = None, executor: str = "local",
@@ -36,12 +37,12 @@ def run_plan(plan: Plan, options: ExecutionOptions, progress: Progress | None = 
     if executor == "ray":
         from abl.interpreter.cluster.ray_executor import run_on_ray
 
-        pending = [shard for shard in plan_shards(plan) if shard.index not in finished]
-        done = run_on_ray(plan, pending, options, progress, on_finished, ray_address)
+        done = run_on_ray(plan, plan_shards(plan, options.split), finished, options, progress, on_finished,
+                          ray_address)
         return merge(plan, list(finished.values()) + done)
     from abl.interpreter.cluster.local import run_locally
     from abl.interpreter.run.executor import Executor
 
     runner = Executor(plan, progress, options.cache_dir, options.device, memory_budget=options.memory_budget,
                       threads=options.threads, keep_state=False)
-    return run_locally(runner, finished, on_finished)
+    return run_locally(runner, finished, on_finished, options.split)

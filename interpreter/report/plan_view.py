@@ -16,13 +16,14 @@ from abl.interpreter.plan.plan import (ControlClaim, Plan,
 
 
 def count_forwards(plan: Plan) -> tuple[int, int]:
-    """(passes over stimuli sets, distinct conditions): the recording passes the executor will make
-    (recordings.py, the same function it uses) plus one batched run per (model, stimuli)."""
-    from abl.interpreter.plan.recordings import recording_passes
+    """(passes over stimuli sets, distinct conditions): the passes the executor will make, shard by
+    shard (plan/shards.py's costs: recordings, baselines, one batched run per (model, stimuli))."""
+    from abl.interpreter.plan.shards import plan_shards, shard_costs
 
     runs = condition_groups(plan)
     conditions = sum(len(c) for c in runs.values())
-    return recording_passes(plan) + len(runs), conditions
+    passes = sum(p for costs in shard_costs(plan, plan_shards(plan)).values() for p, _ in costs)
+    return passes, conditions
 
 
 def plan_tree(plan: Plan) -> Tree:
@@ -60,11 +61,15 @@ def plan_tree(plan: Plan) -> Tree:
             text = f"{spec.kind} {spec.path}"
         models.add(_escape(f"{key}: {text}"))
     forwards, conditions = count_forwards(plan)
-    from abl.interpreter.plan.shards import plan_shards
+    from abl.interpreter.plan.shards import plan_shards, shard_summary
 
-    shards = len(plan_shards(plan))
+    split = plan_shards(plan)
+    shards = len(split)
+    shard_node = root.add(f"[bold]shards[/] ({shards})")
+    for line in shard_summary(plan, split):
+        shard_node.add(_escape(line))
     measures = root.add(f"[bold]measure[/] ({len(plan.measures)} values in {conditions} conditions, "
-                        f"about {forwards} passes over stimuli sets, in {shards} independent "
+                        f"about {forwards} passes over stimuli sets, in {shards} "
                         f"shard{'s' if shards != 1 else ''})")
     grouped: dict[tuple, list] = defaultdict(list)
     for item in plan.measures:

@@ -61,8 +61,14 @@ class RunResult:
 
     @functools.cached_property
     def selections(self) -> list[dict]:
-        """Every unit set as run (ResolvedSelection records)."""
-        return [record for shard in self.shards for record in shard.selections]
+        """Every unit set as run (ResolvedSelection records), once each (a network's recording
+        and its conditions shards may both resolve one)."""
+        import json
+
+        seen: dict[str, dict] = {}
+        for record in (record for shard in self.shards for record in shard.selections):
+            seen.setdefault(json.dumps(record, sort_keys=True, default=str), record)
+        return list(seen.values())
 
     @functools.cached_property
     def stimuli_records(self) -> dict[str, StimuliRecord]:

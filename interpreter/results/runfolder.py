@@ -176,7 +176,10 @@ class RunFolder:
         from abl.interpreter.version import abl_version
 
         if not self._digest:
-            self._digest = plan_digest((self.path / "spec.abl").read_bytes(), dict(self.plan.params),
+            params = dict(self.plan.params)
+            if self.execution.get("shards") == "network":        # other shards, other batches
+                params["--whole-network-shards"] = True
+            self._digest = plan_digest((self.path / "spec.abl").read_bytes(), params,
                                        int(self.execution["threads"]), abl_version())
         return self._digest
 

@@ -6,7 +6,9 @@ Each file holds its rows and records as JSON (floats written with repr, so they 
 bit for bit) and its per-image values and feature images as arrays, with the digest of what
 the shard was computed from: the spec's bytes, the resolved parameters, the torch thread count
 and abl's version. `abl run --resume` reuses a file only when its digest is the run's.
-Nothing is unpickled: a damaged or foreign file is set aside and its shard run again.
+Nothing is unpickled: a damaged or foreign file is set aside and its shard run again. A recording
+shard's file also holds its statistics (`rec_*` arrays, their layers and keys in the JSON), so
+that a resumed run's conditions shards read them instead of recording again.
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ from pathlib import Path
 import numpy as np
 
 from abl.interpreter.atomic import atomic_path
+from abl.interpreter.plan.units import Cell
 from abl.interpreter.run.claim_sides import ImageValues
 from abl.interpreter.run.table import ResultRow
 from abl.interpreter.run.outputs import ModelRecord, ShardResult, StimuliRecord
 
 FOLDER = "shards"
-FORMAT = 1
+FORMAT = 2
+STATS_ARRAYS = ("class_sums", "class_counts", "total_sum", "features", "labels")
 
 
 def plan_digest(spec_bytes: bytes, params: dict, threads: int, version: str) -> str:
@@ -54,6 +58,12 @@ def write_shard(folder: Path, digest: str, result: ShardResult) -> Path:
         arrays[f"values_{i}"] = np.asarray(values.values)
     for i, (_, image) in enumerate(result.feature_images):
         arrays[f"feature_{i}"] = np.asarray(image)
+    recording = []
+    for i, (key, layer, stats) in enumerate(result.recording):
+        recording.append([int(key), layer, stats.layer, int(stats.n), [int(c) for c in stats.present]])
+        for name in STATS_ARRAYS:
+            if getattr(stats, name) is not None:
+                arrays[f"rec_{i}_{name}"] = np.asarray(getattr(stats, name))
     meta = {"format": FORMAT, "digest": digest, "index": result.index, "rows": rows, "per_image": per_image,
             "selections": list(result.selections),
             "stimuli": [dataclasses.asdict(s) for s in result.stimuli],
@@ -61,7 +71,14 @@ def write_shard(folder: Path, digest: str, result: ShardResult) -> Path:
             "notes": list(result.notes), "forward_passes": result.forward_passes,
             "features": [label for label, _ in result.feature_images],
             "seconds": result.seconds, "threads": result.threads, "node": result.node, "pid": result.pid,
-            "started_at": result.started_at}
+            "started_at": result.started_at, "kind": result.kind, "recording": recording}
+    baselines = []
+    for i, (group, positions, values) in enumerate(result.baselines):
+        baselines.append([list(group), [list(quantity) for quantity, _ in values]])
+        arrays[f"base_{i}_positions"] = np.asarray(positions)
+        for j, (_, array) in enumerate(values):
+            arrays[f"base_{i}_{j}"] = np.asarray(array)
+    meta["baselines"] = baselines
     arrays["meta"] = np.array(json.dumps(meta, default=str))
     path = shard_path(folder, result.index)
     if path.parent.is_symlink():            # planted: never write through it
@@ -100,14 +117,29 @@ def _read(path: Path) -> tuple[ShardResult, str]:
         per_image = tuple((flat[at].key, ImageValues(stimuli, data[f"positions_{i}"], data[f"values_{i}"]))
                           for i, (at, stimuli) in enumerate(meta["per_image"]))
         features = tuple((label, data[f"feature_{i}"]) for i, label in enumerate(meta["features"]))
+        recording = tuple(_stats(data, i, entry) for i, entry in enumerate(meta["recording"]))
+        baselines = tuple((tuple(group), data[f"base_{i}_positions"],
+                           tuple((tuple(q), data[f"base_{i}_{j}"]) for j, q in enumerate(quantities)))
+                          for i, (group, quantities) in enumerate(meta["baselines"]))
     result = ShardResult(
         int(meta["index"]), rows, per_image, tuple(meta["selections"]),
         tuple(StimuliRecord(s["key"], s["sha256"], int(s["n"]), tuple(s["class_names"]),
                             tuple(int(c) for c in s["present_classes"])) for s in meta["stimuli"]),
         tuple(ModelRecord(**m) for m in meta["models"]), tuple(meta["notes"]), int(meta["forward_passes"]),
         features, float(meta["seconds"]), int(meta["threads"]), str(meta["node"]), int(meta["pid"]),
-        float(meta["started_at"]))
+        float(meta["started_at"]), str(meta["kind"]), recording, baselines)
     return result, meta["digest"]
+
+
+def _stats(data, i: int, entry: list) -> tuple:
+    from abl.interpreter.run.recording import layer_stats
+
+    key, layer, path, n, present = entry
+    arrays = {name: data[f"rec_{i}_{name}"] if f"rec_{i}_{name}" in data.files else None
+              for name in STATS_ARRAYS}
+    return int(key), str(layer), layer_stats(str(path), arrays["class_sums"], arrays["class_counts"],
+                                              arrays["total_sum"], int(n), arrays["features"],
+                                              arrays["labels"], tuple(int(c) for c in present))
 
 
 def _row_record(row: ResultRow) -> dict:
@@ -124,4 +156,6 @@ def _row_record(row: ResultRow) -> dict:
 def _row(record: dict) -> ResultRow:
     record = dict(record)
     record["dims"] = tuple(tuple(pair) for pair in record["dims"])
+    if record.get("cell") is not None:          # a grid cell (a NamedTuple) comes back as a list
+        record["cell"] = Cell(*record["cell"])
     return ResultRow(**record)

@@ -72,17 +72,31 @@ class ConditionOutputs:
         return self._outputs[(item.model, item.stimuli)][key]
 
     def set(self, group: tuple[str, str], outputs: dict) -> None:
-        self._outputs[group] = outputs
+        self._outputs.setdefault(group, {}).update(outputs)
+
+    def has_baseline(self, group: tuple[str, str]) -> bool:
+        return () in self._outputs.get(group, {})
+
+    def baselines(self) -> tuple:
+        """((model, stimuli), positions, ((quantity, values), ...)) of every baseline run: what a
+        recording shard hands its conditions shards, so that the baseline runs once."""
+        return tuple((group, outputs[()][0], tuple(sorted(outputs[()][1].items())))
+                     for group, outputs in self._outputs.items() if () in outputs)
+
+    def load_baselines(self, entries: tuple) -> None:
+        for group, positions, values in entries:
+            self.set(tuple(group), {(): (positions, dict(values))})
 
     def clear(self) -> None:
         self._outputs.clear()
 
 
-def run_all_conditions(scope: Plan, loader, builder, outputs: ConditionOutputs) -> int:
+def run_all_conditions(scope: Plan, loader, builder, outputs: ConditionOutputs, only: str = "") -> int:
     """Every condition over only the images its measurements read (the union of their `where
     class` subsets; the baseline over the union of all), conditions with the same images
     batched together; outputs reduced to per-image values as the batches come. Returns the
-    passes made (one per (model, stimuli) group)."""
+    passes made (one per (model, stimuli) group). `only="baseline"`: the baselines alone (a
+    recording shard's); a baseline already in `outputs` (a conditions shard's) is not run again."""
     from abl.interpreter.backend.conditions import Condition
     from abl.interpreter.backend.run import run_conditions
     from abl.interpreter.errors import RunError
@@ -90,6 +104,12 @@ def run_all_conditions(scope: Plan, loader, builder, outputs: ConditionOutputs) 
 
     passes = 0
     for (model_key, stimuli_key), runs in condition_runs(scope).items():
+        if only == "baseline":
+            runs = {key: run for key, run in runs.items() if key == ()}
+        elif outputs.has_baseline((model_key, stimuli_key)):
+            runs = {key: run for key, run in runs.items() if key != ()}
+        if not runs:
+            continue
         model = loader.model(model_key)
         stimuli = loader.stimuli(stimuli_key)
         labels = stimuli.labels.numpy()

@@ -39,7 +39,8 @@ __all__ = ["Executor", "resolve_device"]
 class Executor:
     def __init__(self, plan: Plan, progress: Progress | None = None, cache_dir: Path | None = None,
                  device: str | None = None, batch_size: int = 256, memory_budget: int | None = None,
-                 threads: int | None = None, keep_state: bool = True, loaded_stimuli: dict | None = None):
+                 threads: int | None = None, keep_state: bool = True, loaded_stimuli: dict | None = None,
+                 loaded_models: dict | None = None):
         self.plan = plan
         self.keep_state = keep_state               # False: each shard's statistics and outputs freed after it
         self.scope = plan                          # the part of the plan being run: a shard's
@@ -48,7 +49,7 @@ class Executor:
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         self.device = resolve_device(device or plan.device)
         self.loader = Loader(plan, self.progress, self.cache_dir, self.device, batch_size, memory_budget,
-                             loaded_stimuli)
+                             loaded_stimuli, loaded_models)
         self.recordings = Recordings()
         self.outputs = ConditionOutputs()
         self._new_selections()
@@ -117,12 +118,14 @@ class Executor:
         return measured
 
     # ---- shards ----------------------------------------------------------------------------------
-    def run_shard(self, shard: Shard) -> ShardResult:
+    def run_shard(self, shard: Shard, recording: ShardResult | None = None) -> ShardResult:
         """One shard's work: its models built, its statistics recorded, its units selected, its
-        conditions run and measured. Errors raised by the user's model code become RunErrors."""
+        conditions run and measured. A `recording` shard only records; a `conditions` shard reads
+        its statistics from `recording` (its recording shard's result) instead. Errors raised by
+        the user's model code become RunErrors."""
         try:
             with _torch_threads(self.threads):
-                return self._run_shard(shard)
+                return self._run_shard(shard, recording)
         except RunError:
             raise
         except Exception as error:
@@ -140,7 +143,15 @@ class Executor:
                 self.outputs.clear()
                 self.probes = ProbeFits()
 
-    def _run_shard(self, shard: Shard) -> ShardResult:
+    def _recording_keys(self, shard: Shard) -> list:
+        from abl.interpreter.plan.recordings import recording_requirements
+        from abl.interpreter.plan.shards import plan_shards, shard_plan
+
+        if shard.kind == "conditions":
+            shard = plan_shards(self.plan)[shard.after]
+        return list(recording_requirements(shard_plan(self.plan, shard)))
+
+    def _run_shard(self, shard: Shard, recording: ShardResult | None) -> ShardResult:
         import os
         import platform
 
@@ -156,10 +167,25 @@ class Executor:
         for key in sorted({m.model for m in self.scope.measures}):
             self.model(key)
         self.check_layers()
-        self.record_all()
-        self.run_all_conditions()
-        measured = self.measure_all()
-        features = self.feature_visualisations()
+        recorded: tuple = ()
+        baselines: tuple = ()
+        if shard.kind == "conditions":
+            if recording is None:
+                raise RunError(f"internal: {shard.label} needs its recording (shard {shard.after + 1})")
+            self.recordings.load(self._recording_keys(shard), recording.recording)
+            self.outputs.load_baselines(recording.baselines)
+        else:
+            self.record_all()
+        if shard.kind == "recording":           # and the baselines its conditions shards compare with
+            recorded = self.recordings.export(self._recording_keys(shard))
+            self.forward_passes += run_all_conditions(self.scope, self.loader, self.conditions, self.outputs,
+                                                      only="baseline")
+            baselines = self.outputs.baselines()
+            measured, features = [], {}
+        else:
+            self.run_all_conditions()
+            measured = self.measure_all()
+            features = self.feature_visualisations()
         rows = tuple((index, tuple(item_rows)) for index, item_rows in zip(shard.measures, measured))
         per_image = tuple(self.per_image.items())
         stimuli = tuple(StimuliRecord(key, s.fingerprint, int(s.n), tuple(s.class_names),
@@ -170,7 +196,7 @@ class Executor:
                            tuple(r.as_record() for r in self.selector.resolved()), stimuli, models,
                            tuple(getattr(self.progress, "notes", [])[notes:]), self.forward_passes - passes,
                            tuple(features.items()), time.perf_counter() - started, torch.get_num_threads(),
-                           platform.node(), os.getpid(), started_at)
+                           platform.node(), os.getpid(), started_at, shard.kind, recorded, baselines)
 
     def feature_visualisations(self) -> dict[str, np.ndarray]:
         from abl.interpreter.run.featurevis import visualize_unit

@@ -34,6 +34,9 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+SHARED_MODELS = 2
+
+
 @dataclass(frozen=True)
 class RowPlan:
     """How much one (model, stimuli) pair may carry at once within the memory budget
@@ -50,7 +53,8 @@ class Loader:
     between executors of one worker)."""
 
     def __init__(self, plan: Plan, progress: Progress, cache_dir: Path, device: torch.device,
-                 batch_size: int, memory_budget: int | None, loaded_stimuli: dict | None = None):
+                 batch_size: int, memory_budget: int | None, loaded_stimuli: dict | None = None,
+                 loaded_models: dict | None = None):
         self.plan = plan
         self.progress = progress
         self.cache_dir = cache_dir
@@ -59,6 +63,9 @@ class Loader:
         self.memory_budget = memory_budget       # bytes for conditions in flight (None: default)
         self.stimuli_sets: dict = {} if loaded_stimuli is None else loaded_stimuli
         self.models: dict = {}
+        # key -> (LoadedModel, ModelRecord) kept between shards (a worker's, the local loop's):
+        # the shards of one network build it once; the latest SHARED_MODELS models are kept
+        self.shared_models: dict = {} if loaded_models is None else loaded_models
         self.model_records: dict[str, ModelRecord] = {}
         self.used_stimuli: set[str] = set()      # by the shard running
         self._row_plans: dict[tuple[str, str], RowPlan] = {}
@@ -74,6 +81,8 @@ class Loader:
         return self.stimuli_sets[key]
 
     def model(self, key: str):
+        if key not in self.models and key in self.shared_models:
+            self.models[key], self.model_records[key] = self.shared_models[key]
         if key not in self.models:
             from abl.interpreter.backend.budget import default_budget
             from abl.interpreter.models.build import build_model
@@ -99,6 +108,9 @@ class Loader:
             self.model_records[key] = ModelRecord(key, loaded.weights_fingerprint, loaded.pretrained, spec.kind,
                                                   spec.arch, source, time.perf_counter() - started)
             self.models[key] = loaded
+            while len(self.shared_models) >= SHARED_MODELS:
+                self.shared_models.pop(next(iter(self.shared_models)))
+            self.shared_models[key] = (loaded, self.model_records[key])
         return self.models[key]
 
     def row_plan(self, model_key: str, stimuli_key: str) -> RowPlan:

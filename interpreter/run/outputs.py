@@ -56,3 +56,9 @@ class ShardResult:
     node: str = ""                    # the machine that ran it
     pid: int = 0                      # and the process
     started_at: float = 0.0           # wall clock (time.time()) when it started
+    kind: str = "network"             # the shard's kind (plan/shards.py)
+    # a recording shard's statistics, for its conditions shards: (index of the (model, stimuli,
+    # interventions) key in recording_requirements order, layer as written, LayerStats)
+    recording: tuple = ()
+    # and its baselines: ((model, stimuli), image positions, ((quantity, per-image values), ...))
+    baselines: tuple = ()

@@ -34,6 +34,23 @@ class Recordings:
     def clear(self) -> None:
         self._stats.clear()
 
+    def export(self, keys: list[RecordingKey]) -> tuple:
+        """The statistics as plain entries (key's position in `keys`, layer, stats): what a
+        recording shard hands its conditions shards."""
+        return tuple((keys.index(key), layer, stats) for key, by_layer in self._stats.items()
+                     for layer, stats in by_layer.items())
+
+    def load(self, keys: list[RecordingKey], entries: tuple) -> None:
+        for position, layer, stats in entries:
+            self.add(keys[position], {layer: stats})
+
+
+def layer_stats(*fields):
+    """A LayerStats from its fields (the shard store reads recordings back with it)."""
+    from abl.interpreter.backend.record import LayerStats
+
+    return LayerStats(*fields)
+
 
 def check_layers(scope: Plan, loader: Loader) -> None:
     """Every layer the plan names exists in its model, checked before any work, so that an
