@@ -1,0 +1,43 @@
+"""Issue 34: every loop binding is part of a result's key, and a claim reads its own iteration."""
+
+import pytest
+
+HEAD = ('experiment "x"\nseed 0\nrepeats 5\nstimuli train = digits split train\nstimuli test = digits split test\n'
+        'model net = train mlp [64, 32, 10] on train epochs 1\n')
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("abl-cache")
+
+
+def run(text, cache):
+    from abl.interpreter.api import Experiment
+    from abl.spec.frontend import compile_text
+
+    assert not [d for d in compile_text(text, "s.abl").diagnostics if d.severity == "error"]
+    return Experiment.from_text(text, cache_dir=cache, device="cpu").run()
+
+
+@pytest.mark.parametrize("per_class", [" per class", ""])
+def test_a_class_loop_binding_is_part_of_every_key(per_class, cache):
+    from abl.interpreter.results.frames import results_frame
+
+    result = run(HEAD + "for each class c in [0, 1]:\n"
+                 "    units selc = top 4 by selectivity for class c in fc1 on train\n"
+                 f"    measure accuracy{per_class} on test ablating selc\n", cache)
+    rows = [r for r in result.table if r.intervention and r.cls == ""]
+    assert sorted(r.dim("c") for r in rows) == ["0", "1"]
+    assert len({r.key for r in result.table}) == len(result.table)
+    frame = results_frame(result.table)
+    assert "c" in frame.columns and set(frame["c"].astype(str)) == {"0", "1"}
+
+
+def test_a_claim_outside_a_loop_never_reads_the_loops_rows(cache):
+    result = run(HEAD + "units sel16 = top 16 by activation in fc1\n"
+                 "for each k in [1, 2]:\n"
+                 "    units hot = top k by activation for class 7 in fc1\n"
+                 "    units rnd = random k in fc1\n"
+                 "    expect drop of accuracy on test ablating hot > drop ablating rnd repeats 5\n"
+                 "expect accuracy on test drops by at least 1% ablating sel16\n", cache)
+    assert len(result.verdicts) == 3 and all(v.detail for v in result.verdicts)
