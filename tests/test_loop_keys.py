@@ -41,3 +41,15 @@ def test_a_claim_outside_a_loop_never_reads_the_loops_rows(cache):
                  "    expect drop of accuracy on test ablating hot > drop ablating rnd repeats 5\n"
                  "expect accuracy on test drops by at least 1% ablating sel16\n", cache)
     assert len(result.verdicts) == 3 and all(v.detail for v in result.verdicts)
+
+
+def test_verdicts_and_selections_carry_their_iteration(cache):
+    from abl.interpreter.plan.plan import bound_text
+
+    result = run(HEAD + "for each target in [3, 7]:\n"
+                 "    units hot = top 3 by activation for class target in fc1\n"
+                 "    expect accuracy[class target] on test drops by at least 1% ablating hot\n", cache)
+    assert [v.text.endswith(f"ablating hot [target = {t}]") for v, t in zip(result.verdicts, "37")] == [True, True]
+    assert [v.as_record()["bindings"] for v in result.verdicts] == [{"target": "3"}, {"target": "7"}]
+    assert sorted(s["bindings"]["target"] for s in result.selections if s["name"] == "hot") == ["3", "7"]
+    assert bound_text(()) == "" and [e.shown for e in result.plan.expectations] == [v.text for v in result.verdicts]

@@ -184,7 +184,8 @@ class ClaimPlanning:
         sides = (lhs_rows,)
         family = self._family(decl, env, lhs.stimuli)
         test = decl.test
-        common = dict(text=decl.text, lhs=lhs, significance=decl.significance, family=family, span=decl.span)
+        common = dict(text=decl.text, lhs=lhs, significance=decl.significance, family=family,
+                      bindings=env.dims(), span=decl.span)
         if isinstance(test, r.ChangeTest):
             item = ChangeClaim(amount=float(test.amount.value), direction=test.direction, bound=test.bound,
                                **common)

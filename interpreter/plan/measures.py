@@ -42,7 +42,7 @@ class MeasurePlanning:
             target = self._class_index(expr.target_class, env, stats_stimuli)
         base = dict(model=model, layer=layer, stimuli=stats_stimuli, target_class=target,
                     name=label, span=expr.span, layer_span=getattr(expr.layer, "span", None),
-                    seed=self.program.header.seed,
+                    seed=self.program.header.seed, bindings=env.dims(),
                     per_element=getattr(expr, "per_element", False))
         if isinstance(expr, (r.RankedSelection, r.RandomSelection)):
             number = self._number(expr.count, env)
