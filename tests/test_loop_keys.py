@@ -53,3 +53,31 @@ def test_verdicts_and_selections_carry_their_iteration(cache):
     assert [v.as_record()["bindings"] for v in result.verdicts] == [{"target": "3"}, {"target": "7"}]
     assert sorted(s["bindings"]["target"] for s in result.selections if s["name"] == "hot") == ["3", "7"]
     assert bound_text(()) == "" and [e.shown for e in result.plan.expectations] == [v.text for v in result.verdicts]
+
+
+def test_a_run_that_fails_says_so_and_is_not_offered_resume(tmp_path, cache):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from abl.interpreter.api import load_run
+    from abl.interpreter.errors import RunError
+
+    spec = tmp_path / "s.abl"
+    (tmp_path / "faultnet.py").write_text(
+        "from torch import nn\nclass Raises(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+        "        self.fc1 = nn.Linear(64, 10)\n    def forward(self, x):\n        raise ValueError('bad shapes')\n"
+        "def raises(): return Raises()\n")
+    spec.write_text('experiment "x"\nseed 0\nstimuli s = digits split test\nmodel net = python "faultnet:raises"\n'
+                    "measure accuracy on s\n")
+    env = dict(os.environ, NO_COLOR="1", ABL_CACHE_DIR=str(cache))
+    out = tmp_path / "run"
+    result = subprocess.run([sys.executable, "-m", "abl.interpreter.cli", "run", str(spec), "--out", str(out),
+                             "--no-figures"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert result.returncode == 2, result.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "failed" and "bad shapes" in manifest["reason"]
+    with pytest.raises(RunError) as error:
+        load_run(out)
+    assert "failed" in error.value.message and "--resume" not in error.value.help
