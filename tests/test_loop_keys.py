@@ -15,7 +15,7 @@ def run(text, cache):
     from abl.interpreter.api import Experiment
     from abl.spec.frontend import compile_text
 
-    assert not [d for d in compile_text(text, "s.abl").diagnostics if d.severity == "error"]
+    assert not [d for d in compile_text(text, "s.abl").diagnostics if d.is_error]
     return Experiment.from_text(text, cache_dir=cache, device="cpu").run()
 
 
