@@ -81,3 +81,33 @@ def test_a_run_that_fails_says_so_and_is_not_offered_resume(tmp_path, cache):
     with pytest.raises(RunError) as error:
         load_run(out)
     assert "failed" in error.value.message and "--resume" not in error.value.help
+
+
+def plan_of(text):
+    from abl.interpreter.plan.planner import plan_program
+    from abl.spec.frontend import compile_text
+
+    return plan_program(compile_text(text, "s.abl").program)
+
+
+def test_top_k_of_a_loop_at_0_is_refused_before_the_run():
+    from abl.interpreter.plan.env import PlanError
+
+    with pytest.raises(PlanError) as error:
+        plan_of(HEAD + "for each k in [0, 2]:\n    units hot = top k by activation in fc1\n"
+                "    measure accuracy on test ablating hot\n")
+    (diagnostic,) = error.value.diagnostics
+    assert diagnostic.code == "E301" and "`k` is 0" in diagnostic.message and "start the loop at 1" in diagnostic.help
+
+
+def test_loop_values_in_messages_sort_as_numbers_and_plan_expands_params():
+    from abl.interpreter.report.terminal import expanded, plan_tree
+    from abl.spec.families import ordered
+
+    assert ordered(["1", "16", "2", "32", "b", "a"]) == ["1", "2", "16", "32", "a", "b"]
+    assert expanded("ablating top 2 by activation in $layer", (("layer", "fc1"),)) == \
+        "ablating top 2 by activation in fc1"
+    plan = plan_of('param layer = "fc1"\n' + HEAD +
+                   "expect accuracy on test drops by at least 1% ablating top 2 by activation in $layer\n")
+    text = str(plan_tree(plan).children[-1].children[0].label)
+    assert "in fc1" in text and "$" not in text

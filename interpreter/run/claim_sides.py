@@ -10,7 +10,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from abl.spec.families import same_value
+from abl.spec.families import ordered, same_value
 
 from abl.interpreter.errors import RunError
 from abl.interpreter.plan.plan import ExpectItem, ResultQuery
@@ -107,7 +107,7 @@ def read_side(query: ResultQuery, reader: SideReader, item: ExpectItem, baseline
                          if not any(_determined(pairs, k, by) for by in (averaged | set(kept)) & varying)
                          and not (k not in _COLUMNS and any(_determined(pairs, k, by) for by in columns)))
     if unexplained:
-        shown = "; ".join(f"{k} ({', '.join(sorted(values[k])[:4])}{', ...' if len(values[k]) > 4 else ''})"
+        shown = "; ".join(f"{k} ({', '.join(ordered(values[k])[:4])}{', ...' if len(values[k]) > 4 else ''})"
                           for k in unexplained)
         first = unexplained[0]
         raise RunError(f"`{query.text}` matches several measured values: they differ in {shown}",
