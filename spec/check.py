@@ -12,7 +12,7 @@ import re
 from . import ast
 from .diagnostics import DiagnosticSink, did_you_mean, listing
 from .families import measure_dims
-from .lint import LintFacts, run_lint
+from .lint import LintFacts, fraction_above_one, run_lint
 from .source import SourceFile, Span
 from .check_claims import ClaimChecks
 from .check_decls import DeclarationChecks
@@ -97,6 +97,8 @@ class Checker(ParamChecks, DeclarationChecks, ClaimChecks):
                            tuple(self.loop_variables), frozenset(self.broken_mentions), self._had_syntax_errors,
                            self.spec.statements, self.source.path),
                  self.error)
+        for finding in fraction_above_one(statements):
+            self.error("E318", finding.message, finding.span, finding.help)
         confidence, resamples = self._statistics(statements)
         if self.sink.has_errors:
             return None

@@ -166,6 +166,11 @@ _code("E317", "unmeasured-report", "a report shows a metric the spec does not me
       "(`report curve probability by v` shows `probability of class 3`); when several fit, name one.",
       "measure probability of class 3 on test\nreport curve accuracy by v",
       "measure probability of class 3 on test\nreport curve probability by v")
+_code("E318", "fraction-above-one", "a fraction-valued measure is compared with a number above 1",
+      "accuracy, probability and probe accuracy run from 0 to 1. A claim that compares one with a "
+      "plain number above 1 (`> 95`, `drops by at least 30`) can never pass, or always does: the "
+      "number is almost always a percentage without its `%`.",
+      "expect accuracy on test > 95", "expect accuracy on test > 95%")
 _code("E400", "run-failed", "the run failed on the data, a model or the machine",
       "A run-time problem the spec could not show before running: an unreadable image folder, a "
       "model that does not fit its stimuli, non-finite activations, a factory that raises. The "
@@ -225,6 +230,15 @@ _code("W505", "unknown-torchvision-model", "a torchvision model (or `arch`) abl'
       "a newer torchvision: `abl run` builds it if the installed torchvision has it, and stops with "
       "an error if not.",
       "model net = torchvision alexnt", "model net = torchvision alexnet")
+
+
+_code("W507", "measured-on-training-stimuli", "a trained model is measured on the images it was trained on",
+      "A model trained `on train` and measured `on train` (or on a set of the same source whose split "
+      "is the same, or not named, so all the source's images) reports how well it fits its training "
+      "images: accuracies are inflated and drops after ablation mean something else. Measure on "
+      "held-out images; silence the warning on the line when the training fit is the point.",
+      "model net = train mlp [64, 32, 10] on train\nmeasure accuracy on train",
+      "stimuli test = digits split test\nmeasure accuracy on test")
 
 
 def severity_of(code: str) -> Severity:

@@ -136,6 +136,16 @@ def _written_values(domain) -> tuple[str, ...] | None:
     return tuple(value_text(item) for item in items)
 
 
+def ordered(values) -> list[str]:
+    """Loop values in order for messages: numbers by value (1, 2, 16, 32), then words as text."""
+    def key(text: str):
+        try:
+            return (0, float(text), "")
+        except ValueError:
+            return (1, 0.0, text)
+    return sorted(values, key=key)
+
+
 def same_value(a: str, b: str) -> bool:
     """Whether a claim's selected value names a row's value: the same text or the same number
     (`-1` and `-1.0`). The checker and the run's claims (claim_sides) both match with this."""

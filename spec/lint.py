@@ -181,3 +181,64 @@ def changed_since_lock(facts: LintFacts) -> Iterator[Finding]:
         else:
             yield Finding(f"claim changed since its lock: {'; '.join(status.differences)}", span,
                           "restore the locked claim, or lock again (`abl lock SPEC`) and say so")
+
+
+def _root(name: str, stimuli: dict) -> tuple[str, str, str]:
+    """(source, path, split) of the images a stimuli set holds: a derived set (`test noise 0.3`)
+    holds its base's; "" for a split not named (every image of the source)."""
+    seen = set()
+    while name in stimuli and name not in seen:
+        seen.add(name)
+        decl = stimuli[name]
+        source = decl.source
+        if isinstance(source, ast.Name) and source.value in stimuli and source.value != name:
+            if not any(option.key == "split" for option in decl.options):
+                name = source.value
+                continue
+        split = next((str(getattr(o.value, "value", "")) for o in decl.options if o.key == "split"), "")
+        return (str(getattr(source, "value", "")), str(getattr(decl.path, "value", "") if decl.path else ""), split)
+    return (name, "", "")
+
+
+@lint_rule("W507")
+def measured_on_training_stimuli(facts: LintFacts) -> Iterator[Finding]:
+    """A trained model measured on the images it was trained on: the same set, or the same source
+    with the same split (or without one, so all its images)."""
+    stimuli = {s.name.value: s for s in nodes_of(ast.StimuliDecl, facts.statements)}
+    trained = {m.name.value: m.expr.train_on.value for m in nodes_of(ast.ModelDecl, facts.statements)
+               if isinstance(m.expr, ast.TrainModel)}
+    models = [m.name.value for m in nodes_of(ast.ModelDecl, facts.statements)]
+    warned = set()
+    for quantity in nodes_of(ast.Quantity, facts.statements):
+        if quantity.stimuli is None:
+            continue
+        model = quantity.model.value if quantity.model is not None else (models[0] if len(models) == 1 else None)
+        if model not in trained or (model, quantity.stimuli.value) in warned:
+            continue
+        train, measured = trained[model], quantity.stimuli.value
+        a, b = _root(train, stimuli), _root(measured, stimuli)
+        same = train == measured or (a[:2] == b[:2] and (a[2] == b[2] or not a[2] or not b[2]))
+        if same:
+            warned.add((model, measured))
+            how = "the same set" if train == measured else f"`{measured}` holds images of `{train}`"
+            yield Finding(f"`{model}` is measured on the stimuli it was trained on ({how}): its values "
+                          "say how well it fits its training images, not how it generalises",
+                          quantity.stimuli.span, f"measure on held-out images, e.g. `stimuli test = "
+                          f"{b[0] or 'digits'} split test`, or say `# abl: ignore[W507]` if that is the point")
+
+
+FRACTIONS = ("accuracy", "probability", "probe accuracy")
+
+
+def fraction_above_one(statements) -> Iterator[Finding]:
+    """E318, an error the checker reports (not a lint rule): a fraction-valued measure (0 to 1)
+    compared with a plain number above 1, `> 95`, which never holds."""
+    for decl in nodes_of(ast.ExpectDecl, statements):
+        metric = decl.quantity.metric
+        if metric is None or metric.metric.text not in FRACTIONS:
+            continue
+        test = decl.test
+        value = getattr(test, "value", None) or getattr(test, "amount", None) or getattr(test, "offset", None)
+        if isinstance(value, ast.Number) and value.value > 1:
+            yield Finding(f"`{metric.metric.text}` is a fraction from 0 to 1: `{value.text}` is above any "
+                          "value it can take", value.span, f"did you mean `{value.text}%`?")

@@ -118,6 +118,12 @@ CASES = [
                     "expect accuracy[alpha = 3] on test > 0.5\n", 7, 25, "alpha takes 1, 2"),
     ("E317", HEAD + "measure probability of class 3 on test\nreport bars accuracy per class\n", 6, 13,
      "measured: `probability`"),
+    ("E318", HEAD + "expect accuracy on test > 95\n", 5, 27, "did you mean `95%`?"),
+    ("E318", HEAD + "units h = all in fc2\nexpect probability of class 3 on test drops by at least 30 ablating h\n",
+     6, 57, "did you mean `30%`?"),
+    ("W507", HEAD + "measure accuracy on test\n", 5, 21, "held-out images"),
+    ("W507", 'experiment "x"\nseed 0\nstimuli train = digits split train\nstimuli everything = digits\n'
+             "model net = train mlp [64, 10] on train\nmeasure accuracy on everything\n", 6, 21, "held-out images"),
     ("E310", HEAD + "for each layer L in [fc1, fc2]:\n    units g = top 3 by activation "
                     "for class 3 in L\n    measure accuracy on test ablating g\n"
                     "expect accuracy on test > 0.5 averaged over lyaer\n", 8, 45, "did you mean `layer`?"),
@@ -276,7 +282,7 @@ def test_syntax_error_names_exactly_what_fits():
 
 def test_warnings_do_not_block_the_program():
     result = compile_text(HEAD + "units spare = random 5 in fc2\nmeasure accuracy on test\n", "x.abl")
-    assert [d.code for d in result.diagnostics] == ["W501"]
+    assert [d.code for d in result.diagnostics] == ["W501", "W507"]   # HEAD measures on its training set
     assert result.program is not None
 
 

@@ -318,7 +318,7 @@ def test_a_run_time_error_points_at_its_statement_as_lint_does_in_text_and_json(
     as_json = run_cli("run", str(spec), "--out", str(tmp_path / "b"), "--no-figures", "--format", "json",
                       env_extra=env)
     assert as_json.returncode == 2
-    (record,) = json.loads(as_json.stdout)
+    (record,) = [r for r in json.loads(as_json.stdout) if r["code"] != "W507"]   # measured on its training set
     lint = json.loads(run_cli("lint", "--format", "json", str(tmp_path / "x.abl")).stdout or "[]")
     assert lint == [] or set(lint[0]) == set(record)
     assert set(record) == {"path", "line", "column", "end_line", "end_column", "code", "severity", "message", "help"}

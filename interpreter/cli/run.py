@@ -203,6 +203,10 @@ def _execute(args, out, err, plan, folder, budget, finished) -> int:
             err.print(f"interrupted: `abl run --resume {folder.path}` completes the run "
                       "(its finished shards are kept)")
         raise
+    except Exception as error:      # a run-time error (or a bug): the folder says the run failed
+        if not folder.complete:
+            folder.mark_failed(getattr(error, "message", "") or f"{type(error).__name__}: {error}")
+        raise
 
 
 def _run_into(args, out, err, plan, folder, budget, finished) -> int:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from abl.spec import resolved as r
 from abl.spec.diagnostics import did_you_mean, listing
+from abl.spec.families import same_value
 from abl.spec.vocabulary import MEASURES_NEEDING_INTERVENTION
 
 from abl.interpreter.plan.plan import (ChangeClaim, ControlClaim, ExpectItem, ExtremeClaim, Family, MeasureItem, NumberClaim,
@@ -27,6 +28,8 @@ class _Rows:
     intervention: str | None
     claim: int = 0                    # whose random draws: 0, or the claim's number
     baseline_claim: int = 0           # the same for the quantity without its interventions
+    bound: tuple[tuple[str, str], ...] = ()   # the claim's own iteration: its loop bindings
+    named: frozenset[str] = frozenset()       # the dimensions the claim selects, averages or quantifies
 
     def measurements(self, measures: "MeasureIndex", baseline: bool) -> tuple[int, ...]:
         """The ids of the measurements of the same measure, stimuli as bound, model(s), unit set
@@ -43,7 +46,15 @@ class _Rows:
                       and (not self.units or m.units_label == self.units)]
         if baseline or wanted is not None or any(items[i].intervention_label == wanted for i in candidates):
             candidates = [i for i in candidates if items[i].intervention_label == wanted]
-        return tuple(candidates)
+        # a claim reads the rows of its own iteration, and loop rows of other loops only when it
+        # names their variable (when nothing is left, the run says which variable to name)
+        own = [i for i in candidates if self._own(items[i].dims)]
+        return tuple(own or candidates)
+
+    def _own(self, dims: tuple[tuple[str, str], ...]) -> bool:
+        bound = dict(self.bound)
+        return all(key in self.named or key == "seed" or (key in bound and same_value(bound[key], value))
+                   for key, value in dims)
 
 
 class MeasureIndex:
@@ -96,8 +107,9 @@ class ClaimPlanning:
         if quantity.metric.of_units is not None:
             of_units = quantity.metric.of_units
             units = of_units.name if isinstance(of_units, r.UnitRef) else of_units.text
+        named = {k for k, _ in dims} | {k for k, _ in among}
         rows = _Rows(label, env.stimuli_label(quantity.stimuli), None if models else model, models, units,
-                     intervention, *claims)
+                     intervention, *claims, bound=env.dims(), named=frozenset(named))
         query = ResultQuery(label, stimuli, cls, (), dims=tuple(dims), drop=quantity.drop,
                             text=quantity.text, layer=layer, among=tuple(among),
                             context=tuple(context))
@@ -172,7 +184,8 @@ class ClaimPlanning:
         sides = (lhs_rows,)
         family = self._family(decl, env, lhs.stimuli)
         test = decl.test
-        common = dict(text=decl.text, lhs=lhs, significance=decl.significance, family=family, span=decl.span)
+        common = dict(text=decl.text, lhs=lhs, significance=decl.significance, family=family,
+                      bindings=env.dims(), span=decl.span)
         if isinstance(test, r.ChangeTest):
             item = ChangeClaim(amount=float(test.amount.value), direction=test.direction, bound=test.bound,
                                **common)
@@ -191,6 +204,10 @@ class ClaimPlanning:
                 offset = test.offset if test.offset is not None else 0.0
                 same_models = (lhs_rows.models or (lhs_rows.model,)) == (rhs_rows.models or (rhs_rows.model,))
                 item = QuantityClaim(rhs=rhs, op=test.op, offset=offset, same_models=same_models, **common)
+        named = set(family.average) | set(family.quantify) | {k for k, _ in family.at}
+        if "row" in named:
+            named.add("cell")
+        sides = tuple(dataclasses.replace(side, named=side.named | named) for side in sides)
         self.expectations.append(item)
         self._claim_rows.append(sides)
 

@@ -40,7 +40,9 @@ class _Env:
         return self.stimuli_labels.get(name, self.stimuli[name])
 
     def dims(self) -> tuple[tuple[str, str], ...]:
-        return tuple((name, text) for name, (kind, _, text) in self.bindings.items() if kind == "var")
+        """Every loop binding (class, layer and plain variables, replicate seeds) by its variable's
+        name: part of each row's key, so two iterations never share one."""
+        return tuple((name, text) for name, (_, _, text) in self.bindings.items())
 
     def suffix(self) -> str:
         if not self.bindings:

@@ -42,11 +42,16 @@ class MeasurePlanning:
             target = self._class_index(expr.target_class, env, stats_stimuli)
         base = dict(model=model, layer=layer, stimuli=stats_stimuli, target_class=target,
                     name=label, span=expr.span, layer_span=getattr(expr.layer, "span", None),
-                    seed=self.program.header.seed,
+                    seed=self.program.header.seed, bindings=env.dims(),
                     per_element=getattr(expr, "per_element", False))
         if isinstance(expr, (r.RankedSelection, r.RandomSelection)):
             number = self._number(expr.count, env)
             share = isinstance(expr.count, r.Const) and expr.count.text.endswith("%")
+            if not share and int(number) < 1:       # a loop's value (a literal is E301 from the checker)
+                self.fail("E301", f"`{expr.text}` selects no units where `{expr.count.text}` is "
+                                  f"{expr.count.text and number:g}", expr.count.span,
+                          help="the number of units must be at least 1: start the loop at 1 (a curve "
+                               "over `top k` starts at k = 1, the baseline is its k = 0)")
             count = dict(count=0 if share else int(number), fraction=float(number) if share else None)
             if isinstance(expr, r.RandomSelection):
                 return [("", RandomUnits(**count, **base))]

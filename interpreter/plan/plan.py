@@ -130,7 +130,17 @@ class Claim:
     lhs: ResultQuery
     significance: float = 0.05
     family: Family = field(default_factory=Family)
+    bindings: tuple[tuple[str, str], ...] = ()   # the loop bindings of the claim's iteration
     span: Span = field(default_factory=Span.unknown, compare=False, hash=False)
+
+    @property
+    def shown(self) -> str:
+        """The claim as the reports show it: its text, then its iteration (`[target = 3]`)."""
+        return self.text + bound_text(self.bindings)
+
+
+def bound_text(bindings) -> str:
+    return " [" + ", ".join(f"{k} = {v}" for k, v in bindings) + "]" if bindings else ""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -68,6 +68,7 @@ class UnitLeaf(_Units):
     seed: int = 0
     target_class: int | None = None   # `for class C`
     per_element: bool = False         # units are the elements of the output (C, H, W), not channels
+    bindings: tuple[tuple[str, str], ...] = ()   # the loop bindings where the unit set is defined
     span: Span = field(default_factory=Span.unknown, compare=False, hash=False)
     layer_span: Span | None = field(default=None, compare=False, hash=False)    # where the layer is written
 

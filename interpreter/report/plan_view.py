@@ -3,6 +3,8 @@ it will make."""
 
 from __future__ import annotations
 
+import re
+
 
 from collections import defaultdict
 
@@ -99,12 +101,22 @@ def plan_tree(plan: Plan) -> Tree:
         expect = root.add("[bold]decide expectations[/]")
         for item in plan.expectations:
             suffix = f" [dim]({item.repeats} random draws, p <= {item.significance:g})[/]" if isinstance(item, ControlClaim) else ""
-            expect.add(f"{_escape(item.text)}{suffix}")
+            expect.add(f"{_escape(expanded(item.shown, plan.params))}{suffix}")
     if plan.reports:
         reports = root.add("[bold]report[/]")
         for item in plan.reports:
-            reports.add(_escape(item.text))
+            reports.add(_escape(expanded(item.text, plan.params)))
     return markup_labels(root)
+
+
+def expanded(text: str, params) -> str:
+    """A statement's text with its `$name` parameters replaced by their values (as `--set` gives them)."""
+    values = dict(params)
+
+    def value(match) -> str:
+        found = values.get(match.group(1), match.group(0))
+        return found if isinstance(found, str) else str(found)
+    return re.sub(r"\$([A-Za-z_]\w*)", value, text)
 
 
 def markup_labels(tree: Tree) -> Tree:

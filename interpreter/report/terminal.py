@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 
 from collections import defaultdict
 from pathlib import Path
@@ -12,12 +11,12 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from abl.interpreter.seeding import sd
 from abl.interpreter.plan.plan import (BarsReport, CurveReport, HeatmapReport, HistogramReport, ScatterReport, TableReport)
-from abl.interpreter.run.table import SELECTIVITY_UNIT, intervention_text
+from abl.interpreter.run.table import SELECTIVITY_UNIT
+from abl.interpreter.report.views import identity, mean_grid, per_class_table, summary_table, varying
 
 
-from abl.interpreter.report.plan_view import count_forwards, markup_labels, plan_tree  # noqa: F401  (re-exported)
+from abl.interpreter.report.plan_view import count_forwards, expanded, markup_labels, plan_tree  # noqa: F401  (re-exported)
 
 
 def render_report(result, figures: list[Path], folder: Path):
@@ -35,7 +34,7 @@ def render_report(result, figures: list[Path], folder: Path):
         if view is not None:
             parts.append(view)
     if not parts:
-        parts.append(_summary_table(table))
+        parts.append(summary_table(table))
     if result.verdicts:
         parts.append(verdict_table(result.verdicts))
         weak = [f"claim {v.claim}: {v.power.line()}" for v in result.verdicts if v.power and v.power.underpowered]
@@ -83,102 +82,6 @@ def _report_view(item, table, plan_reports):
     return None
 
 
-def _interval(rows) -> str:
-    """` [low, high]` of a single measured value (its bootstrap interval over images)."""
-    if len(rows) != 1 or not (math.isfinite(rows[0].ci_low) and math.isfinite(rows[0].ci_high)):
-        return ""
-    return f" [{rows[0].ci_low:.3f}, {rows[0].ci_high:.3f}]"
-
-
-def per_class_table(table, measure: str) -> Table:
-    # a claim's own random draws are summarised by its verdict, not pooled with the measured ones
-    rows = [r for r in table if r.measure == measure and not r.claim]
-    interventions = list(dict.fromkeys([None] + [r.intervention for r in rows]))
-    interventions = [i for i in interventions if any(r.intervention == i for r in rows)]
-    groups = list(dict.fromkeys((r.stimuli, r.model, r.dims) for r in rows))
-    view = Table(title=f"{measure} per class", expand=False)
-    view.add_column("class")
-    for intervention in interventions:
-        view.add_column(Text(intervention if intervention is not None else "baseline"), justify="right")
-    for stimuli, model, dims in groups:
-        classes = list(dict.fromkeys(r.cls for r in rows if (r.stimuli, r.model, r.dims) == (stimuli, model, dims)))
-        classes = [c for c in classes if c] + ([""] if "" in classes else [])
-        for cls in classes:
-            cells = []
-            base = None
-            for intervention in interventions:
-                matching = [r for r in rows if r.cls == cls and r.intervention == intervention
-                            and (r.stimuli, r.model, r.dims) == (stimuli, model, dims)]
-                values = [r.value for r in matching]
-                if not values:
-                    cells.append("")
-                    continue
-                value = float(np.mean(values))
-                if intervention is None:
-                    base = value
-                    cells.append(f"{value:.4f}{_interval(matching)}")
-                else:
-                    delta = "" if base is None else f" ({value - base:+.4f})"
-                    spread = f" ±{sd(values):.3f}" if len(values) > 1 else ""
-                    style = "red" if base is not None and value - base < -1e-9 else ""
-                    cells.append(Text(f"{value:.4f}{_interval(matching)}{spread}{delta}", style=style))
-            label = cls if cls else "all"
-            if len(groups) > 1:
-                label = f"{label} ({stimuli}{''.join(f', {k}={v}' for k, v in dims)})"
-            view.add_row(Text(label), *[Text(c) if isinstance(c, str) else c for c in cells])
-    return view
-
-
-def _grid_cells(rows) -> tuple[int, int]:
-    cells = [r.cell for r in rows if r.cell is not None]
-    return (max(c.row for c in cells) + 1, max(c.col for c in cells) + 1) if cells else (0, 0)
-
-
-def mean_grid(table, measure: str, by=()):
-    rows = [r for r in table if r.measure == measure and r.cell is not None]
-    if not rows:       # one value per class and layer (report/matrix.py), or nothing to show
-        from abl.interpreter.report.matrix import matrix_rows, matrix_table
-
-        flat = matrix_rows(table, measure)
-        order = next((dims for dims in by if set(dims) == {"class", "layer"}), ("class", "layer"))
-        return matrix_table(flat, measure, tuple(order)) if flat else Text(f"(no grid rows for {measure})", style="dim")
-    n_rows, n_cols = _grid_cells(rows)
-    grid = np.full((n_rows, n_cols), np.nan)
-    for r in range(n_rows):
-        for c in range(n_cols):
-            values = [row.value for row in rows if row.cell == (r, c)]
-            if values:
-                grid[r, c] = float(np.mean(values))
-    low, high = np.nanmin(grid), np.nanmax(grid)
-    view = Table(title=f"mean {measure} per cell (over {len({x.cls for x in rows})} classes x "
-                       f"{len({x.layer for x in rows})} layers)", expand=False)
-    # rows are printed most selective first, so selectivity rises upwards; `row`/`col` as in claims
-    view.add_column("row (selectivity ↑) \\ col (magnitude →)", overflow="fold")
-    for c in range(n_cols):
-        view.add_column(f"col {c}", justify="right", no_wrap=True)
-    for r in reversed(range(n_rows)):
-        cells = []
-        for c in range(n_cols):
-            value = grid[r, c]
-            shade = 0.0 if high == low else (value - low) / (high - low)
-            level = int(232 + round(shade * 23))
-            cells.append(Text(f"{value:.4f}", style=f"black on color({level})" if shade > 0.5 else f"white on color({level})"))
-        label = f"row {r}" + (" (most selective)" if r == n_rows - 1 else " (least)" if r == 0 else "")
-        view.add_row(label, *cells)
-    best = Table(title=f"cell with the largest {measure} per layer", expand=False)
-    best.add_column("layer")
-    best.add_column("cell (selectivity, magnitude)")
-    best.add_column(measure, justify="right")
-    for layer in dict.fromkeys(r.layer for r in rows):
-        layer_rows = [r for r in rows if r.layer == layer]
-        cells = defaultdict(list)
-        for r in layer_rows:
-            cells[r.cell].append(r.value)
-        cell, values = max(cells.items(), key=lambda kv: np.mean(kv[1]))
-        best.add_row(Text(layer), Text(str(cell)), f"{np.mean(values):.4g}")
-    return Group(view, best)
-
-
 def selectivity_summary(table) -> Table:
     """Per layer and sweep binding (replicate seeds pooled: their units together), the units'
     class selectivity index."""
@@ -188,17 +91,22 @@ def selectivity_summary(table) -> Table:
     view = Table(title="class selectivity index per layer", expand=False)
     if seeds > 1:
         view.caption = f"units of {seeds} seeds pooled"
-    for column in dims + ["layer", "units", "mean", "median", "max"]:
+    # replicate seeds' models pool; declared models and stimuli sets that differ are columns
+    named = [c for c, get in (("model", lambda r: table.declared(r.model)),
+                              ("stimuli", lambda r: table.declared(r.stimuli)))
+             if len({get(r) for r in rows}) > 1]
+    for column in named + dims + ["layer", "units", "mean", "median", "max"]:
         view.add_column(column, justify="right" if column in ("units", "mean", "median", "max") else "left",
                         no_wrap=column in ("units", "mean", "median", "max"))
     groups = defaultdict(list)
     for r in rows:
-        groups[(table.declared(r.model), tuple(r.dim(d) for d in dims), r.layer,
-                table.declared(r.stimuli))].append(r.value)
-    for (model, binding, layer, stimuli), values in groups.items():
+        groups[(table.declared(r.model), table.declared(r.stimuli), tuple(r.dim(d) for d in dims),
+                r.layer)].append(r.value)
+    for (model, stimuli, binding, layer), values in groups.items():
         values = np.asarray(values)
-        view.add_row(*[Text(str(b)) for b in binding], Text(layer), str(len(values)), f"{values.mean():.3f}", f"{np.median(values):.3f}",
-                     f"{values.max():.3f}")
+        shown = [{"model": model, "stimuli": stimuli}[c] for c in named]
+        view.add_row(*[Text(str(b)) for b in shown + list(binding)], Text(layer), str(len(values)),
+                     f"{values.mean():.3f}", f"{np.median(values):.3f}", f"{values.max():.3f}")
     return view
 
 
@@ -206,14 +114,22 @@ def sweep_table(table, item) -> Table:
     """The swept values, one row per condition and one column per value of the sweep variable
     (or the other way round when the conditions are few): labels fold, numbers never truncate.
     Replicate seeds are averaged (the caption says how many)."""
-    dim = item.over
+    dim = item.over or (item.by[0][0] if isinstance(item, CurveReport) and item.by else "")
     measures = [m for m in (item.metric, item.versus) if m]
     rows = [r for r in table if r.measure in measures and r.intervention is None and not r.cls]
 
+    # replicate seeds pool (their models with them); every other column that varies names a condition
+    seeded = any(r.dim("seed") for r in rows)
+    columns = [c for c in varying(rows, handled=(dim, "measure", "layer", "seed"), derived=("stimuli",))
+               if not (seeded and c == "model") and c != "stimuli"]
+    stimuli_vary = "stimuli" in varying(rows, handled=(dim, "measure", "layer", "seed"), derived=("stimuli",))
+    models = len({table.declared(r.model) for r in rows}) > 1
+
     def condition(r):
-        others = ",".join(f"{k}={v}" for k, v in r.dims if k not in (dim, "seed"))
-        return f"{r.measure} {table.declared(r.stimuli)}" + (f" {r.layer}" if r.layer else "") + \
-            (f" {others}" if others else "")
+        ident = identity(r)
+        others = ",".join(f"{k}={ident.get(k, '')}" for k in columns if k != "model")
+        return f"{r.measure} {r.stimuli if stimuli_vary else table.declared(r.stimuli)}" + (f" {table.declared(r.model)}" if models else "") + \
+            (f" {r.layer}" if r.layer else "") + (f" {others}" if others else "")
 
     conditions = list(dict.fromkeys(condition(r) for r in rows))
     values = list(dict.fromkeys(r.dim(dim) for r in rows))
@@ -241,27 +157,4 @@ def sweep_table(table, item) -> Table:
             view.add_column(Text(value), justify="right", min_width=6, no_wrap=True)
         for label in conditions:
             view.add_row(Text(label), *[number((label, value)) for value in values])
-    return view
-
-
-def _summary_table(table) -> Table:
-    view = Table(title="results (means over repeats)", expand=False)
-    for column in ("measure", "stimuli", "class", "layer", "cell", "intervention", "value", "n"):
-        view.add_column(column, justify="right" if column in ("value", "n") else "left")
-    if any(math.isfinite(r.ci_low) for r in table):
-        view.columns[6].header = "value [interval]"
-    groups = defaultdict(list)
-    for r in table:
-        if r.measure == SELECTIVITY_UNIT:
-            continue
-        groups[(r.measure, r.stimuli, r.cls, r.layer, r.cell, r.intervention, r.dims, r.claim)].append(r)
-    for (measure, stimuli, cls, layer, cell, intervention, dims, claim), rows in list(groups.items())[:60]:
-        intervention = intervention_text(intervention)
-        if claim:
-            intervention += f" (claim {claim}'s {len(rows)} draws)"
-        view.add_row(*[Text(x) for x in (measure, stimuli + "".join(f" {k}={v}" for k, v in dims), cls,
-                                         layer, "" if cell is None else str(cell), intervention)],
-                     f"{np.mean([r.value for r in rows]):.4g}{_interval(rows)}", str(rows[0].n))
-    if len(groups) > 60:
-        view.caption = f"{len(groups) - 60} more groups in results.csv"
     return view

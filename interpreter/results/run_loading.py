@@ -58,8 +58,9 @@ def load_run(path: str | Path) -> LoadedRun:
     manifest = _json(folder, "manifest.json")
     status = manifest.get("status", "running") if isinstance(manifest, dict) else "unknown"
     if status != "complete":
-        raise RunError(f"{folder} is not a complete run (its manifest says `{status}`)",
-                       help=f"`abl run --resume {folder}` completes an interrupted run")
+        raise RunError(f"{folder} is not a complete run (its manifest says `{status}`)"
+                       + (f": {manifest.get('reason')}" if status == "failed" and manifest.get("reason") else ""),
+                       help=not_complete_help(folder, status))
     params = _json(folder, "params.json")
     verdicts = pd.DataFrame.from_records(_json(folder, "expectations.json"))
     selections = _json(folder, "selections.json") if (folder / "selections.json").is_file() else []
@@ -87,3 +88,15 @@ def _json(folder: Path, name: str):
                        help="name a folder written by `abl run`") from None
     except (OSError, ValueError) as error:
         raise RunError(f"{folder / name} cannot be read ({error})") from None
+
+
+def not_complete_help(folder, status: str) -> str:
+    """What to do with a folder that is not complete: only an interrupted run can be resumed."""
+    if status == "interrupted":
+        return f"`abl run --resume {folder}` completes the interrupted run"
+    if status == "failed":
+        return "the run stopped on this error: fix its cause and start the run again"
+    if status == "running":
+        return ("the run is still going, or it stopped without a word (killed): if it was, "
+                f"`abl run --resume {folder}` completes it")
+    return "start a new run"

@@ -3,7 +3,8 @@
     spec.abl            the spec as run (byte for byte)
     params.json         the resolved parameters (defaults with --set overrides applied)
     manifest.json       versions, seed, device, hashes of stimuli and weights, wall time; written
-                        last with "status": "complete" ("running" until then: an interrupted run)
+                        last with "status": "complete" ("running" until then; "interrupted" on
+                        Ctrl-C, resumable; "failed" with its "reason" on a run-time error)
     results.csv         the tidy results table (one row per value)
     results.parquet     the same, typed (frames.py), with the run's provenance in its metadata
     results.jsonl       the same rows as JSON lines
@@ -91,11 +92,18 @@ class RunFolder:
             folder._write_running()
         return folder
 
-    def _write_running(self, status: str = "running") -> None:
+    def _write_running(self, status: str = "running", reason: str = "") -> None:
         _write_json(self.path / "manifest.json", {
             "experiment": self.plan.experiment, "status": status, "started": self.started,
             "spec": str(self.spec_path), "overrides": self.overrides, "execution": self.execution,
-            **({"resumed": self.resumed} if self.resumed else {})})
+            **({"resumed": self.resumed} if self.resumed else {}), **({"reason": reason} if reason else {})})
+
+    def mark_failed(self, reason: str) -> None:
+        """Best effort, on a run-time error: the manifest says the run failed, and why."""
+        try:
+            self._write_running("failed", reason)
+        except OSError:
+            pass
 
     def mark_interrupted(self) -> None:
         """Best effort, on Ctrl-C: the manifest says the run can be resumed."""

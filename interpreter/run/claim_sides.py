@@ -10,7 +10,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from abl.spec.families import same_value
+from abl.spec.families import ordered, same_value
 
 from abl.interpreter.errors import RunError
 from abl.interpreter.plan.plan import ExpectItem, ResultQuery
@@ -25,6 +25,9 @@ class ImageValues:
     stimuli: str
     positions: np.ndarray
     values: np.ndarray
+
+
+_COLUMNS = frozenset(("class", "layer", "model", "units", "fit_on", "intervention", "row", "col"))
 
 
 def row_dims(row: ResultRow) -> dict[str, str]:
@@ -97,9 +100,14 @@ def read_side(query: ResultQuery, reader: SideReader, item: ExpectItem, baseline
     varying = {k for k, v in values.items() if len(v) > 1}
     if "seed" in varying:
         averaged |= {"seed", "model"}
-    unexplained = sorted(varying - averaged - set(kept))
+    # a loop binding that follows from a column (`for each class c`'s `c`, from `class`) is
+    # kept or averaged with it, and named only through it
+    columns = {k for k in varying if k in _COLUMNS}
+    unexplained = sorted(k for k in varying - averaged - set(kept)
+                         if not any(_determined(pairs, k, by) for by in (averaged | set(kept)) & varying)
+                         and not (k not in _COLUMNS and any(_determined(pairs, k, by) for by in columns)))
     if unexplained:
-        shown = "; ".join(f"{k} ({', '.join(sorted(values[k])[:4])}{', ...' if len(values[k]) > 4 else ''})"
+        shown = "; ".join(f"{k} ({', '.join(ordered(values[k])[:4])}{', ...' if len(values[k]) > 4 else ''})"
                           for k in unexplained)
         first = unexplained[0]
         raise RunError(f"`{query.text}` matches several measured values: they differ in {shown}",
@@ -112,6 +120,13 @@ def read_side(query: ResultQuery, reader: SideReader, item: ExpectItem, baseline
     for key, draws in groups.items():
         out[key] = {draw: average(members, reader) for draw, members in draws.items()}
     return out
+
+
+def _determined(pairs: list[tuple[ResultRow, dict[str, str]]], key: str, by: str) -> bool:
+    """Whether `key`'s value follows from `by`'s (a `for each class c` loop's `c` and the rows'
+    class): keeping or averaging `by` then keeps or averages `key` too."""
+    seen: dict[str, str] = {}
+    return all(seen.setdefault(dims.get(by, ""), dims.get(key, "")) == dims.get(key, "") for _, dims in pairs)
 
 
 def average(rows: list[ResultRow], reader: SideReader) -> Member:

@@ -63,6 +63,7 @@ class Verdict:
     shown_as: tuple[str, float] = ("the effect", 0.0)   # the tested quantity's name, and its boundary
     extra: tuple[tuple[str, object], ...] = ()   # further record fields (lock status)
     power: Power | None = None          # of the claim's test at its n and level (run/power.py)
+    bindings: tuple[tuple[str, str], ...] = ()   # the claim's loop iteration (in `text` too)
 
     def as_record(self) -> dict:
         return {"expectation": self.text, "line": self.line, "claim": self.claim,
@@ -72,7 +73,7 @@ class Verdict:
                 "effect": _finite(self.effect), "effect_size": _finite(self.effect_size),
                 "ci_low": _finite(self.ci_low), "ci_high": _finite(self.ci_high), "n": self.n,
                 "ci_level": self.ci_level, "holm_step": self.holm_step or None,
-                "significance": self.significance,
+                "significance": self.significance, "bindings": dict(self.bindings),
                 **({"control_draws": list(self.controls)} if self.controls else {}),
                 **({"power": self.power.as_record()} if self.power is not None else {}), **dict(self.extra)}
 
@@ -93,7 +94,8 @@ def decide(expectations: Sequence[ExpectItem], table: ResultsTable, class_names:
            resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> list[Verdict]:
     """A verdict per expectation (numbered from 1: its claim), from the results table."""
     reader = _Reader(table, class_names, per_image or {}, confidence, resamples, seed)
-    drafts = [dataclasses.replace(_decide(expectation, reader, number), claim=number)
+    drafts = [dataclasses.replace(_decide(expectation, reader, number), claim=number, text=expectation.shown,
+                                  bindings=expectation.bindings)
               for number, expectation in enumerate(expectations, start=1)]
     return settle(drafts, seed)
 

@@ -45,6 +45,7 @@ class ResolvedSelection:
             record["claim"] = max(leaf.stream for leaf in draws)
         if isinstance(s, UnitSetOperation):
             record["of"] = [s.left.name, s.right.name]
+        record["bindings"] = {k: v for leaf in s.leaves() for k, v in leaf.bindings}
         if self.scores:
             record["scores"] = {name: [round(float(v), 6) for v in values] for name, values in self.scores}
         return record
