@@ -32,6 +32,7 @@ def count_forwards(plan: Plan) -> tuple[int, int]:
 
 def plan_tree(plan: Plan) -> Tree:
     root = Tree(f"[bold]{_escape(plan.experiment)}[/]  seed {plan.seed}, device {plan.device}, "
+                f"precision {plan.precision}, "
                 f"random controls x{plan.repeats}, {plan.confidence:.0%} intervals from {plan.resamples} resamples")
     if plan.params:
         params = root.add("[bold]parameters[/]")
@@ -139,7 +140,8 @@ def render_report(result, figures: list[Path], folder: Path):
         parts.append(verdict_table(result.verdicts))
     if result.notes:
         parts.append(Text("\n".join(f"warning: {n}" for n in result.notes), style="yellow"))
-    parts.append(Text(f"run folder: {folder}" + (f" ({len(figures)} figures)" if figures else "")))
+    parts.append(Text(f"run folder: {folder}" + (f" ({len(figures)} figures)" if figures else "")
+                      + f"; forward passes in {result.plan.precision}"))
     parts.append(closing_line(result))
     return Group(*parts)
 

@@ -34,6 +34,13 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def resolve_precision(name: str, device: torch.device):
+    """The precision `name` on `device` (backend/precision.py); RunError for fp16 on the CPU."""
+    from abl.interpreter.backend.precision import check_precision
+
+    return check_precision(name, device)
+
+
 @dataclass(frozen=True)
 class RowPlan:
     """How much one (model, stimuli) pair may carry at once within the memory budget
@@ -50,8 +57,12 @@ class Loader:
     between executors of one worker)."""
 
     def __init__(self, plan: Plan, progress: Progress, cache_dir: Path, device: torch.device,
-                 batch_size: int, memory_budget: int | None, loaded_stimuli: dict | None = None):
+                 batch_size: int, memory_budget: int | None, loaded_stimuli: dict | None = None,
+                 precision=None):
+        from abl.interpreter.backend.precision import FP32
+
         self.plan = plan
+        self.precision = precision or FP32      # of the forwards: models cast on loading
         self.progress = progress
         self.cache_dir = cache_dir
         self.device = device
@@ -75,6 +86,7 @@ class Loader:
 
     def model(self, key: str):
         if key not in self.models:
+            from abl.interpreter.backend.precision import apply_precision
             from abl.interpreter.models.build import build_model
 
             spec = self.plan.model_spec(key)
@@ -85,6 +97,7 @@ class Loader:
             with at_statement(spec.span):
                 loaded = build_model(spec, training, self.progress, self.cache_dir)
             loaded.module.to(self.device)
+            apply_precision(loaded.module, self.precision)
             source = ("cache" if loaded.cached else "trained") if spec.kind == "train" else "built"
             self.model_records[key] = ModelRecord(key, loaded.weights_fingerprint, loaded.pretrained, spec.kind,
                                                   spec.arch, source, time.perf_counter() - started)
