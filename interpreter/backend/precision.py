@@ -8,8 +8,8 @@ accumulates float64 (record.py), condition outputs are float32 logits (run.py), 
 probes, intervals and p-values never see the reduced format.
 
 fp32 changes nothing: no cast, no hook, the same bytes as a run without a precision.
-`channels_last` (conv networks in NHWC memory layout) is kept off by default: see
-docs/language.md's precision section for why.
+No `channels_last` memory layout: on the AlexNet grid it gave the same rank deficits but no
+measurable speed-up of the ablation phase (docs/language.md, Precision).
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ RTOL = {"fp32": 1e-4, "bf16": 5e-2, "fp16": 1e-2}
 @dataclass(frozen=True)
 class Precision:
     name: str = "fp32"
-    channels_last: bool = False
 
     @property
     def dtype(self) -> torch.dtype:
@@ -41,10 +40,6 @@ class Precision:
     @property
     def reduced(self) -> bool:
         return self.name != "fp32"
-
-    @property
-    def changes_forward(self) -> bool:
-        return self.reduced or self.channels_last
 
 
 FP32 = Precision()
@@ -63,12 +58,10 @@ def check_precision(name: str, device: torch.device) -> Precision:
     return Precision(name)
 
 
-def _cast_inputs(dtype: torch.dtype, channels_last: bool):
+def _cast_inputs(dtype: torch.dtype):
     def cast(value):
         if isinstance(value, torch.Tensor) and value.is_floating_point():
-            value = value.to(dtype)
-            if channels_last and value.dim() == 4:
-                value = value.contiguous(memory_format=torch.channels_last)
+            return value.to(dtype)
         return value
 
     def hook(module, args, kwargs):
@@ -78,13 +71,10 @@ def _cast_inputs(dtype: torch.dtype, channels_last: bool):
 
 def apply_precision(module: nn.Module, precision: Precision) -> nn.Module:
     """Cast `module` (in place) to the precision and make it cast its inputs; fp32 does nothing."""
-    if not precision.changes_forward:
+    if not precision.reduced:
         return module
-    if precision.reduced:
-        module.to(precision.dtype)          # floating parameters and buffers only
-    if precision.channels_last:
-        module.to(memory_format=torch.channels_last)
-    module.register_forward_pre_hook(_cast_inputs(precision.dtype, precision.channels_last), with_kwargs=True)
+    module.to(precision.dtype)          # floating parameters and buffers only
+    module.register_forward_pre_hook(_cast_inputs(precision.dtype), with_kwargs=True)
     return module
 
 
