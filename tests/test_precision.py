@@ -74,8 +74,12 @@ def test_fp32_leaves_the_model_alone_and_bf16_casts_weights_and_inputs():
     assert all(p.dtype == torch.float32 for p in model.parameters())
     assert not model._forward_pre_hooks
     apply_precision(model, Precision("bf16"))
-    assert all(p.dtype == torch.bfloat16 for p in model.parameters())
-    assert model(torch.rand(2, 1, 8, 8)).dtype == torch.bfloat16      # a float32 input is cast
+    assert all(p.dtype == torch.bfloat16 for p in model[0].parameters())
+    assert all(p.dtype == torch.float32 for p in model[2].parameters())     # the output layer
+    seen = {}
+    model[0].register_forward_hook(lambda m, i, o: seen.update(conv=(i[0].dtype, o.dtype)))
+    assert model(torch.rand(2, 1, 8, 8)).dtype == torch.float32              # logits in float32
+    assert seen["conv"] == (torch.bfloat16, torch.bfloat16)                  # a float32 input is cast
 
 
 def test_fp16_on_the_cpu_is_refused_with_help():

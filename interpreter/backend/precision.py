@@ -69,17 +69,31 @@ def _cast_inputs(dtype: torch.dtype):
     return hook
 
 
+def _output_layer(module: nn.Module) -> nn.Module | None:
+    """The last Linear module (in registration order): the classifier whose outputs are the logits."""
+    return next((m for m in reversed(list(module.modules())) if isinstance(m, nn.Linear)), None)
+
+
 def apply_precision(module: nn.Module, precision: Precision) -> nn.Module:
-    """Cast `module` (in place) to the precision and make it cast its inputs; fp32 does nothing."""
+    """Cast `module` (in place) to the precision and make it cast its inputs; fp32 does nothing.
+
+    The output layer (the last Linear) stays float32, its input cast up: logits rounded to bf16's
+    8 bits would tie among many classes and move ranks that fp32 tells apart, at the cost of one
+    layer's work in float32."""
     if not precision.reduced:
         return module
     module.to(precision.dtype)          # floating parameters and buffers only
     module.register_forward_pre_hook(_cast_inputs(precision.dtype), with_kwargs=True)
+    output = _output_layer(module)
+    if output is not None:
+        output.to(torch.float32)
+        output.register_forward_pre_hook(_cast_inputs(torch.float32), with_kwargs=True)
     return module
 
 
 def module_rtol(module: nn.Module) -> float:
-    """The relative tolerance of two forwards of `module` that should agree (run.py)."""
+    """The relative tolerance of two forwards of `module` that should agree (run.py): by the
+    format of its first floating parameter (the output layer may be float32)."""
     dtype = next((p.dtype for p in module.parameters() if p.is_floating_point()), torch.float32)
     name = next((n for n, d in DTYPES.items() if d == dtype), "fp32")
     return RTOL[name]
