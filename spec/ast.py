@@ -23,7 +23,7 @@ __all__ = ["Number", "Percent", "String", "Name", "ParamRef", "ListValue", "Opti
            "ThresholdSelection", "GridSelection", "UnitRef", "SetOperation", "ActivationIntervention",
            "WeightIntervention", "MetricPhrase", "Selector", "Quantity", "ChangeTest", "CompareNumber",
            "CompareQuantity", "ExtremeTest", "FamilyClause", "Value", "SCALARS", "UnitExpr", "Intervention",
-           "ExpectTest", "Experiment", "Seed", "Device", "Confidence", "Resamples", "Repeats", "Param",
+           "ExpectTest", "Experiment", "Seed", "Device", "Precision", "Confidence", "Resamples", "Repeats", "Param",
            "StimuliDecl", "TrainModel", "TorchvisionModel", "TimmModel", "FileModel", "FactoryModel",
            "ModelRef", "ModelDecl", "UnitsDecl", "MeasureDecl", "ExpectDecl", "ReportDim",
            "ReportDecl", "Binder", "ForBlock", "Spec", "ModelExpr", "Statement", "BROKEN"]
@@ -45,6 +45,13 @@ class Seed:
 
 @dataclass(frozen=True)
 class Device:
+    value: Value
+    span: Span
+
+
+@dataclass(frozen=True)
+class Precision:
+    """`precision fp32|bf16|fp16`: the number format of the networks' forward passes."""
     value: Value
     span: Span
 
@@ -198,7 +205,7 @@ class ForBlock:
     span: Span
 
 
-Statement = Union[Experiment, Seed, Device, Repeats, Confidence, Resamples, Param, StimuliDecl, ModelDecl, UnitsDecl,
+Statement = Union[Experiment, Seed, Device, Precision, Repeats, Confidence, Resamples, Param, StimuliDecl, ModelDecl, UnitsDecl,
                   MeasureDecl, ExpectDecl, ReportDecl, ForBlock]
 
 

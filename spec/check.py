@@ -86,7 +86,7 @@ class Checker(ParamChecks, DeclarationChecks, ClaimChecks):
         self._had_syntax_errors = any(d.code.startswith("E1") for d in self.sink.diagnostics)
         self._collect_params(self.spec.statements)
         statements = tuple(self._substitute(s) for s in self.spec.statements)
-        experiment, seed, device, repeats = self._header(statements)
+        experiment, seed, device, repeats, precision = self._header(statements)
         self.measured_stimuli = _measured_stimuli(statements)
         self.measured_metrics = _measured_metrics(statements)
         self.open_dims: dict = {}
@@ -103,7 +103,8 @@ class Checker(ParamChecks, DeclarationChecks, ClaimChecks):
         if self.sink.has_errors:
             return None
         params = tuple((name, python_value(value)) for name, value in self.params.items())
-        return Program(self.source, Header(experiment, seed, device, repeats, params, confidence, resamples),
+        return Program(self.source, Header(experiment, seed, device, repeats, params, confidence, resamples,
+                                                     precision),
                        resolve_statements(checked, self.source))
 
 

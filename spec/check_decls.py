@@ -142,7 +142,7 @@ class DeclarationChecks:
                            binder.variable.span)
             inner.symbols[binder.variable.value] = Symbol(kind, binder.variable.span)
         for statement in block.body:
-            if isinstance(statement, (ast.Experiment, ast.Seed, ast.Device, ast.Repeats, ast.Confidence,
+            if isinstance(statement, (ast.Experiment, ast.Seed, ast.Device, ast.Precision, ast.Repeats, ast.Confidence,
                                       ast.Resamples)):
                 self.error("E312", "header statements belong at the top level", statement.span,
                            help="move it out of the `for each` block")

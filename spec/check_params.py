@@ -9,7 +9,7 @@ from . import ast
 from .diagnostics import did_you_mean, listing
 from .parser import MAX_NESTING, parse_value
 from .source import Span
-from .vocabulary import DEVICES, MEASURES_OF_OUTPUTS
+from .vocabulary import DEVICES, MEASURES_OF_OUTPUTS, PRECISIONS
 from .program import DEFAULT_CONFIDENCE, DEFAULT_REPEATS, DEFAULT_RESAMPLES, Symbol, max_plan
 from .visit import transform
 
@@ -101,15 +101,16 @@ class ParamChecks:
         return transform(node, substitute)
 
     # ---- header ---------------------------------------------------------------------------------
-    def _header(self, statements) -> tuple[str, int, str, int]:
+    def _header(self, statements) -> tuple[str, int, str, int, str]:
         experiment = None
         seed = None
         device = "auto"
+        precision = "fp32"
         repeats = DEFAULT_REPEATS
         seen: dict[type, Span] = {}
         for statement in statements:
             kind = type(statement)
-            if kind in (ast.Experiment, ast.Seed, ast.Device, ast.Repeats, ast.Confidence, ast.Resamples):
+            if kind in (ast.Experiment, ast.Seed, ast.Device, ast.Precision, ast.Repeats, ast.Confidence, ast.Resamples):
                 if kind in seen:
                     word = kind.__name__.lower()
                     self.error("E202", f"`{word}` is given twice", statement.span,
@@ -126,13 +127,15 @@ class ParamChecks:
                 seed = self.seed_value(statement.value)
             elif isinstance(statement, ast.Device):
                 device = self._device(statement.value)
+            elif isinstance(statement, ast.Precision):
+                precision = self._precision(statement.value)
             elif isinstance(statement, ast.Repeats):
                 repeats = self.int_value(statement.value, "repeats", minimum=1) or DEFAULT_REPEATS
                 if repeats > max_plan():
                     self.error("E311", f"{repeats:,} random draws per control; abl plans at most {max_plan():,}",
                                statement.value.span, help="100 to 10,000 draws give p-values to 1e-2 .. 1e-4")
                     repeats = DEFAULT_REPEATS
-        return experiment or _stem(self.source.path), seed or 0, device, repeats
+        return experiment or _stem(self.source.path), seed or 0, device, repeats, precision
 
     def _statistics(self, statements) -> tuple[float, int]:
         confidence, resamples = DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES
@@ -163,6 +166,17 @@ class ParamChecks:
         self.error("E307", f"unknown device `{text}`", value.span,
                    help=did_you_mean(text, DEVICES) or 'use `auto`, `cpu`, `cuda`, `mps` or `"cuda:N"` (quoted)')
         return "auto"
+
+    def _precision(self, value: ast.Value) -> str:
+        text = value.value if isinstance(value, (ast.Name, ast.String)) else None
+        if text is None:
+            self.error("E306", "a precision is `fp32`, `bf16` or `fp16`", value.span)
+            return "fp32"
+        if text in PRECISIONS:
+            return text
+        self.error("E307", f"unknown precision `{text}`", value.span,
+                   help=did_you_mean(text, PRECISIONS) or "use `fp32` (the default), `bf16` or `fp16`")
+        return "fp32"
 
     # ---- value checks ---------------------------------------------------------------------
     def seed_value(self, value: ast.Value, what: str = "the seed") -> int | None:

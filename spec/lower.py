@@ -75,6 +75,9 @@ class _Lower(ClaimLowering):
     def device_stmt(self, meta, value):
         return ast.Device(value, self._span(meta))
 
+    def precision_stmt(self, meta, value):
+        return ast.Precision(value, self._span(meta))
+
     def repeats_stmt(self, meta, value):
         return ast.Repeats(value, self._span(meta))
 

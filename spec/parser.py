@@ -76,7 +76,7 @@ _TERMINAL_WORDS = {
     "$END": "end of file",
 }
 
-_STATEMENT_KEYWORDS = ("experiment", "seed", "device", "param", "stimuli", "model", "units",
+_STATEMENT_KEYWORDS = ("experiment", "seed", "device", "precision", "param", "stimuli", "model", "units",
                        "measure", "expect", "report", "for", "repeats", "confidence", "resamples")
 
 

@@ -33,6 +33,7 @@ class Header:
     params: tuple[tuple[str, object], ...]    # after `--set`, as Python values
     confidence: float = DEFAULT_CONFIDENCE     # the level of every interval
     resamples: int = DEFAULT_RESAMPLES         # bootstrap and permutation resamples
+    precision: str = "fp32"                    # forward passes: fp32, bf16 or fp16
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from . import ast
 from . import resolved as r
 from .unparse import intervention_text, quantity_text, unit_expr_text, value_text
 
-HEADER = (ast.Experiment, ast.Seed, ast.Device, ast.Confidence, ast.Resamples, ast.Repeats, ast.Param)
+HEADER = (ast.Experiment, ast.Seed, ast.Device, ast.Precision, ast.Confidence, ast.Resamples, ast.Repeats, ast.Param)
 
 
 @dataclass

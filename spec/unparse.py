@@ -317,6 +317,8 @@ def statement_text(statement) -> str:
         return f"seed {value_text(statement.value)}"
     if isinstance(statement, ast.Device):
         return f"device {value_text(statement.value)}"
+    if isinstance(statement, ast.Precision):
+        return f"precision {value_text(statement.value)}"
     if isinstance(statement, ast.Repeats):
         return f"repeats {value_text(statement.value)}"
     if isinstance(statement, ast.Confidence):

@@ -12,6 +12,7 @@ DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "imagefolder", "photo
 SPLITS = ("train", "test")
 PREPROCESSING = ("auto", "none", "imagenet")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("fp32", "bf16", "fp16")
 
 # Per-unit scores a selection can rank or threshold by.
 UNIT_METRICS = ("activation", "magnitude", "selectivity", "selectivity index", "rotated magnitude")

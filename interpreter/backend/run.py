@@ -38,6 +38,7 @@ from abl.interpreter.backend.conditions import ActivationEdit, Condition
 from abl.interpreter.errors import RunError
 from abl.interpreter.backend.edits import SliceEdits, replicating_hook, slicewise_hook
 from abl.interpreter.backend.hooks import HookSession, eval_mode, forward
+from abl.interpreter.backend.precision import module_rtol
 from abl.interpreter.backend.weights import applied_weight_edits
 
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
@@ -82,13 +83,13 @@ def _run_input(model: nn.Module, x: torch.Tensor,
                        help="abl needs a model whose output has one row per image") from None
 
 
-def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
+def _close(a: torch.Tensor, b: torch.Tensor, rtol: float = 1e-4) -> bool:
     if a.shape != b.shape:
         return False
     if not (bool(torch.isfinite(a).all()) and bool(torch.isfinite(b).all())):
         return False            # non-finite outputs: take the plain path; the caller reports them
     scale = float(b.abs().max()) if b.numel() else 0.0
-    return bool(torch.allclose(a, b, rtol=1e-4, atol=1e-5 * max(scale, 1e-6)))
+    return bool(torch.allclose(a, b, rtol=rtol, atol=rtol / 10 * max(scale, 1e-6)))
 
 
 # ---- grouping ------------------------------------------------------------------------------------
@@ -216,7 +217,7 @@ def _run_layer_group(model, x, group: _LayerGroup, conditions, results, plain, p
             if check:
                 identity = outs.pop()
                 group.validated = True
-                if not _close(identity, plain):
+                if not _close(identity, plain, module_rtol(model)):
                     group.mode = "input"
                     continue
         else:

@@ -8,7 +8,7 @@ import sys
 
 from abl.spec.codes import CODES
 from abl.spec.diagnostics import SpecError
-from abl.spec.vocabulary import DEVICES
+from abl.spec.vocabulary import DEVICES, PRECISIONS
 
 from abl.interpreter.cli.common import ExitCode, _consoles, _print_diagnostics, labelled, run_error_diagnostic
 from abl.interpreter.cli.compare import cmd_compare
@@ -112,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
         p.add_argument("spec", metavar="SPEC", nargs="?" if name == "run" else None)
         p.add_argument("--set", action="append", metavar="NAME=VALUE", help="override a param")
+        p.add_argument("--precision", choices=PRECISIONS,
+                       help="override `precision`: the number format of forward passes (statistics stay float64)")
         common(p)
         if name == "run":
             p.add_argument("--out", metavar="DIR", help="run folder (default runs/<experiment>-<time>)")

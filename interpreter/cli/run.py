@@ -45,6 +45,11 @@ def _make_plan(program, err, args=None):
     from abl.interpreter.plan.planner import plan_program
     from abl.interpreter.plan.planner import PlanError
 
+    precision = getattr(args, "precision", None)
+    if precision and precision != program.header.precision:      # `--precision` overrides the header
+        from dataclasses import replace
+
+        program = replace(program, header=replace(program.header, precision=precision))
     try:
         return plan_program(program)
     except PlanError as error:
@@ -118,11 +123,21 @@ def cmd_run(args) -> int:
     plan = _make_plan(front_end.program, err, args)
     if plan is None:
         return ExitCode.ERROR
+    _check_precision(args, plan)            # before a folder is made for a run that cannot start
     execution = {"executor": args.executor, "threads": _threads(args)}
     if getattr(args, "whole_network_shards", False):
         execution["shards"] = "network"
     folder = RunFolder.create(plan, args.out, Path(args.spec), overrides, execution)
     return _execute(args, out, err, plan, folder, budget, {})
+
+
+def _check_precision(args, plan) -> None:
+    """RunError for a precision the device cannot run (fp16 on the CPU), checked here when the
+    device is known (a Ray run's device is its workers': each shard checks it there)."""
+    from abl.interpreter.run.executor import resolve_device, resolve_precision
+
+    if getattr(args, "executor", "local") != "ray":
+        resolve_precision(plan.precision, resolve_device(args.device or plan.device))
 
 
 def _threads(args) -> int:
@@ -155,6 +170,12 @@ def _resume(args, out, err, budget) -> int:
                             f"({folder_path / 'spec.abl'})",
                             help=f"resume with the folder's own spec (`abl run --resume {folder_path}`), "
                                  "or start a new run")
+    started_in = manifest.get("precision")
+    if args.precision and started_in and args.precision != started_in:
+        raise ResumeRefused(f"--resume {folder_path}: the run started in precision {started_in}, not "
+                            f"{args.precision}; its finished shards would not match the rest",
+                            help="leave --precision out to resume with the run's own")
+    args.precision = args.precision or started_in
     overrides = manifest.get("overrides", {})
     if args.set:
         asked = _parse_sets(args.set, err)

@@ -275,6 +275,11 @@ class Plan:
         return self.header.device
 
     @property
+    def precision(self) -> str:
+        """Of the forward passes: fp32, bf16 or fp16."""
+        return self.header.precision
+
+    @property
     def repeats(self) -> int:
         return self.header.repeats
 

@@ -30,6 +30,7 @@ def count_forwards(plan: Plan) -> tuple[int, int]:
 
 def plan_tree(plan: Plan) -> Tree:
     root = Tree(f"[bold]{_escape(plan.experiment)}[/]  seed {plan.seed}, device {plan.device}, "
+                f"precision {plan.precision}, "
                 f"random controls x{plan.repeats}, {plan.confidence:.0%} intervals from {plan.resamples} resamples")
     if plan.params:
         params = root.add("[bold]parameters[/]")

@@ -43,7 +43,8 @@ def render_report(result, figures: list[Path], folder: Path):
     if result.notes:
         parts.append(Text("\n".join(f"warning: {n}" for n in result.notes), style="yellow"))
     # never wrapped (printed with crop=False): the path is copied from the terminal as one piece
-    parts.append(Text(f"run folder: {folder}" + (f" ({len(figures)} figures)" if figures else ""),
+    parts.append(Text(f"run folder: {folder}" + (f" ({len(figures)} figures)" if figures else "")
+                      + f"; forward passes in {result.plan.precision}",
                       no_wrap=True, overflow="ignore"))
     parts.append(closing_line(result))
     return Group(*parts)

@@ -157,8 +157,8 @@ def _environment(a: dict, b: dict) -> list[Change]:
             ha, hb = sa.get(key, {}).get(field_name), sb.get(key, {}).get(field_name)
             if ha != hb:
                 changes.append(Change(f"{kind} {key} {field_name}", ha, hb))
-    for name in ("seed", "device"):
-        if a.get(name) != b.get(name):
+    for name in ("seed", "device", "precision"):
+        if a.get(name, "fp32" if name == "precision" else None) != b.get(name, "fp32" if name == "precision" else None):
             changes.append(Change(name, a.get(name), b.get(name)))
     ta, tb = a.get("execution", {}).get("threads"), b.get("execution", {}).get("threads")
     if ta != tb:

@@ -95,7 +95,8 @@ class RunFolder:
     def _write_running(self, status: str = "running", reason: str = "") -> None:
         _write_json(self.path / "manifest.json", {
             "experiment": self.plan.experiment, "status": status, "started": self.started,
-            "spec": str(self.spec_path), "overrides": self.overrides, "execution": self.execution,
+            "spec": str(self.spec_path), "overrides": self.overrides, "precision": self.plan.precision,
+            "execution": self.execution,
             **({"resumed": self.resumed} if self.resumed else {}), **({"reason": reason} if reason else {})})
 
     def mark_failed(self, reason: str) -> None:
@@ -174,7 +175,7 @@ class RunFolder:
 
     def provenance(self) -> dict:
         """What results.parquet carries in its metadata (key `abl`)."""
-        keys = ("experiment", "spec_sha256", "seed", "device", "versions", "started", "execution")
+        keys = ("experiment", "spec_sha256", "seed", "device", "precision", "versions", "started", "execution")
         return {**{key: self._manifest.get(key) for key in keys}, "params": dict(self.plan.params),
                 "overrides": self.overrides}
 
@@ -223,6 +224,7 @@ class RunFolder:
             "overrides": self.overrides,
             "seed": plan.seed,
             "device": device,
+            "precision": plan.precision,     # of the forward passes; statistics are float64
             "execution": {**self.execution, "shards": len(result.shards),
                           "shard_seconds": round(sum(s.seconds for s in result.shards), 3),
                           "kept_shards": self.kept_shards,

@@ -25,7 +25,7 @@ from abl.interpreter.progress import Progress, SilentProgress
 from abl.interpreter.run.claim_sides import ImageValues
 from abl.interpreter.run.condition_runs import ConditionOutputs, run_all_conditions
 from abl.interpreter.run.interventions import ConditionBuilder
-from abl.interpreter.run.loading import Loader, resolve_device
+from abl.interpreter.run.loading import Loader, resolve_device, resolve_precision
 from abl.interpreter.run.measuring import Measurer
 from abl.interpreter.run.outputs import ModelRecord, ShardResult, StimuliRecord
 from abl.interpreter.run.probing import ProbeFits, fit_probes
@@ -33,14 +33,14 @@ from abl.interpreter.run.recording import Recordings, check_layers, record_all
 from abl.interpreter.run.selections import Selector
 from abl.interpreter.run.table import ResultRow
 
-__all__ = ["Executor", "resolve_device"]
+__all__ = ["Executor", "resolve_device", "resolve_precision"]
 
 
 class Executor:
     def __init__(self, plan: Plan, progress: Progress | None = None, cache_dir: Path | None = None,
                  device: str | None = None, batch_size: int = 256, memory_budget: int | None = None,
                  threads: int | None = None, keep_state: bool = True, loaded_stimuli: dict | None = None,
-                 loaded_models: dict | None = None):
+                 loaded_models: dict | None = None, precision: str | None = None):
         self.plan = plan
         self.keep_state = keep_state               # False: each shard's statistics and outputs freed after it
         self.scope = plan                          # the part of the plan being run: a shard's
@@ -48,8 +48,9 @@ class Executor:
         self.progress = progress or SilentProgress()
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         self.device = resolve_device(device or plan.device)
+        self.precision = resolve_precision(precision or plan.precision, self.device)
         self.loader = Loader(plan, self.progress, self.cache_dir, self.device, batch_size, memory_budget,
-                             loaded_stimuli, loaded_models)
+                             loaded_stimuli, loaded_models, self.precision)
         self.recordings = Recordings()
         self.outputs = ConditionOutputs()
         self._new_selections()

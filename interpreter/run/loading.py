@@ -37,6 +37,13 @@ def resolve_device(name: str) -> torch.device:
 SHARED_MODELS = 2
 
 
+def resolve_precision(name: str, device: torch.device):
+    """The precision `name` on `device` (backend/precision.py); RunError for fp16 on the CPU."""
+    from abl.interpreter.backend.precision import check_precision
+
+    return check_precision(name, device)
+
+
 @dataclass(frozen=True)
 class RowPlan:
     """How much one (model, stimuli) pair may carry at once within the memory budget
@@ -54,8 +61,11 @@ class Loader:
 
     def __init__(self, plan: Plan, progress: Progress, cache_dir: Path, device: torch.device,
                  batch_size: int, memory_budget: int | None, loaded_stimuli: dict | None = None,
-                 loaded_models: dict | None = None):
+                 loaded_models: dict | None = None, precision=None):
+        from abl.interpreter.backend.precision import FP32
+
         self.plan = plan
+        self.precision = precision or FP32      # of the forwards: models cast on loading
         self.progress = progress
         self.cache_dir = cache_dir
         self.device = device
@@ -85,6 +95,7 @@ class Loader:
             self.models[key], self.model_records[key] = self.shared_models[key]
         if key not in self.models:
             from abl.interpreter.backend.budget import default_budget
+            from abl.interpreter.backend.precision import apply_precision
             from abl.interpreter.models.build import build_model
             from abl.interpreter.models.checks import check_size, out_of_memory
 
@@ -104,6 +115,7 @@ class Loader:
                     if located is None:
                         raise
                     raise located from None
+            apply_precision(loaded.module, self.precision)
             source = ("cache" if loaded.cached else "trained") if spec.kind == "train" else "built"
             self.model_records[key] = ModelRecord(key, loaded.weights_fingerprint, loaded.pretrained, spec.kind,
                                                   spec.arch, source, time.perf_counter() - started)

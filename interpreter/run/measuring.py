@@ -35,10 +35,47 @@ class Measurer:
         self.selector = selector
         self.probes = probes
         self.per_image: dict[tuple, ImageValues] = {}
+        self._pending: list | None = None    # during measure_all: intervals drawn together at the end
+        self._item_index = 0
 
     def measure_all(self, scope: Plan) -> list[list[ResultRow]]:
-        """The rows of each measurement in scope, in order."""
-        return [self.measure(item, self._common(item)) for item in scope.measures]
+        """The rows of each measurement in scope, in order. The intervals of output measures over
+        the same images (a grid's cells on one class) are drawn together (_draw_intervals)."""
+        self._pending, measured = [], []
+        try:
+            for index, item in enumerate(scope.measures):
+                self._item_index = index
+                measured.append(self.measure(item, self._common(item)))
+            return self._draw_intervals(measured, self._pending)
+        finally:
+            self._pending = None
+
+    def _images_seed(self, stimuli: str, positions: np.ndarray):
+        """The generator of one group's resamples: the spec's seed and the images resampled."""
+        import hashlib
+
+        from abl.interpreter.run.statistics import stream_seed
+
+        digest = hashlib.sha256(np.ascontiguousarray(positions, dtype=np.int64).tobytes()).hexdigest()
+        return stream_seed(self.plan.seed, "bootstrap", stimuli, len(positions), digest)
+
+    def _draw_intervals(self, measured: list[list[ResultRow]], pending: list) -> list[list[ResultRow]]:
+        """Each pending (item index, row index, stimuli, positions, values): rows over the same
+        images of the same stimuli share one draw of resamples (statistics.bootstrap_mean_cis)."""
+        from abl.interpreter.run.statistics import bootstrap_mean_cis
+
+        groups: dict[tuple, list] = {}
+        for entry in pending:
+            _, _, stimuli, positions, _ = entry
+            groups.setdefault((stimuli, positions.tobytes()), []).append(entry)
+        for (stimuli, _), entries in groups.items():
+            values = np.stack([entry[4] for entry in entries])
+            intervals = bootstrap_mean_cis(values, self.plan.confidence, self.plan.resamples,
+                                           self._images_seed(stimuli, entries[0][3]))
+            for (item_index, row_index, *_), interval in zip(entries, intervals):
+                rows = measured[item_index]
+                rows[row_index] = dataclasses.replace(rows[row_index], ci_low=interval.low, ci_high=interval.high)
+        return measured
 
     def _common(self, item: MeasureItem) -> dict:
         return dict(stimuli=item.stimuli_label or item.stimuli, model=item.model,
@@ -140,7 +177,7 @@ class Measurer:
     @measure.register
     def _(self, item: OutputMeasure, common: dict) -> list[ResultRow]:
         from abl.interpreter.run import measures
-        from abl.interpreter.run.statistics import bootstrap_mean_ci
+        from abl.interpreter.run.statistics import bootstrap_mean_cis
 
         stimuli = self.loader.stimuli(item.stimuli)
         names = stimuli.class_names
@@ -162,8 +199,13 @@ class Measurer:
             images = measures.image_values(item.metric, item.top, item.of_class, chosen, chosen_base)
             label = "" if cls is None else f"not {names[cls]}" if item.where_not else names[cls]
             row = ResultRow(measure=item.label, value=value, n=n, cls=label, **common)
-            interval = bootstrap_mean_ci(images, self.plan.confidence, self.plan.resamples, self._interval_seed(row))
-            row = dataclasses.replace(row, ci_low=interval.low, ci_high=interval.high)
+            chosen_positions = positions[mask]
+            if self._pending is not None:        # drawn with the other rows over these images
+                self._pending.append((self._item_index, len(rows), item.stimuli, chosen_positions, images))
+            else:
+                [interval] = bootstrap_mean_cis(images[None, :], self.plan.confidence, self.plan.resamples,
+                                                self._images_seed(item.stimuli, chosen_positions))
+                row = dataclasses.replace(row, ci_low=interval.low, ci_high=interval.high)
             rows.append(row)
             self.per_image[row.key] = ImageValues(item.stimuli, positions[mask], images)
         return rows

@@ -77,6 +77,54 @@ def bootstrap_mean_ci(values: np.ndarray, level: float, resamples: int,
     return Interval(float(result.confidence_interval.low), float(result.confidence_interval.high))
 
 
+def _quantiles(distribution: np.ndarray, level: float) -> np.ndarray:
+    """(2, rows): the percentile interval of each column of a (resamples, rows) bootstrap
+    distribution, by the quantile function scipy.stats.bootstrap uses (`scipy.stats.quantile`,
+    linear interpolation; numpy's before scipy 1.15)."""
+    alpha = (1 - level) / 2
+    probabilities = np.array([alpha, 1 - alpha])
+    if hasattr(stats, "quantile"):
+        try:
+            return stats.quantile(distribution.T, probabilities, axis=-1).T
+        except AttributeError:
+            pass
+    return np.quantile(distribution, probabilities, axis=0)
+
+
+def bootstrap_mean_cis(samples: np.ndarray, level: float, resamples: int,
+                       rng: np.random.Generator) -> list[Interval]:
+    """Percentile bootstrap intervals of the means of the rows of `samples` (rows, n): values of
+    the SAME n images (the cells of a grid measured on one class's images), resampled together.
+
+    One resample of the images serves every row: the resample's counts of each image (a
+    (resamples, n) matrix) times the values give every row's resampled mean in one product.
+    The indices are drawn exactly as `scipy.stats.bootstrap((x,), mean, method="percentile",
+    batch=...)` draws them from `rng`, so a row's interval equals scipy's for a generator in the
+    same state (up to the rounding of a sum taken in another order); a constant row has the
+    zero-width interval at its value, as bootstrap_mean_ci."""
+    x = np.asarray(samples, dtype=np.float64)
+    if x.ndim == 1:
+        x = x[None, :]
+    rows, n = x.shape
+    if n == 0:
+        return [Interval.none()] * rows
+    constant = np.ptp(x, axis=1) == 0
+    if constant.all():
+        return [Interval(float(v), float(v)) for v in x[:, 0]]
+    batch = _batch(n, resamples)
+    parts = []
+    for start in range(0, resamples, batch):
+        size = min(batch, resamples - start)
+        index = rng.integers(0, n, (size, n))
+        flat = (np.arange(size)[:, None] * n + index).reshape(-1)
+        counts = np.bincount(flat, minlength=size * n).reshape(size, n).astype(np.float64)
+        # (size, rows) resampled means; einsum, not BLAS: small products pay BLAS's thread start-up
+        parts.append(np.einsum("sn,rn->sr", counts, x) / n)
+    bounds = _quantiles(np.concatenate(parts), level)
+    return [Interval(float(x[r, 0]), float(x[r, 0])) if constant[r] else
+            Interval(float(bounds[0, r]), float(bounds[1, r])) for r in range(rows)]
+
+
 def _difference(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
     return _mean(a, axis) - _mean(b, axis)
 

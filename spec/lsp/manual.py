@@ -7,6 +7,7 @@ KEYWORDS = {
     "experiment": 'experiment "NAME" — names the experiment (the run folder and the report title).',
     "seed": "seed N — the seed of every random draw (stimuli splits, training, random unit sets).",
     "device": "device auto|cpu|cuda — where the networks run.",
+    "precision": "precision fp32|bf16|fp16 — the number format of the forward passes (statistics stay float64).",
     "param": "param NAME = VALUE — a parameter, used as `$NAME`; `abl run --set NAME=VALUE` overrides it.",
     "repeats": "repeats N — how many random draws a random unit set gets when it is a control.",
     "confidence": "confidence 95% — the level of every confidence interval.",
