@@ -97,10 +97,13 @@ class RankedSelection:
 
 @dataclass(frozen=True)
 class RandomSelection:
+    """`random K in LAYER [among live]`, or `random K from SET` (`layer` None, `pool` the set)."""
     count: Value
-    layer: Value
+    layer: Value | None
     span: Span
     per_element: bool = False      # units are the elements (C, H, W) of the output, not its channels
+    among_live: bool = False       # only units active on at least LIVE_SHARE of the stimuli
+    pool: "UnitExpr | None" = None  # `from SET`: drawn from SET's units
 
 
 @dataclass(frozen=True)

@@ -129,6 +129,9 @@ class ClaimChecks:
                 self.error("E314", "set algebra on a grid is not defined", expr.span,
                            help="combine single unit sets, not grid families")
             return False
+        if isinstance(expr, ast.RandomSelection) and expr.pool is not None:
+            self._unit_count(expr.count)
+            return self.unit_expr(expr.pool, scope)     # a grid pool: one control per cell
         if isinstance(expr, (ast.RankedSelection, ast.RandomSelection)):
             self._unit_count(expr.count)
             if isinstance(expr, ast.RankedSelection):

@@ -222,8 +222,12 @@ class _Lower(ClaimLowering):
     def bottom(self, meta, *items):
         return self._ranked(meta, items, bottom=True)
 
-    def random(self, meta, count, layer, *per_element):
-        return ast.RandomSelection(count, layer, self._span(meta), self._per_element(per_element))
+    def random(self, meta, count, layer, *rest):
+        among_live = any(getattr(item, "type", "") == "AMONG_LIVE" for item in rest)
+        return ast.RandomSelection(count, layer, self._span(meta), self._per_element(rest), among_live)
+
+    def random_from(self, meta, count, pool):
+        return ast.RandomSelection(count, None, self._span(meta), pool=pool)
 
     def explicit(self, meta, indices, layer):
         return ast.ExplicitSelection(indices, layer, self._span(meta))

@@ -142,13 +142,17 @@ class _Resolver:
         if isinstance(expr, ast.SetOperation):
             return r.SetOperation(expr.op, self.units(expr.left, scope), self.units(expr.right, scope), text,
                                   expr.span)
+        if isinstance(expr, ast.RandomSelection) and expr.pool is not None:
+            return r.RandomSelection(self.value(expr.count, scope), None, text, span=expr.span,
+                                     pool=self.units(expr.pool, scope))
         layer = self.value(expr.layer, scope)
         if isinstance(expr, ast.RankedSelection):
             return r.RankedSelection(expr.bottom, self.value(expr.count, scope), expr.metric.text,
                                      self.maybe(expr.target_class, scope), layer, stimuli, text,
                                      expr.per_element, expr.span)
         if isinstance(expr, ast.RandomSelection):
-            return r.RandomSelection(self.value(expr.count, scope), layer, text, expr.per_element, expr.span)
+            return r.RandomSelection(self.value(expr.count, scope), layer, text, expr.per_element, expr.span,
+                                     expr.among_live)
         if isinstance(expr, ast.ExplicitSelection):
             return r.ExplicitSelection(self.values(expr.indices, scope), layer, text, expr.span)
         if isinstance(expr, ast.AllSelection):

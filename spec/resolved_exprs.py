@@ -66,10 +66,12 @@ class RankedSelection:
 @dataclass(frozen=True)
 class RandomSelection:
     count: Scalar
-    layer: Scalar
+    layer: Scalar | None               # None with `from SET`
     text: str
     per_element: bool = False
     span: Span = field(default_factory=Span.unknown, **SPAN_FIELD)
+    among_live: bool = False
+    pool: "UnitExpr | None" = None
 
 
 @dataclass(frozen=True)

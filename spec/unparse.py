@@ -48,6 +48,8 @@ def _option_text(option: ast.Option) -> str:
 def _open_ended(expr) -> bool:
     """A selection whose optional trailing `on STIMULI` is absent: an `on` written right after it
     would be read as part of it."""
+    if isinstance(expr, ast.RandomSelection) and expr.pool is not None:
+        return _open_ended(expr.pool)            # `random 4 from top 8 by ... in L`: the pool's tail
     return (isinstance(expr, (ast.RankedSelection, ast.ThresholdSelection, ast.GridSelection))
             and expr.stimuli is None)
 
@@ -73,9 +75,11 @@ def unit_expr_text(expr) -> str:
     if isinstance(expr, ast.RankedSelection):
         parts = ["bottom" if expr.bottom else "top", value_text(expr.count), "by",
                  expr.metric.text] + _selection_tail(expr)
+    elif isinstance(expr, ast.RandomSelection) and expr.pool is not None:
+        parts = ["random", value_text(expr.count), "from", _unit_term_text(expr.pool)]
     elif isinstance(expr, ast.RandomSelection):
         parts = ["random", value_text(expr.count), "in", value_text(expr.layer)] + \
-            (["per element"] if expr.per_element else [])
+            (["per element"] if expr.per_element else []) + (["among live"] if expr.among_live else [])
     elif isinstance(expr, ast.ExplicitSelection):
         parts = [value_text(expr.indices), "in", value_text(expr.layer)]
     elif isinstance(expr, ast.AllSelection):

@@ -54,7 +54,8 @@ class _Units:
 
     @property
     def is_random(self) -> bool:
-        return any(isinstance(leaf, RandomUnits) for leaf in self.leaves())
+        return any(isinstance(leaf, RandomUnits) for leaf in self.leaves()) or \
+            any(getattr(child, "is_random", False) for child in getattr(self, "children", ()))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -100,6 +101,7 @@ class RandomUnits(UnitLeaf):
     fraction: float | None = None     # `random 10%`: as RankedUnits
     draw: int = 0                     # which draw (fresh per repeat)
     stream: int = 0                   # 0 for `measure` statements, j for expectation j's own draws
+    among_live: bool = False          # `among live`: only units active on >= LIVE_SHARE of the stimuli
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -162,8 +164,36 @@ class UnitSetOperation(_Units):
         return self.left.leaves() + self.right.leaves()
 
 
+@dataclass(frozen=True, kw_only=True)
+class PooledRandomUnits(_Units):
+    """`random N from SET`: N of SET's units (over all of its layers), drawn afresh per draw."""
+
+    kind: ClassVar[str] = "random-from"
+    pool: "Selection"
+    count: int
+    model: str
+    name: str
+    seed: int = 0
+    fraction: float | None = None     # `random 10% from SET`: of SET's units
+    draw: int = 0
+    stream: int = 0
+    span: Span = field(default_factory=Span.unknown, compare=False, hash=False)
+
+    @property
+    def layer(self) -> str:           # the seed's identity (planner.selection_seed)
+        cell = getattr(self.pool, "cell", None)         # a grid's cells draw apart
+        return f"from {self.pool.name}" + (f" {cell}" if cell is not None else "")
+
+    @property
+    def is_random(self) -> bool:
+        return True
+
+    def leaves(self) -> tuple[UnitLeaf, ...]:
+        return self.pool.leaves()
+
+
 Selection = (RankedUnits | RandomUnits | ExplicitUnits | AllUnits | ThresholdUnits | GridCellUnits
-             | UnitSetOperation)
+             | UnitSetOperation | PooledRandomUnits)
 
 
 # ---- interventions ------------------------------------------------------------------------------

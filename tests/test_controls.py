@@ -1,0 +1,131 @@
+"""Controls a reviewer accepts (issue 35): random draws from a stated pool (`among live`, `from SET`),
+dead units counted and a control of dead units flagged; checked against plain torch."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from abl.interpreter.api import Experiment
+
+DEAD = list(range(0, 64, 2)) + [63]         # 33 of 64 hidden units never fire: their bias is -1e4
+
+NET = f'''
+from collections import OrderedDict
+import torch
+from torch import nn
+
+def make():
+    torch.manual_seed(0)
+    net = nn.Sequential(OrderedDict(flat=nn.Flatten(), fc=nn.Linear(64, 64), act=nn.ReLU(),
+                                    out=nn.Linear(64, 10)))
+    with torch.no_grad():
+        net.fc.bias[{DEAD}] = -1e4
+    return net
+'''
+
+SPEC = '''experiment "dead units"
+seed 0
+stimuli test = digits split test
+model net = python "deadnet:make"
+units sel = top 16 by selectivity index in act on test
+units rnd = random 16 in act
+units live = random 16 in act among live
+units spare = random 4 from (sel - (top 4 by selectivity index in act on test))
+measure accuracy on test ablating spare
+expect drop of accuracy on test ablating sel > drop ablating rnd repeats 12
+expect drop of accuracy on test ablating sel > drop ablating live repeats 12
+'''
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("controls")
+    (folder / "deadnet.py").write_text(NET)
+    sys.path.insert(0, str(folder))
+    try:
+        experiment = Experiment.from_text(SPEC, cache_dir=folder)
+        result = experiment.run()
+        yield experiment, result
+    finally:
+        sys.path.remove(str(folder))
+
+
+@pytest.fixture(scope="module")
+def plain(run):
+    """The network, its test images and labels, and each hidden unit's count of active images."""
+    experiment, _ = run
+    net = experiment.model("net")
+    stimuli = experiment.stimuli("test")
+    images, labels = torch.as_tensor(stimuli.images).float(), torch.as_tensor(stimuli.labels)
+    with torch.no_grad():
+        active = (torch.relu(net.fc(net.flat(images))).abs() > 1e-6).sum(0).numpy()
+    return net, images, labels, active
+
+
+def _accuracy(net, images, labels, units=()):
+    hidden = torch.relu(net.fc(net.flat(images)))
+    hidden[:, list(units)] = 0
+    return float((net.out(hidden).argmax(1) == labels).double().mean())
+
+
+def test_dead_units_are_counted_per_layer_and_a_control_of_dead_units_is_flagged(run, plain):
+    _, result = run
+    active, n = plain[3], len(plain[2])
+    dead, rare = int((active == 0).sum()), int(((active > 0) & (active < max(1, np.ceil(0.01 * n)))).sum())
+    assert dead >= len(DEAD)
+    records = [r for r in result.selections if r["name"] == "rnd"]
+    assert records and all(r["dead_units"] == {"act": dead} and r["rarely_active_units"] == {"act": rare}
+                           and r["layer_units"] == {"act": 64} for r in records)
+    assert any(f"{dead} of 64 units are dead" in note for note in result.notes)
+    flagged = [note for note in result.notes if "among live" in note]
+    assert len(flagged) == 1 and "ablating rnd" in flagged[0] and "0% dead units" in flagged[0]
+    assert all(r["dead_share"] == 0.0 for r in result.selections if r["name"] in ("sel", "live"))
+
+
+def test_among_live_draws_only_live_units_and_its_p_is_a_plain_computation(run, plain):
+    from abl.interpreter.plan.planner import selection_seed
+
+    _, result = run
+    net, images, labels, active = plain
+    with torch.no_grad():
+        live = np.flatnonzero(active >= max(1, int(np.ceil(0.01 * len(labels)))))
+        assert not set(DEAD) & set(live.tolist())
+        base = _accuracy(net, images, labels)
+        sel = next(r for r in result.selections if r["name"] == "sel")["units"]["act"]
+        observed = base - _accuracy(net, images, labels, sel)
+        draws = sorted({m.interventions[0].units for m in result.plan.measures
+                        if m.claim == 2 and m.interventions}, key=lambda s: s.draw)
+        assert len(draws) == 12
+        controls = []
+        for selection in draws:
+            rng = np.random.default_rng(selection_seed(selection))
+            units = sorted(int(live[i]) for i in rng.choice(len(live), 16, replace=False))
+            recorded = next(r for r in result.selections if r["name"] == "live" and r["draw"] == selection.draw)
+            assert recorded["units"]["act"] == units and recorded["among"] == "live"
+            controls.append(base - _accuracy(net, images, labels, units))
+    verdict = result.verdicts[1]
+    assert verdict.controls == pytest.approx(controls, abs=1e-12)
+    assert verdict.observed == pytest.approx(observed, abs=1e-12)
+    assert verdict.p_value == pytest.approx((1 + sum(c >= observed for c in controls)) / (len(controls) + 1))
+
+
+def test_random_from_a_set_draws_within_it(run):
+    _, result = run
+    sel = set(next(r for r in result.selections if r["name"] == "sel")["units"]["act"])
+    spare = next(r for r in result.selections if r["name"] == "spare")
+    assert spare["kind"] == "random-from" and len(spare["units"]["act"]) == 4
+    assert set(spare["units"]["act"]) <= sel
+    json.dumps(result.selections)
+
+
+def test_the_new_forms_round_trip_through_fmt():
+    from abl.spec.fmt import format_text
+
+    text = ("units a = random 16 in act among live\nunits b = random 4 from (sel - c)\n"
+            "units d = random 10% from g\n")
+    assert format_text(text).text == text
