@@ -216,7 +216,8 @@ class MetricPhrase:
 class Selector:
     """`[class 7]`, `[alpha = -1]`, `[cell = 3,3]` (value: a list of two numbers) or
     `[row in [0, 3]]` (`among`: the mean over those values) after a metric in an expectation."""
-    key: str              # "class", "layer", "cell", "row", "col", "seed" or a loop variable's name
+    key: str              # "class", "not class" (`[class != c]`: the other classes' mean), "layer",
+                          # "cell", "row", "col", "seed" or a loop variable's name
     value: Value
     span: Span
     among: bool = False   # `KEY in [..]`: the values are averaged

@@ -84,6 +84,7 @@ class ClaimChecks:
         check_claim_dims(self, decl, lhs, test, family_dims(self.measure_dims, lhs, scope))
         check_open_dims(self, decl, lhs, test, self.open_dims, scope)
         check_selected_values(self, lhs, test, self.loop_values, scope)
+        self.off_target(decl, lhs, test)
         return dataclasses.replace(decl, quantity=lhs, test=test)
 
     def _check_ReportDecl(self, decl: ast.ReportDecl, scope: Scope):
@@ -270,7 +271,7 @@ class ClaimChecks:
         if quantity.where_class is not None:
             self.class_value(quantity.where_class, scope)
         model = quantity.model
-        by_dims = over_family or any(selector.key != "class" for selector in quantity.selectors)
+        by_dims = over_family or any(selector.key not in ("class", "not class") for selector in quantity.selectors)
         if model is not None:
             self.use(scope, model, ("model",), "model")
         elif not by_dims:
@@ -278,7 +279,7 @@ class ClaimChecks:
         if quantity.fit_on is not None:
             self.use(scope, quantity.fit_on, ("stimuli",), "stimuli")
         for selector in quantity.selectors:
-            if selector.key == "class":
+            if selector.key in ("class", "not class"):
                 self.class_value(selector.value, scope)
         for intervention in quantity.interventions:
             self.intervention(intervention, scope)

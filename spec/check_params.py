@@ -231,6 +231,23 @@ class ParamChecks:
                                f"{self.one_class_stimuli[stimuli.value]}", metric.span,
                        help="measure it on stimuli with several classes")
 
+    def off_target(self, decl: ast.ExpectDecl, lhs: ast.Quantity, test) -> None:
+        """E315: `[class != C]` is the right side of `Q[class C] OP Q[class != C]`, one claim per class."""
+        right = test.rhs.selectors if isinstance(test, ast.CompareQuantity) else ()
+        for selector in lhs.selectors + tuple(s for s in right if s.key == "not class"):
+            if selector.key != "not class":
+                continue
+            mine = [s.value for s in lhs.selectors if s.key == "class"] + \
+                ([lhs.where_class] if lhs.where_class is not None and not lhs.where_not else [])
+            if selector in lhs.selectors or len(mine) != 1 or \
+                    getattr(mine[0], "value", None) != getattr(selector.value, "value", None):
+                self.error("E315", "`[class != C]` is the right side of a claim whose left side is class C",
+                           selector.span, help="write `expect drop of M[class c] on S ablating U > "
+                                               "drop of M[class != c] on S ablating U`")
+            elif decl.families:
+                self.error("E315", "`[class != C]` is one claim per class: write it inside `for each class c`",
+                           decl.families[0].span)
+
     def where_not(self, quantity: ast.Quantity, in_expect: bool) -> None:
         """E315: `where class != C` is for the output measures of `measure` statements (the images of
         every class but C), not unit measures, `selective rank deficit` or expectations."""

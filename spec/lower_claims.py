@@ -150,6 +150,9 @@ class ClaimLowering(Transformer):
     def select_class(self, meta, value):
         return ast.Selector("class", value, self._span(meta))
 
+    def select_not_class(self, meta, value):
+        return ast.Selector("not class", value, self._span(meta))
+
     def select_dim(self, meta, name, value):
         return ast.Selector(name.value, value, self._span(meta))
 

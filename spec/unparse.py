@@ -162,6 +162,8 @@ def _selectors_text(selectors) -> str:
     for selector in selectors:
         if selector.key == "class":
             items.append(f"class {value_text(selector.value)}")
+        elif selector.key == "not class":
+            items.append(f"class != {value_text(selector.value)}")
         elif selector.among:
             items.append(f"{selector.key} in {value_text(selector.value)}")
         elif isinstance(selector.value, ast.ListValue):      # `cell = 3,3`

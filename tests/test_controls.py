@@ -129,3 +129,64 @@ def test_the_new_forms_round_trip_through_fmt():
     text = ("units a = random 16 in act among live\nunits b = random 4 from (sel - c)\n"
             "units d = random 10% from g\n")
     assert format_text(text).text == text
+
+
+OFF_TARGET = '''experiment "off target"
+seed 0
+stimuli test = digits split test
+model net = python "deadnet:make"
+for each class c in [3, 7]:
+    units sel = top 6 by selectivity for class c in act on test
+    measure accuracy on test where class == c ablating sel
+    expect drop of accuracy[class c] on test ablating sel > drop of accuracy[class != c] on test ablating sel
+'''
+
+
+@pytest.fixture(scope="module")
+def off_target(run, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("off")
+    (folder / "deadnet.py").write_text(NET)
+    sys.path.insert(0, str(folder))
+    try:
+        experiment = Experiment.from_text(OFF_TARGET, cache_dir=folder)
+        yield experiment, experiment.run()
+    finally:
+        sys.path.remove(str(folder))
+
+
+def test_an_off_target_claim_is_the_class_against_the_other_classes_mean_as_plain_torch_says(off_target, plain):
+    from abl.interpreter.run.off_target import class_contrast_test
+    from abl.interpreter.run.statistics import stream_seed
+
+    experiment, result = off_target
+    net, images, labels, _ = plain
+    with torch.no_grad():
+        hidden = torch.relu(net.fc(net.flat(images)))
+        before = (net.out(hidden).argmax(1) == labels).double()
+        for number, c in enumerate([3, 7], start=1):
+            sel = next(r for r in result.selections if r["name"] == "sel" and r["class"] == c)["units"]["act"]
+            ablated = hidden.clone()
+            ablated[:, sel] = 0
+            drops = (before - (net.out(ablated).argmax(1) == labels).double()).numpy()
+            target = drops[labels.numpy() == c]
+            others = [drops[labels.numpy() == k] for k in range(10) if k != c]
+            verdict = result.verdicts[number - 1]
+            assert verdict.observed == pytest.approx(target.mean(), abs=1e-12)
+            assert verdict.reference == pytest.approx(np.mean([o.mean() for o in others]), abs=1e-12)
+            assert verdict.test == "stratified bootstrap" and verdict.n == len(labels)
+            test = class_contrast_test(target, others, ">", 0.0, 0.05, experiment.plan.resamples,
+                                       stream_seed(experiment.plan.seed, "claim", number))
+            assert verdict.p_value == pytest.approx(test.p_value)
+            assert verdict.ci_low is not None and verdict.ci_low <= verdict.effect
+
+
+def test_class_not_c_is_refused_on_the_left_and_round_trips():
+    from abl.spec.fmt import format_text
+    from abl.spec.frontend import compile_text
+
+    line = "expect drop of accuracy[class 3] on test ablating s > drop of accuracy[class != 3] on test ablating s\n"
+    assert format_text(line).text == line
+    bad = ('stimuli test = digits split test\nmodel net = python "deadnet:make"\nunits s = random 3 in act\n'
+           "expect drop of accuracy[class != 3] on test ablating s > drop of accuracy[class 3] on test ablating s\n")
+    codes = [d.code for d in compile_text(bad).diagnostics]
+    assert "E315" in codes

@@ -10,9 +10,9 @@ from abl.spec.diagnostics import did_you_mean, listing
 from abl.spec.vocabulary import MEASURES_NEEDING_INTERVENTION
 
 from abl.interpreter.plan.plan import (ChangeClaim, ControlClaim, ExpectItem, ExtremeClaim, Family, MeasureItem, NumberClaim,
-                   QuantityClaim, REPORT_TYPES, ResultQuery)
+                   OffTargetClaim, QuantityClaim, REPORT_TYPES, ResultQuery)
 from abl.interpreter.plan.units import Selection
-from abl.interpreter.plan.env import _Abort, _Env
+from abl.interpreter.plan.env import Binding, _Abort, _Env
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,8 @@ class ClaimPlanning:
         for selector in quantity.selectors:
             if selector.key == "class":
                 cls = self._class_index(selector.value, env, stimuli)
+            elif selector.key == "not class":
+                continue                # the other classes' rows: OffTargetClaim reads them all
             elif selector.among:
                 among += self._among(selector, env, stimuli)
             else:
@@ -149,6 +151,10 @@ class ClaimPlanning:
         are the claim's own (`repeats` of them, seeded by the claim's stream). Returns the claim
         numbers the planned rows carry, with and without the interventions (0: shared rows, or
         rows the expectation reads from `measure` statements)."""
+        if quantity.model is not None and any(s.key == "not class" for s in quantity.selectors):
+            # `[class != c]`: the value of every class, their mean over those but c taken when deciding
+            metric = dataclasses.replace(quantity.metric, per_class=True)
+            quantity = dataclasses.replace(quantity, metric=metric, selectors=(), where_class=None)
         if quantity.model is None or any(s.key != "class" for s in quantity.selectors):
             return (0, 0)
         if quantity.metric.text in MEASURES_NEEDING_INTERVENTION and not quantity.interventions:
@@ -181,12 +187,20 @@ class ClaimPlanning:
         elif isinstance(test, r.ExtremeTest):
             item = ExtremeClaim(**common)
         else:
-            rhs_quantity = test.rhs
-            rhs_claims = (0, 0) if over_family else self._ensure_measured(rhs_quantity, env, repeats, claim)
-            rhs, rhs_rows = self._query(rhs_quantity, env, rhs_claims)
+            rhs_quantity, rhs_env = test.rhs, env
+            if any(s.key == "not class" for s in rhs_quantity.selectors):
+                # the other classes' values, measured for this claim: a `vs class` dimension keeps
+                # them apart from those of another member of `for each class c`, whose units differ
+                rhs_env = env.child()
+                name = self._info(lhs.stimuli).class_names[lhs.cls]
+                rhs_env.bindings["vs class"] = Binding("var", name, name)
+            rhs_claims = (0, 0) if over_family else self._ensure_measured(rhs_quantity, rhs_env, repeats, claim)
+            rhs, rhs_rows = self._query(rhs_quantity, rhs_env, rhs_claims)
             sides = (lhs_rows, rhs_rows)
             if bool(rhs_quantity.interventions) and self._is_random(rhs_quantity, env):
                 item = ControlClaim(rhs=rhs, op=test.op, repeats=repeats, **common)
+            elif any(s.key == "not class" for s in rhs_quantity.selectors):
+                item = OffTargetClaim(rhs=rhs, op=test.op, target=lhs.cls, **common)
             else:
                 offset = test.offset if test.offset is not None else 0.0
                 same_models = (lhs_rows.models or (lhs_rows.model,)) == (rhs_rows.models or (rhs_rows.model,))
