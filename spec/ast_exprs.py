@@ -171,9 +171,9 @@ class ActivationIntervention:
     """`ablating U` (zero), `mean-ablating U`, `clamping U to V`, `scaling U by F`, optionally
     `at token T` (a token sequence's units edited at one token only; not with mean-ablating,
     which the checker refuses)."""
-    kind: str             # "zero" | "mean" | "clamp" | "scale"
+    kind: str             # "zero" | "mean" | "clamp" | "scale" | "patch"
     units: UnitExpr
-    value: Value | None
+    value: Value | None   # clamp: the value; scale: the factor; patch: the source stimuli's Name
     span: Span
     token: Value | None = None
 

@@ -269,3 +269,29 @@ class ParamChecks:
         layer = ast.AllSelection(ast.Name(units.name.value, units.name.span), units.span)
         return dataclasses.replace(quantity, metric=dataclasses.replace(quantity.metric, of_units=layer))
 
+    def intervention(self, intervention, scope: Scope) -> None:
+        if isinstance(intervention, ast.ActivationIntervention):
+            self.unit_expr(intervention.units, scope)
+            if intervention.kind == "patch":
+                self.use(scope, intervention.value, ("stimuli",), "stimuli")
+            elif intervention.value is not None:
+                self.number_value(intervention.value, "the value")
+            if intervention.token is not None and intervention.kind == "mean":
+                self.error("E315", "`mean-ablating` has no `at token`: the recorded means average over "
+                           "every token", intervention.token.span,
+                           help="ablate, clamp or scale at the token instead: `ablating U at token 0`")
+            elif intervention.token is not None:
+                self.int_value(intervention.token, "a token index", minimum=0)
+        else:
+            if intervention.units is not None:
+                if self.unit_expr(intervention.units, scope):
+                    self.error("E314", "weight edits take single unit sets, not a grid", intervention.span)
+            if intervention.connection is not None:
+                items = intervention.connection.items
+                if len(items) != 2:
+                    self.error("E306", "a connection is `[output, input]`", intervention.connection.span)
+                for item in items:
+                    self.int_value(item, "a unit index", minimum=0)
+                self.layer_value(intervention.layer, scope)
+            if intervention.factor is not None:
+                self.number_value(intervention.factor, "the factor")

@@ -124,6 +124,9 @@ class ClaimLowering(Transformer):
     def scale(self, meta, units, value, token=None):
         return ast.ActivationIntervention("scale", units, value, self._span(meta), token)
 
+    def patch(self, meta, units, source, token=None):
+        return ast.ActivationIntervention("patch", units, source, self._span(meta), token)
+
     def at_token(self, meta, value):
         return value
 

@@ -140,7 +140,7 @@ UnitExpr = Union[RankedSelection, RandomSelection, ExplicitSelection, AllSelecti
 
 @dataclass(frozen=True)
 class ActivationIntervention:
-    kind: str                          # "zero" | "mean" | "clamp" | "scale"
+    kind: str                          # "zero" | "mean" | "clamp" | "scale" | "patch" (value: the stimuli)
     units: UnitExpr
     value: Scalar | None
     text: str

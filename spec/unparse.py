@@ -107,7 +107,7 @@ def _unit_term_text(expr, before_on: bool = False) -> str:
 # ---- interventions ----------------------------------------------------------------------------
 
 _ACTIVATION_VERBS = {"zero": "ablating", "mean": "mean-ablating", "clamp": "clamping",
-                     "scale": "scaling"}
+                     "scale": "scaling", "patch": "patching"}
 
 
 def intervention_text(intervention: ast.Intervention) -> str:
@@ -115,8 +115,8 @@ def intervention_text(intervention: ast.Intervention) -> str:
         text = f"{_ACTIVATION_VERBS[intervention.kind]} {_unit_term_text(intervention.units)}"
         if intervention.kind == "clamp":
             text += f" to {value_text(intervention.value)}"
-        elif intervention.kind == "scale":
-            text += f" by {value_text(intervention.value)}"
+        elif intervention.kind in ("scale", "patch"):
+            text += f" {'by' if intervention.kind == 'scale' else 'from'} {value_text(intervention.value)}"
         if intervention.token is not None:
             text += f" at token {value_text(intervention.token)}"
         return text

@@ -190,3 +190,52 @@ def test_class_not_c_is_refused_on_the_left_and_round_trips():
            "expect drop of accuracy[class != 3] on test ablating s > drop of accuracy[class 3] on test ablating s\n")
     codes = [d.code for d in compile_text(bad).diagnostics]
     assert "E315" in codes
+
+
+PATCHING = '''experiment "patching"
+seed 0
+stimuli test = digits split test
+stimuli noisy = test noise 0.5
+model net = python "deadnet:make"
+units some = [1, 3, 5, 7, 9, 11, 40, 41] in act
+measure accuracy on test patching some from noisy
+measure accuracy on test where class == 3 patching some from noisy
+measure activation of some on test patching some from noisy
+'''
+
+
+def test_patching_sets_the_units_to_their_values_on_the_paired_images(run, plain, tmp_path):
+    net, _, _, _ = plain
+    (tmp_path / "deadnet.py").write_text(NET)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        experiment = Experiment.from_text(PATCHING, cache_dir=tmp_path)
+        result = experiment.run()
+    finally:
+        sys.path.remove(str(tmp_path))
+    net = experiment.model("net")
+    test, noisy = experiment.stimuli("test"), experiment.stimuli("noisy")
+    images, labels = torch.as_tensor(test.images).float(), torch.as_tensor(test.labels)
+    units = [1, 3, 5, 7, 9, 11, 40, 41]
+    with torch.no_grad():
+        source = torch.relu(net.fc(net.flat(torch.as_tensor(noisy.images).float())))     # pass 1
+        hidden = torch.relu(net.fc(net.flat(images)))                                     # pass 2, patched
+        hidden[:, units] = source[:, units]
+        correct = (net.out(hidden).argmax(1) == labels).double().numpy()
+    assert not torch.equal(source[:, units], torch.relu(net.fc(net.flat(images)))[:, units])
+    activation = [row.value for row in result.table.rows if row.measure == "activation"]
+    assert activation[0] == pytest.approx(float(source[:, units].mean()), rel=1e-5)
+    rows = {row.cls: row.value for row in result.table.rows if row.measure == "accuracy"}
+    assert rows[""] == pytest.approx(correct.mean(), abs=1e-12)
+    assert rows["3"] == pytest.approx(correct[labels.numpy() == 3].mean(), abs=1e-12)
+
+
+def test_patching_round_trips_and_needs_declared_stimuli():
+    from abl.spec.fmt import format_text
+    from abl.spec.frontend import compile_text
+
+    line = "measure accuracy on test patching (a | b) from noisy\n"
+    assert format_text(line).text == line
+    bad = ('stimuli test = digits split test\nmodel net = python "deadnet:make"\nunits s = [1] in act\n'
+           "measure accuracy on test patching s from nowhere\n")
+    assert "E201" in [d.code for d in compile_text(bad).diagnostics]

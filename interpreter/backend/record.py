@@ -16,10 +16,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from abl.interpreter.backend.conditions import Condition
+from abl.interpreter.backend.conditions import Condition, EditMode
 from abl.interpreter.errors import RunError
 from abl.interpreter.backend.edits import add_edit_hooks, unit_output
 from abl.interpreter.backend.hooks import HookSession, eval_mode, forward
+from abl.interpreter.backend.patching import add_patch_hooks, sequential_positions
 from abl.interpreter.backend.weights import applied_weight_edits
 
 
@@ -157,7 +158,9 @@ def record_layers(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.
         return hook
 
     session = HookSession(model)
-    if condition is not None:
+    if condition is not None and any(e.mode is EditMode.PATCH for e in condition.activation_edits):
+        add_patch_hooks(session, condition.activation_edits, sequential_positions())   # the set, in order
+    elif condition is not None:
         add_edit_hooks(session, condition.activation_edits)
     for layer in layers:
         session.add_output_hook(layer, make_hook(layer))

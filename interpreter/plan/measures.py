@@ -8,7 +8,7 @@ from abl.spec import resolved as r
 
 from abl.interpreter.plan.plan import MeasureItem, measure_type
 from abl.interpreter.plan.units import (Ablate, AllUnits, Cell, Clamp, ExplicitUnits, GridCellUnits, MeanAblate,
-                         PooledRandomUnits, RandomUnits, RankedUnits, Scale, ScaleConnection, ScaleWeights, Selection, ThresholdUnits,
+                         Patch, PooledRandomUnits, RandomUnits, RankedUnits, Scale, ScaleConnection, ScaleWeights, Selection, ThresholdUnits,
                          UnitSetOperation)
 from abl.interpreter.plan.env import Binding, _Env
 
@@ -199,6 +199,9 @@ class MeasurePlanning:
                 return (Ablate(**common), family)
             if intervention.kind == "mean":
                 return (MeanAblate(**common), family)
+            if intervention.kind == "patch":
+                name = intervention.value.value
+                return (Patch(source=env.stimuli[name], source_label=env.stimuli_label(name), **common), family)
             value = float(self._number(intervention.value, env))
             if intervention.kind == "clamp":
                 return (Clamp(value=value, **common), family)

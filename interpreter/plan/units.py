@@ -233,6 +233,16 @@ class Scale(ActivationIntervention):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Patch(ActivationIntervention):
+    """`patching U from S`: each image's units set to their values on the image at the same
+    position of stimuli S (activation patching)."""
+
+    mode: ClassVar[str] = "patch"
+    source: str                       # the source stimuli's key
+    source_label: str = ""            # as written
+
+
+@dataclass(frozen=True, kw_only=True)
 class ScaleWeights:
     """`scaling incoming|outgoing weights of U by F`."""
 
@@ -253,7 +263,7 @@ class ScaleConnection:
     span: Span = field(default_factory=Span.unknown, compare=False, hash=False)
 
 
-InterventionPlan = Ablate | MeanAblate | Clamp | Scale | ScaleWeights | ScaleConnection
+InterventionPlan = Ablate | MeanAblate | Clamp | Scale | Patch | ScaleWeights | ScaleConnection
 
 
 def unit_count(selection, n_units: int) -> int:
