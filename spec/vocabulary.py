@@ -14,8 +14,10 @@ PREPROCESSING = ("auto", "none", "imagenet")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 # Per-unit scores a selection can rank or threshold by.
-UNIT_METRICS = ("activation", "magnitude", "selectivity", "selectivity index", "rotated magnitude")
-CLASS_UNIT_METRICS = ("selectivity", "rotated magnitude")   # need `for class C`
+UNIT_METRICS = ("activation", "magnitude", "selectivity", "selectivity index", "rotated magnitude",
+                "conductance", "integrated gradients")
+# need `for class C`; the last two are attributions through Captum (run/attribution.py)
+CLASS_UNIT_METRICS = ("selectivity", "rotated magnitude", "conductance", "integrated gradients")
 
 # What `measure` can measure.
 MEASURES = ("accuracy", "loss", "rank", "rank deficit", "selective rank deficit", "rank change",

@@ -239,3 +239,47 @@ def test_patching_round_trips_and_needs_declared_stimuli():
     bad = ('stimuli test = digits split test\nmodel net = python "deadnet:make"\nunits s = [1] in act\n'
            "measure accuracy on test patching s from nowhere\n")
     assert "E201" in [d.code for d in compile_text(bad).diagnostics]
+
+
+ATTRIBUTION = '''experiment "attribution"
+seed 0
+stimuli test = digits split test
+model net = python "deadnet:make"
+units cond = top 5 by conductance for class 3 in act on test
+units ig = top 5 by integrated gradients for class 3 in act on test
+measure accuracy on test ablating cond
+measure accuracy on test ablating ig
+'''
+
+
+def test_attribution_rules_rank_units_as_captum_called_directly(plain, tmp_path):
+    captum_attr = pytest.importorskip("captum.attr")
+    (tmp_path / "deadnet.py").write_text(NET)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        experiment = Experiment.from_text(ATTRIBUTION, cache_dir=tmp_path)
+        result = experiment.run()
+    finally:
+        sys.path.remove(str(tmp_path))
+    net = experiment.model("net")
+    test = experiment.stimuli("test")
+    images = torch.as_tensor(test.images).float()[torch.as_tensor(test.labels) == 3]
+    for name, method in (("cond", captum_attr.LayerConductance), ("ig", captum_attr.LayerIntegratedGradients)):
+        values = method(net, net.act).attribute(images, baselines=torch.zeros_like(images), target=3, n_steps=50)
+        scores = values.double().mean(0).detach().numpy()
+        top = np.lexsort((np.arange(64), -scores))[:5]
+        record = next(r for r in result.selections if r["name"] == name)
+        assert record["units"]["act"] == sorted(int(i) for i in top)
+        assert record["scores"][record["metric"]] == pytest.approx([float(scores[i]) for i in sorted(top)], abs=2e-6)
+        assert record["attribution"]["baseline"] == "zeros" and record["attribution"]["steps"] == 50
+        assert record["attribution"]["images"] == len(images)
+
+
+def test_a_missing_captum_says_which_extra_to_install(monkeypatch):
+    from abl.interpreter.errors import RunError
+    from abl.interpreter.run.attribution import unit_attributions
+
+    monkeypatch.setitem(sys.modules, "captum.attr", None)
+    net = torch.nn.Sequential(torch.nn.Linear(2, 3))
+    with pytest.raises(RunError, match=r"abl\[attribution\]"):
+        unit_attributions(net, net[0], torch.zeros(1, 2), "conductance", 0)

@@ -57,8 +57,21 @@ class Executor:
         self.forward_passes = 0
 
     def _new_selections(self) -> None:
-        self.selector = Selector(self.recordings.stats)
+        self.selector = Selector(self.recordings.stats, self._attribute)
         self.conditions = ConditionBuilder(self.loader, self.recordings, self.selector)
+
+    def _attribute(self, leaf, metric: str):
+        """A unit set's attribution scores (run/attribution.py) on its class's images, and how."""
+        from abl.interpreter.run.attribution import attribution_record, unit_attributions
+        from abl.interpreter.backend.hooks import module_at
+
+        model, stimuli = self.model(leaf.model), self.stimuli(leaf.stimuli)
+        positions = np.flatnonzero(stimuli.labels.numpy() == leaf.target_class)
+        images = stimuli.take(positions)
+        module = module_at(model.module, model.resolve_layer(leaf.layer))
+        scores = unit_attributions(model.module, module, images, metric, leaf.target_class, leaf.per_element,
+                                   self.device)
+        return scores, attribution_record(metric, len(positions))
 
     # ---- what the phases hold, for the API, the shard loop and tests --------------------------
     @property

@@ -24,6 +24,7 @@ class ResolvedSelection:
     units: tuple[tuple[str, tuple[int, ...]], ...]          # (layer as written, sorted indices)
     scores: tuple[tuple[str, tuple[float, ...]], ...] = ()   # ranked/threshold/grid: per unit, in order
     liveness: tuple[tuple[str, int, int, int, int], ...] = ()  # (layer, units, dead, rare, chosen dead)
+    attribution: dict | None = None                          # `by conductance`: method, baseline, steps
 
     def as_record(self) -> dict:
         s = self.selection
@@ -60,6 +61,8 @@ class ResolvedSelection:
             record["rarely_active_units"] = {layer: rare for layer, _, _, rare, _ in self.liveness}
             chosen = sum(len(units) for _, units in self.units)
             record["dead_share"] = round(sum(c for *_, c in self.liveness) / chosen, 6) if chosen else 0.0
+        if self.attribution is not None:
+            record["attribution"] = dict(self.attribution)
         if self.scores:
             record["scores"] = {name: [round(float(v), 6) for v in values] for name, values in self.scores}
         return record
@@ -68,8 +71,10 @@ class ResolvedSelection:
 class Selector:
     """Resolves selections (memoised) with `stats(model, stimuli, layer)` -> LayerStats."""
 
-    def __init__(self, stats: Callable):
+    def __init__(self, stats: Callable, attribute: Callable | None = None):
         self.stats = stats
+        self.attribute = attribute      # (leaf, metric) -> ((U,) scores, record): attributions (attribution.py)
+        self._attributions: dict[tuple, dict] = {}
         self._selections: dict[Selection, dict[str, tuple[int, ...]]] = {}
         self._grids: dict = {}
 
@@ -102,7 +107,7 @@ class Selector:
     def resolved(self) -> list[ResolvedSelection]:
         """Every selection resolved so far, in the order first resolved."""
         return [ResolvedSelection(selection, tuple(units.items()), self._scores(selection, units),
-                                  self.liveness(selection, units))
+                                  self.liveness(selection, units), self.attribution_record(selection))
                 for selection, units in self._selections.items()]
 
     def liveness(self, selection: Selection, units: dict) -> tuple:
@@ -128,8 +133,31 @@ class Selector:
         stats = self.stats(selection.model, selection.stimuli, selection.recorded_layer)
         chosen = list(units[selection.layer])
         metrics = [selection.metric] + ([selection.column_metric] if isinstance(selection, GridCellUnits) else [])
-        return tuple((metric, tuple(unit_metrics.unit_scores(stats, metric, selection.target_class)[chosen]))
-                     for metric in metrics)
+        return tuple((metric, tuple(self.scores(selection, stats, metric)[chosen])) for metric in metrics)
+
+    def scores(self, selection: UnitLeaf, stats, metric: str) -> np.ndarray:
+        """(U,) the unit metric's scores: from the recording, or an attribution (run/attribution.py)."""
+        from abl.interpreter.run import unit_metrics
+        from abl.interpreter.run.attribution import ATTRIBUTION_METRICS
+
+        if metric not in ATTRIBUTION_METRICS:
+            return unit_metrics.unit_scores(stats, metric, selection.target_class)
+        key = (selection.model, selection.stimuli, selection.layer, selection.per_element,
+               selection.target_class, metric)
+        if key not in self._attributions:
+            scores, record = self.attribute(selection, metric)
+            self._attributions[key] = {"scores": scores, "record": record}
+        return self._attributions[key]["scores"]
+
+    def attribution_record(self, selection: Selection) -> dict | None:
+        """How an attribution-ranked set's scores were computed (method, baseline, steps)."""
+        for metric in (getattr(selection, "metric", ""), getattr(selection, "column_metric", "")):
+            key = (getattr(selection, "model", ""), getattr(selection, "stimuli", ""),
+                   getattr(selection, "layer", ""), getattr(selection, "per_element", False),
+                   getattr(selection, "target_class", None), metric)
+            if key in self._attributions:
+                return self._attributions[key]["record"]
+        return None
 
     def _pooled(self, selection: PooledRandomUnits) -> dict[str, tuple[int, ...]]:
         """`random N from SET`: N of SET's (layer, unit) pairs, in SET's order, drawn uniformly."""
@@ -155,7 +183,7 @@ class Selector:
             count = unit_count(selection, n_units)
             check_count(count, n_units, where)
         if isinstance(selection, RankedUnits):
-            scores = unit_metrics.unit_scores(stats, selection.metric, selection.target_class)
+            scores = self.scores(selection, stats, selection.metric)
             return unit_metrics.top_k(scores, count, bottom=selection.bottom)
         if isinstance(selection, RandomUnits) and selection.among_live:
             live = unit_metrics.live_units(stats)
@@ -171,7 +199,7 @@ class Selector:
         if isinstance(selection, AllUnits):
             return tuple(range(n_units))
         if isinstance(selection, ThresholdUnits):
-            scores = unit_metrics.unit_scores(stats, selection.metric, selection.target_class)
+            scores = self.scores(selection, stats, selection.metric)
             units = unit_metrics.threshold(scores, selection.op, selection.threshold)
             if not units:
                 raise RunError(f"{where}: no unit has {selection.metric} {selection.op} {selection.threshold:g}",
@@ -181,8 +209,8 @@ class Selector:
             key = (selection.model, selection.stimuli, selection.layer, selection.metric,
                    selection.column_metric, selection.target_class, selection.rows, selection.cols)
             if key not in self._grids:
-                rows = unit_metrics.unit_scores(stats, selection.metric, selection.target_class)
-                cols = unit_metrics.unit_scores(stats, selection.column_metric, selection.target_class)
+                rows = self.scores(selection, stats, selection.metric)
+                cols = self.scores(selection, stats, selection.column_metric)
                 self._grids[key] = equal_count_grid(rows, cols, selection.rows, selection.cols)
             return tuple(self._grids[key][selection.cell.row][selection.cell.col])
         raise AssertionError(selection)
