@@ -180,6 +180,7 @@ class ReportDecl:
     steps: Value | None
     units: "UnitExpr | None"
     span: Span
+    top: Value | None = None   # `report exemplars U top N`
 
 
 @dataclass(frozen=True)

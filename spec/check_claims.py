@@ -97,14 +97,14 @@ class ClaimChecks:
             if phrase is not None:
                 self.metric_phrase(phrase, scope, measure=False)
                 self._reported_metric(phrase)
-        if kind == "features":
+        if kind in ("features", "exemplars"):
             if decl.units is None:
-                self.error("E313", "`report features` needs the units: `report features of hot7`",
-                           decl.span)
+                self.error("E313", f"`report {kind}` needs the units: `report {kind} of hot7`", decl.span)
             else:
                 self.unit_expr(decl.units, scope)
-            if decl.steps is not None:
-                self.int_value(decl.steps, "steps", minimum=1)
+            for number, what in ((decl.steps, "steps"), (decl.top, "top")):
+                if number is not None:
+                    self.int_value(number, what, minimum=1)
         elif decl.metric is None:
             self.error("E313", f"`report {kind}` needs a measure, e.g. `report {kind} accuracy`",
                        decl.span)

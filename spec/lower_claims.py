@@ -266,6 +266,9 @@ class ClaimLowering(Transformer):
     def report_of(self, meta, units):
         return ("units", units)
 
+    def report_top(self, meta, value):
+        return ("top", value)
+
     def report_stmt(self, meta, kind, *items):
         metric = None
         fields: dict = {}
@@ -274,6 +277,12 @@ class ClaimLowering(Transformer):
                 metric = item
             else:
                 fields[item[0]] = item[1]
+        if kind.value == "exemplars" and metric is not None and "units" not in fields and \
+                len(metric.metric.words) == 1:
+            # `report exemplars hot7 [top 9] on test`: the word is the unit set, not a measure
+            fields["units"] = ast.UnitRef(ast.Name(metric.metric.words[0], metric.metric.span), metric.metric.span)
+            fields.setdefault("top", metric.top)
+            metric = None
         return ast.ReportDecl(kind, metric, fields.get("by", ()), fields.get("versus"),
                               fields.get("over"), fields.get("stimuli"), fields.get("steps"),
-                              fields.get("units"), self._span(meta))
+                              fields.get("units"), self._span(meta), fields.get("top"))

@@ -77,7 +77,7 @@ class _Resolver:
                 s.stimuli.value if s.stimuli is not None else None,
                 int(s.steps.value) if s.steps is not None else 128,
                 self.units(s.units, scope) if s.units is not None else None,
-                self.source.line_text(s.span.line).strip(), s.span)
+                self.source.line_text(s.span.line).strip(), s.span, int(s.top.value) if s.top is not None else 9)
         if isinstance(s, ast.ForBlock):
             binders = tuple(r.Binder(b.kind, b.variable.value,
                                      None if b.domain is None else self.values(b.domain, scope), b.span)

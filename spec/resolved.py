@@ -149,6 +149,7 @@ class ReportDecl:
     units: UnitExpr | None
     text: str                          # the source line
     span: Span = field(default_factory=Span.unknown, **SPAN_FIELD)
+    top: int = 9                       # `report exemplars U top N`
 
 
 @dataclass(frozen=True)

@@ -286,6 +286,10 @@ def _report_text(decl: ast.ReportDecl) -> str:
         clauses.append(("on", f"on {decl.stimuli.value}"))
     if decl.steps is not None:
         clauses.append(("steps", f"steps {value_text(decl.steps)}"))
+    if decl.top is not None:
+        clauses.append(("top", f"top {value_text(decl.top)}"))
+    if decl.units is not None and decl.kind.value == "exemplars" and isinstance(decl.units, ast.UnitRef):
+        return " ".join(["report exemplars", decl.units.name.value] + [text for _, text in clauses])
     if decl.units is not None:
         # `report features of U ...`; after a metric, `of U` would read as the metric's own
         # argument, so it goes last (a parsed spec always has another clause in between)

@@ -30,7 +30,7 @@ MEASURES_NEEDING_LAYER = ("selectivity index",)
 MEASURES_OF_OUTPUTS = ("accuracy", "loss", "rank", "rank deficit", "selective rank deficit",
                        "rank change", "logit", "probability")
 
-REPORT_KINDS = ("table", "bars", "heatmap", "histogram", "curve", "scatter", "features")
+REPORT_KINDS = ("table", "bars", "heatmap", "histogram", "curve", "scatter", "features", "exemplars")
 
 BUILTIN_ARCHITECTURES = ("mlp", "cnn")
 # every classification model of torchvision, generated from its list_models (spec/torchvision_models.py)

@@ -283,3 +283,36 @@ def test_a_missing_captum_says_which_extra_to_install(monkeypatch):
     net = torch.nn.Sequential(torch.nn.Linear(2, 3))
     with pytest.raises(RunError, match=r"abl\[attribution\]"):
         unit_attributions(net, net[0], torch.zeros(1, 2), "conductance", 0)
+
+
+EXEMPLARS = '''experiment "exemplars"
+seed 0
+stimuli test = digits split test
+model net = python "deadnet:make"
+units few = [1, 40] in act
+report exemplars few on test top 4
+'''
+
+
+def test_exemplars_are_each_units_most_activating_images_as_plain_torch_ranks_them(plain, tmp_path):
+    import os
+    import subprocess
+
+    net, images, labels, _ = plain
+    (tmp_path / "deadnet.py").write_text(NET)
+    (tmp_path / "ex.abl").write_text(EXEMPLARS)
+    env = dict(os.environ, NO_COLOR="1", ABL_CACHE_DIR=str(tmp_path / "cache"))
+    done = subprocess.run([sys.executable, "-m", "abl.interpreter.cli", "run", "ex.abl", "--out", "out"],
+                          capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    records = json.loads((tmp_path / "out" / "exemplars.json").read_text())
+    assert [r["unit"] for r in records] == [1, 40]
+    with torch.no_grad():
+        hidden = torch.relu(net.fc(net.flat(images))).double().numpy()
+    for record in records:
+        order = np.lexsort((np.arange(len(hidden)), -hidden[:, record["unit"]]))[:4]
+        assert record["images"] == [int(i) for i in order]
+        assert record["activations"] == pytest.approx(hidden[order, record["unit"]], abs=1e-5)
+        assert record["labels"] == [str(int(labels[i])) for i in order]
+    figure = tmp_path / "out" / "figures" / "exemplars-few.png"
+    assert figure.is_file() and figure.stat().st_size > 0

@@ -248,10 +248,13 @@ class ClaimPlanning:
                 self.fail("E308", "`report features` needs exactly one model in scope", decl.span)
             stimuli = next(iter(env.stimuli.values()), "")
             units = tuple(s for _, s in self._bind_units(decl.units, env, models[0], stimuli))
-        self.reports.append(REPORT_TYPES[decl.kind](
+        item = REPORT_TYPES[decl.kind](
             metric, decl.by, decl.versus.text if decl.versus is not None else "",
             decl.over or "", env.stimuli.get(decl.stimuli, "") if decl.stimuli is not None else "",
-            units, decl.steps, decl.text, decl.span))
+            units, decl.steps, decl.text, decl.span)
+        if decl.kind == "exemplars":        # on the units' own stimuli unless `on S` says otherwise
+            item = dataclasses.replace(item, top=decl.top, stimuli=item.stimuli or units[0].leaves()[0].stimuli)
+        self.reports.append(item)
 
     def _resolve_reports(self) -> None:
         """Each report's metric (and `vs` metric) as the measurements label it: `probability` is

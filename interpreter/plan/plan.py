@@ -239,8 +239,17 @@ class FeaturesReport(ReportItem):
     kind: ClassVar[str] = "features"
 
 
+@dataclass(frozen=True)
+class ExemplarsReport(ReportItem):
+    """`report exemplars U on S top N`: each unit's N most activating images of S."""
+
+    kind: ClassVar[str] = "exemplars"
+    top: int = 9
+
+
 REPORT_TYPES: dict[str, type[ReportItem]] = {cls.kind: cls for cls in (
-    TableReport, BarsReport, HeatmapReport, HistogramReport, CurveReport, ScatterReport, FeaturesReport)}
+    TableReport, BarsReport, HeatmapReport, HistogramReport, CurveReport, ScatterReport, FeaturesReport,
+    ExemplarsReport)}
 
 
 @dataclass(frozen=True)

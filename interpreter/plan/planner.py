@@ -82,6 +82,8 @@ class Planner(DeclarationPlanning, MeasurePlanning, ClaimPlanning):
                 selections.append(item.of_units)
         for report in self.reports:
             selections.extend(report.units)
+            if report.stimuli and report.units:             # `report exemplars U on S`
+                stimuli.add(report.stimuli)
         for selection in selections:
             for leaf in selection.leaves():
                 models.add(leaf.model)

@@ -39,6 +39,11 @@ class RunResult:
         return list(dict.fromkeys(notes))
 
     @functools.cached_property
+    def exemplars(self) -> list[tuple[dict, np.ndarray]]:
+        """`report exemplars`: (record, its images) per unit (exemplars.json holds the records)."""
+        return [pair for shard in self.shards for pair in shard.exemplars]
+
+    @functools.cached_property
     def feature_images(self) -> dict[str, np.ndarray]:
         return {label: image for shard in self.shards for label, image in shard.feature_images}
 

@@ -54,6 +54,8 @@ def write_shard(folder: Path, digest: str, result: ShardResult) -> Path:
         arrays[f"values_{i}"] = np.asarray(values.values)
     for i, (_, image) in enumerate(result.feature_images):
         arrays[f"feature_{i}"] = np.asarray(image)
+    for i, (_, images) in enumerate(result.exemplars):
+        arrays[f"exemplar_{i}"] = np.asarray(images)
     meta = {"format": FORMAT, "digest": digest, "index": result.index, "rows": rows, "per_image": per_image,
             "selections": list(result.selections),
             "stimuli": [dataclasses.asdict(s) for s in result.stimuli],
@@ -61,7 +63,7 @@ def write_shard(folder: Path, digest: str, result: ShardResult) -> Path:
             "notes": list(result.notes), "forward_passes": result.forward_passes,
             "features": [label for label, _ in result.feature_images],
             "seconds": result.seconds, "threads": result.threads, "node": result.node, "pid": result.pid,
-            "started_at": result.started_at}
+            "started_at": result.started_at, "exemplars": [record for record, _ in result.exemplars]}
     arrays["meta"] = np.array(json.dumps(meta, default=str))
     path = shard_path(folder, result.index)
     if path.parent.is_symlink():            # planted: never write through it
@@ -100,13 +102,14 @@ def _read(path: Path) -> tuple[ShardResult, str]:
         per_image = tuple((flat[at].key, ImageValues(stimuli, data[f"positions_{i}"], data[f"values_{i}"]))
                           for i, (at, stimuli) in enumerate(meta["per_image"]))
         features = tuple((label, data[f"feature_{i}"]) for i, label in enumerate(meta["features"]))
+        exemplars = tuple((record, data[f"exemplar_{i}"]) for i, record in enumerate(meta.get("exemplars", [])))
     result = ShardResult(
         int(meta["index"]), rows, per_image, tuple(meta["selections"]),
         tuple(StimuliRecord(s["key"], s["sha256"], int(s["n"]), tuple(s["class_names"]),
                             tuple(int(c) for c in s["present_classes"])) for s in meta["stimuli"]),
         tuple(ModelRecord(**m) for m in meta["models"]), tuple(meta["notes"]), int(meta["forward_passes"]),
         features, float(meta["seconds"]), int(meta["threads"]), str(meta["node"]), int(meta["pid"]),
-        float(meta["started_at"]))
+        float(meta["started_at"]), exemplars)
     return result, meta["digest"]
 
 

@@ -18,7 +18,7 @@ import torch
 from abl.interpreter.backend.conditions import Condition
 from abl.interpreter.cache import default_cache_dir
 from abl.interpreter.errors import RunError
-from abl.interpreter.plan.plan import FeaturesReport, MeasureItem, Plan
+from abl.interpreter.plan.plan import ExemplarsReport, FeaturesReport, MeasureItem, Plan
 from abl.interpreter.plan.shards import Shard
 from abl.interpreter.plan.units import Selection
 from abl.interpreter.progress import Progress, SilentProgress
@@ -173,6 +173,7 @@ class Executor:
         self.run_all_conditions()
         measured = self.measure_all()
         features = self.feature_visualisations()
+        exemplars = self.exemplars()
         rows = tuple((index, tuple(item_rows)) for index, item_rows in zip(shard.measures, measured))
         per_image = tuple(self.per_image.items())
         stimuli = tuple(StimuliRecord(key, s.fingerprint, int(s.n), tuple(s.class_names),
@@ -183,7 +184,19 @@ class Executor:
                            tuple(r.as_record() for r in self.selector.resolved()), stimuli, models,
                            tuple(getattr(self.progress, "notes", [])[notes:]), self.forward_passes - passes,
                            tuple(features.items()), time.perf_counter() - started, torch.get_num_threads(),
-                           platform.node(), os.getpid(), started_at)
+                           platform.node(), os.getpid(), started_at, tuple(exemplars))
+
+    def exemplars(self) -> list[tuple[dict, np.ndarray]]:
+        """`report exemplars`: each unit's top images (run/exemplars.py)."""
+        from abl.interpreter.run.exemplars import unit_exemplars
+
+        out = []
+        for report in self.scope.reports:
+            if isinstance(report, ExemplarsReport):
+                model = self.model(report.units[0].model)
+                out += unit_exemplars(report, self.resolve, model, self.stimuli(report.stimuli),
+                                      self.loader.row_plan(report.units[0].model, report.stimuli).batch, self.device)
+        return out
 
     def feature_visualisations(self) -> dict[str, np.ndarray]:
         from abl.interpreter.run.featurevis import visualize_unit

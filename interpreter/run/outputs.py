@@ -56,3 +56,4 @@ class ShardResult:
     node: str = ""                    # the machine that ran it
     pid: int = 0                      # and the process
     started_at: float = 0.0           # wall clock (time.time()) when it started
+    exemplars: tuple[tuple[dict, np.ndarray], ...] = ()   # `report exemplars`: (record, images) per unit
