@@ -115,12 +115,14 @@ class FileModel:
     path: Value
     arch: Name | None
     span: Span
+    arch_python: Value | None = None   # `arch python "mynet:SmallCNN"`: the class or factory to build
 
 
 @dataclass(frozen=True)
 class FactoryModel:
     target: Value
     span: Span
+    kwargs: tuple[tuple[Name, Value], ...] = ()   # `with width=64, weights="w.pt"`
 
 
 @dataclass(frozen=True)

@@ -169,8 +169,14 @@ class _Lower(ClaimLowering):
     def model_timm(self, meta, arch, weights=None):
         return ast.TimmModel(arch, weights, self._span(meta))
 
-    def model_factory(self, meta, target):
-        return ast.FactoryModel(target, self._span(meta))
+    def model_file_python(self, meta, path, target):
+        return ast.FileModel(path, None, self._span(meta), target)
+
+    def factory_arg(self, meta, name, value):
+        return (name, value)
+
+    def model_factory(self, meta, target, *kwargs):
+        return ast.FactoryModel(target, self._span(meta), tuple(kwargs))
 
     def model_ref(self, meta, value):
         return ast.ModelRef(value, self._span(meta))

@@ -128,9 +128,11 @@ class _Resolver:
         if isinstance(expr, ast.TimmModel):
             return r.TimmModel(expr.arch.value, None if expr.weights is None else expr.weights.value, expr.span)
         if isinstance(expr, ast.FileModel):
-            return r.FileModel(expr.path.value, expr.arch.value if expr.arch else None, expr.span)
+            return r.FileModel(expr.path.value, expr.arch.value if expr.arch else None, expr.span,
+                               expr.arch_python.value if expr.arch_python is not None else None)
         if isinstance(expr, ast.FactoryModel):
-            return r.FactoryModel(expr.target.value, expr.span)
+            return r.FactoryModel(expr.target.value, expr.span,
+                                  tuple((name.value, self.value(value, scope).value) for name, value in expr.kwargs))
         return r.ModelRef(expr.value.value, expr.span)
 
     def units(self, expr, scope: _Scope) -> r.UnitExpr:

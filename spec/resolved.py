@@ -88,12 +88,14 @@ class FileModel:
     path: str
     arch: str | None
     span: Span = field(default_factory=Span.unknown, **SPAN_FIELD)
+    arch_python: str | None = None
 
 
 @dataclass(frozen=True)
 class FactoryModel:
     target: str
     span: Span = field(default_factory=Span.unknown, **SPAN_FIELD)
+    kwargs: tuple[tuple[str, object], ...] = ()     # keyword arguments: numbers and strings
 
 
 @dataclass(frozen=True)

@@ -244,9 +244,12 @@ def _model_text(expr: ast.ModelExpr) -> str:
         text = f"file {value_text(expr.path)}"
         if expr.arch is not None:
             text += f" arch {expr.arch.value}"
+        if expr.arch_python is not None:
+            text += f" arch python {value_text(expr.arch_python)}"
         return text
     if isinstance(expr, ast.FactoryModel):
-        return f"python {value_text(expr.target)}"
+        kwargs = ", ".join(f"{name.value}={value_text(value)}" for name, value in expr.kwargs)
+        return f"python {value_text(expr.target)}" + (f" with {kwargs}" if kwargs else "")
     if isinstance(expr, ast.ModelRef):
         return value_text(expr.value)
     raise TypeError(f"not a model expression: {expr!r}")

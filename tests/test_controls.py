@@ -236,6 +236,9 @@ def test_patching_round_trips_and_needs_declared_stimuli():
 
     line = "measure accuracy on test patching (a | b) from noisy\n"
     assert format_text(line).text == line
+    models = ('model a = file "w.pt" arch python "mynet:SmallCNN"\n'
+              'model b = python "mynet:factory" with width=64, act=relu, weights="w.pt"\n')
+    assert format_text(models).text == models
     bad = ('stimuli test = digits split test\nmodel net = python "deadnet:make"\nunits s = [1] in act\n'
            "measure accuracy on test patching s from nowhere\n")
     assert "E201" in [d.code for d in compile_text(bad).diagnostics]
@@ -316,3 +319,57 @@ def test_exemplars_are_each_units_most_activating_images_as_plain_torch_ranks_th
         assert record["labels"] == [str(int(labels[i])) for i in order]
     figure = tmp_path / "out" / "figures" / "exemplars-few.png"
     assert figure.is_file() and figure.stat().st_size > 0
+
+
+MYNET = '''
+import torch
+from torch import nn
+
+class SmallNet(nn.Module):
+    def __init__(self, width=24):
+        super().__init__()
+        self.flat = nn.Flatten()
+        self.fc = nn.Linear(64, width)
+        self.act = nn.ReLU()
+        self.out = nn.Linear(width, 10)
+
+    def forward(self, x):
+        return self.out(self.act(self.fc(self.flat(x))))
+
+def factory(width=16, scale=1.0):
+    return SmallNet(width)
+'''
+
+
+def test_your_own_networks_from_the_specs_folder_with_keyword_arguments_and_weights(tmp_path, monkeypatch):
+    from abl.interpreter.api import Experiment as Exp
+
+    spec_dir = tmp_path / "spec"
+    spec_dir.mkdir()
+    (spec_dir / "mynet_i35.py").write_text(MYNET)
+    sys.path.insert(0, str(spec_dir))
+    try:
+        import mynet_i35
+
+        torch.manual_seed(3)
+        trained = mynet_i35.SmallNet(24)
+        torch.save(trained.state_dict(), spec_dir / "w.pt")
+    finally:
+        sys.path.remove(str(spec_dir))
+        sys.modules.pop("mynet_i35", None)
+    (spec_dir / "own.abl").write_text(
+        'experiment "own"\nseed 0\nstimuli test = digits split test per class 5\n'
+        'model a = file "w.pt" arch python "mynet_i35:SmallNet"\n'
+        'model b = python "mynet_i35:factory" with width=24, scale=0.5, weights="w.pt"\n'
+        "measure accuracy on test using a\nmeasure accuracy on test using b\n")
+    monkeypatch.chdir(tmp_path)                 # neither the module nor the weights are here
+    experiment = Exp.from_file(spec_dir / "own.abl", cache_dir=tmp_path / "cache")
+    result = experiment.run()
+    sys.modules.pop("mynet_i35", None)
+    for key in ("a", "b"):
+        built = experiment.model(key)
+        assert all(torch.equal(built.state_dict()[k], v) for k, v in trained.state_dict().items())
+    test = experiment.stimuli("test")
+    with torch.no_grad():
+        expected = float((trained(torch.as_tensor(test.images).float()).argmax(1) == test.labels).double().mean())
+    assert [row.value for row in result.table.rows if row.measure == "accuracy"] == pytest.approx([expected] * 2)
