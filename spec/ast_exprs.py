@@ -104,6 +104,8 @@ class RandomSelection:
     per_element: bool = False      # units are the elements (C, H, W) of the output, not its channels
     among_live: bool = False       # only units active on at least LIVE_SHARE of the stimuli
     pool: "UnitExpr | None" = None  # `from SET`: drawn from SET's units
+    matching: "UnitExpr | None" = None   # `matching SET by METRIC`: one unit per unit of SET, same decile
+    match_metric: "Metric | None" = None
 
 
 @dataclass(frozen=True)

@@ -133,6 +133,10 @@ class ClaimChecks:
         if isinstance(expr, ast.RandomSelection) and expr.pool is not None:
             self._unit_count(expr.count)
             return self.unit_expr(expr.pool, scope)     # a grid pool: one control per cell
+        if isinstance(expr, ast.RandomSelection) and expr.matching is not None:
+            if self.unit_expr(expr.matching, scope):
+                self.error("E314", "a control matches a single unit set, not a grid", expr.span)
+            self.unit_metric(expr.match_metric, None)
         if isinstance(expr, (ast.RankedSelection, ast.RandomSelection)):
             self._unit_count(expr.count)
             if isinstance(expr, ast.RankedSelection):

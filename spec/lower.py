@@ -232,6 +232,9 @@ class _Lower(ClaimLowering):
         among_live = any(getattr(item, "type", "") == "AMONG_LIVE" for item in rest)
         return ast.RandomSelection(count, layer, self._span(meta), self._per_element(rest), among_live)
 
+    def random_matching(self, meta, count, layer, matching, metric):
+        return ast.RandomSelection(count, layer, self._span(meta), matching=matching, match_metric=metric)
+
     def random_from(self, meta, count, pool):
         return ast.RandomSelection(count, None, self._span(meta), pool=pool)
 

@@ -154,7 +154,9 @@ class _Resolver:
                                      expr.per_element, expr.span)
         if isinstance(expr, ast.RandomSelection):
             return r.RandomSelection(self.value(expr.count, scope), layer, text, expr.per_element, expr.span,
-                                     expr.among_live)
+                                     expr.among_live, matching=None if expr.matching is None else
+                                     self.units(expr.matching, scope),
+                                     match_metric=expr.match_metric.text if expr.match_metric else "")
         if isinstance(expr, ast.ExplicitSelection):
             return r.ExplicitSelection(self.values(expr.indices, scope), layer, text, expr.span)
         if isinstance(expr, ast.AllSelection):

@@ -72,6 +72,8 @@ class RandomSelection:
     span: Span = field(default_factory=Span.unknown, **SPAN_FIELD)
     among_live: bool = False
     pool: "UnitExpr | None" = None
+    matching: "UnitExpr | None" = None
+    match_metric: str = ""
 
 
 @dataclass(frozen=True)

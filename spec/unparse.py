@@ -3,9 +3,8 @@ interpreter shows (`ablating hot7`, `mean-ablating (a | b)`, `clamping hot7 to 2
 
 Set operations (`|`, `&`, `-`, all of one precedence and left-associative) get parentheses only
 where the grammar needs them: around a right operand that is itself a set operation, and around a
-whole set operation where a single unit term is expected (after `ablating`, `of`, ...). Numbers
-and percentages print exactly as written; strings in double quotes with `\\` and `"` escaped.
-"""
+whole set operation where a single unit term is expected (after `ablating`, `of`, ...). Numbers and
+percentages print exactly as written; strings in double quotes with `\\` and `"` escaped."""
 
 from __future__ import annotations
 
@@ -79,7 +78,8 @@ def unit_expr_text(expr) -> str:
         parts = ["random", value_text(expr.count), "from", _unit_term_text(expr.pool)]
     elif isinstance(expr, ast.RandomSelection):
         parts = ["random", value_text(expr.count), "in", value_text(expr.layer)] + \
-            (["per element"] if expr.per_element else []) + (["among live"] if expr.among_live else [])
+            (["per element"] if expr.per_element else []) + (["among live"] if expr.among_live else []) + \
+            (["matching", _unit_term_text(expr.matching), "by", expr.match_metric.text] if expr.matching else [])
     elif isinstance(expr, ast.ExplicitSelection):
         parts = [value_text(expr.indices), "in", value_text(expr.layer)]
     elif isinstance(expr, ast.AllSelection):

@@ -37,6 +37,9 @@ units rnd = random 16 in act
 units live = random 16 in act among live
 units spare = random 4 from (sel - (top 4 by selectivity index in act on test))
 measure accuracy on test ablating spare
+units sel4 = top 4 by selectivity index in act on test
+units matched = random 4 in act matching sel4 by magnitude
+measure accuracy on test ablating matched
 expect drop of accuracy on test ablating sel > drop ablating rnd repeats 12
 expect drop of accuracy on test ablating sel > drop ablating live repeats 12
 '''
@@ -114,6 +117,31 @@ def test_among_live_draws_only_live_units_and_its_p_is_a_plain_computation(run, 
     assert verdict.p_value == pytest.approx((1 + sum(c >= observed for c in controls)) / (len(controls) + 1))
 
 
+def test_a_matched_control_draws_each_unit_from_its_partners_magnitude_decile(run, plain):
+    from abl.interpreter.plan.planner import selection_seed
+
+    _, result = run
+    net, images, labels, _ = plain
+    with torch.no_grad():
+        magnitude = torch.relu(net.fc(net.flat(images))).double().mean(0).numpy()
+    bins = np.array_split(np.lexsort((np.arange(64), magnitude)), 10)
+    bin_of = {int(u): b for b, members in enumerate(bins) for u in members}
+    sel = sorted(next(r for r in result.selections if r["name"] == "sel4")["units"]["act"])
+    selection = next(m.interventions[0].units for m in result.plan.measures
+                     if m.interventions and m.interventions[0].units.name == "matched")
+    rng = np.random.default_rng(selection_seed(selection))
+    taken, expected = set(sel), []
+    for unit in sel:
+        for b in sorted(range(10), key=lambda b: (abs(b - bin_of[unit]), b)):
+            candidates = sorted(int(u) for u in bins[b] if int(u) not in taken)
+            if candidates:
+                break
+        expected.append(candidates[int(rng.integers(len(candidates)))])
+        taken.add(expected[-1])
+    matched = next(r for r in result.selections if r["name"] == "matched")["units"]["act"]
+    assert matched == sorted(expected) and not set(matched) & set(sel)
+
+
 def test_random_from_a_set_draws_within_it(run):
     _, result = run
     sel = set(next(r for r in result.selections if r["name"] == "sel")["units"]["act"])
@@ -127,7 +155,7 @@ def test_the_new_forms_round_trip_through_fmt():
     from abl.spec.fmt import format_text
 
     text = ("units a = random 16 in act among live\nunits b = random 4 from (sel - c)\n"
-            "units d = random 10% from g\n")
+            "units d = random 10% from g\nunits e = random 16 in act matching (a | b) by magnitude\n")
     assert format_text(text).text == text
 
 

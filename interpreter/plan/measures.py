@@ -57,7 +57,9 @@ class MeasurePlanning:
             share = isinstance(expr.count, r.Const) and expr.count.text.endswith("%")
             count = dict(count=0 if share else int(number), fraction=float(number) if share else None)
             if isinstance(expr, r.RandomSelection):
-                return [("", RandomUnits(**count, among_live=expr.among_live, **base))]
+                matching = self._bind_units(expr.matching, env, model, stimuli)[0][1] if expr.matching else None
+                return [("", RandomUnits(**count, among_live=expr.among_live, matching=matching,
+                                         match_metric=expr.match_metric, **base))]
             return [("", RankedUnits(metric=expr.metric, bottom=expr.bottom, **count, **base))]
         if isinstance(expr, r.ExplicitSelection):
             return [("", ExplicitUnits(indices=tuple(int(i.value) for i in expr.indices), **base))]

@@ -102,6 +102,11 @@ class RandomUnits(UnitLeaf):
     draw: int = 0                     # which draw (fresh per repeat)
     stream: int = 0                   # 0 for `measure` statements, j for expectation j's own draws
     among_live: bool = False          # `among live`: only units active on >= LIVE_SHARE of the stimuli
+    matching: "Selection | None" = None   # `matching SET by METRIC`: one unit per unit of SET, same decile
+    match_metric: str = ""
+
+    def leaves(self) -> tuple["UnitLeaf", ...]:
+        return (self,) + (self.matching.leaves() if self.matching is not None else ())
 
 
 @dataclass(frozen=True, kw_only=True)

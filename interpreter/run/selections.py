@@ -172,6 +172,34 @@ class Selector:
             result.setdefault(pool[i][0], []).append(pool[i][1])
         return {layer: tuple(sorted(units)) for layer, units in result.items()}
 
+    def _matched(self, selection: RandomUnits, stats, count: int) -> tuple[int, ...]:
+        """`random K in L matching SET by METRIC`: for each unit of SET in L (ascending), one other
+        unit drawn uniformly from the same of 10 equal-count bins of L's units ranked by METRIC (the
+        nearest bin with a unit left when that one is used up, the lower on a tie)."""
+        targets = sorted(self.resolve(selection.matching).get(selection.layer, ()))
+        if count != len(targets):
+            raise RunError(f"unit set `{selection.name}` draws {count} units to match the {len(targets)} of "
+                           f"`{selection.matching.name}` in {selection.layer}", code="E403",
+                           help=f"draw as many as the set has there: `random {len(targets)} in ...`")
+        scores = np.asarray(self.scores(selection, stats, selection.match_metric), dtype=np.float64)
+        order = np.lexsort((np.arange(len(scores)), scores))
+        bins = np.array_split(order, min(10, len(scores)))
+        bin_of = {int(unit): b for b, members in enumerate(bins) for unit in members}
+        rng = np.random.default_rng(selection_seed(selection))
+        taken, chosen = set(targets), []
+        for target in targets:
+            home, candidates = bin_of[target], []
+            for b in sorted(range(len(bins)), key=lambda b: (abs(b - home), b)):
+                candidates = sorted(int(u) for u in bins[b] if int(u) not in taken)
+                if candidates:
+                    break
+            if not candidates:
+                raise RunError(f"unit set `{selection.name}`: no unit of {selection.layer} is left to match "
+                               f"`{selection.matching.name}`", code="E403", help="match a smaller set")
+            chosen.append(candidates[int(rng.integers(len(candidates)))])
+            taken.add(chosen[-1])
+        return tuple(sorted(chosen))
+
     def _leaf_units(self, selection: UnitLeaf) -> tuple[int, ...]:
         from abl.interpreter.run import unit_metrics
         from abl.interpreter.run.grid import equal_count_grid
@@ -185,6 +213,8 @@ class Selector:
         if isinstance(selection, RankedUnits):
             scores = self.scores(selection, stats, selection.metric)
             return unit_metrics.top_k(scores, count, bottom=selection.bottom)
+        if isinstance(selection, RandomUnits) and selection.matching is not None:
+            return self._matched(selection, stats, count)
         if isinstance(selection, RandomUnits) and selection.among_live:
             live = unit_metrics.live_units(stats)
             check_count(count, len(live), f"{where} among its {len(live)} live units")
