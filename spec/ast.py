@@ -122,12 +122,14 @@ class FileModel:
     path: Value
     arch: Name | None
     span: Span
+    arch_python: Value | None = None   # `arch python "mynet:SmallCNN"`: the class or factory to build
 
 
 @dataclass(frozen=True)
 class FactoryModel:
     target: Value
     span: Span
+    kwargs: tuple[tuple[Name, Value], ...] = ()   # `with width=64, weights="w.pt"`
 
 
 @dataclass(frozen=True)
@@ -187,6 +189,7 @@ class ReportDecl:
     steps: Value | None
     units: "UnitExpr | None"
     span: Span
+    top: Value | None = None   # `report exemplars U top N`
 
 
 @dataclass(frozen=True)

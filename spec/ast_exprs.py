@@ -97,10 +97,15 @@ class RankedSelection:
 
 @dataclass(frozen=True)
 class RandomSelection:
+    """`random K in LAYER [among live]`, or `random K from SET` (`layer` None, `pool` the set)."""
     count: Value
-    layer: Value
+    layer: Value | None
     span: Span
     per_element: bool = False      # units are the elements (C, H, W) of the output, not its channels
+    among_live: bool = False       # only units active on at least LIVE_SHARE of the stimuli
+    pool: "UnitExpr | None" = None  # `from SET`: drawn from SET's units
+    matching: "UnitExpr | None" = None   # `matching SET by METRIC`: one unit per unit of SET, same decile
+    match_metric: "Metric | None" = None
 
 
 @dataclass(frozen=True)
@@ -168,9 +173,9 @@ class ActivationIntervention:
     """`ablating U` (zero), `mean-ablating U`, `clamping U to V`, `scaling U by F`, optionally
     `at token T` (a token sequence's units edited at one token only; not with mean-ablating,
     which the checker refuses)."""
-    kind: str             # "zero" | "mean" | "clamp" | "scale"
+    kind: str             # "zero" | "mean" | "clamp" | "scale" | "patch"
     units: UnitExpr
-    value: Value | None
+    value: Value | None   # clamp: the value; scale: the factor; patch: the source stimuli's Name
     span: Span
     token: Value | None = None
 
@@ -213,7 +218,8 @@ class MetricPhrase:
 class Selector:
     """`[class 7]`, `[alpha = -1]`, `[cell = 3,3]` (value: a list of two numbers) or
     `[row in [0, 3]]` (`among`: the mean over those values) after a metric in an expectation."""
-    key: str              # "class", "layer", "cell", "row", "col", "seed" or a loop variable's name
+    key: str              # "class", "not class" (`[class != c]`: the other classes' mean), "layer",
+                          # "cell", "row", "col", "seed" or a loop variable's name
     value: Value
     span: Span
     among: bool = False   # `KEY in [..]`: the values are averaged

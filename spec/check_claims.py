@@ -84,6 +84,7 @@ class ClaimChecks:
         check_claim_dims(self, decl, lhs, test, family_dims(self.measure_dims, lhs, scope))
         check_open_dims(self, decl, lhs, test, self.open_dims, scope)
         check_selected_values(self, lhs, test, self.loop_values, scope)
+        self.off_target(decl, lhs, test)
         return dataclasses.replace(decl, quantity=lhs, test=test)
 
     def _check_ReportDecl(self, decl: ast.ReportDecl, scope: Scope):
@@ -96,14 +97,14 @@ class ClaimChecks:
             if phrase is not None:
                 self.metric_phrase(phrase, scope, measure=False)
                 self._reported_metric(phrase)
-        if kind == "features":
+        if kind in ("features", "exemplars"):
             if decl.units is None:
-                self.error("E313", "`report features` needs the units: `report features of hot7`",
-                           decl.span)
+                self.error("E313", f"`report {kind}` needs the units: `report {kind} of hot7`", decl.span)
             else:
                 self.unit_expr(decl.units, scope)
-            if decl.steps is not None:
-                self.int_value(decl.steps, "steps", minimum=1)
+            for number, what in ((decl.steps, "steps"), (decl.top, "top")):
+                if number is not None:
+                    self.int_value(number, what, minimum=1)
         elif decl.metric is None:
             self.error("E313", f"`report {kind}` needs a measure, e.g. `report {kind} accuracy`",
                        decl.span)
@@ -129,6 +130,13 @@ class ClaimChecks:
                 self.error("E314", "set algebra on a grid is not defined", expr.span,
                            help="combine single unit sets, not grid families")
             return False
+        if isinstance(expr, ast.RandomSelection) and expr.pool is not None:
+            self._unit_count(expr.count)
+            return self.unit_expr(expr.pool, scope)     # a grid pool: one control per cell
+        if isinstance(expr, ast.RandomSelection) and expr.matching is not None:
+            if self.unit_expr(expr.matching, scope):
+                self.error("E314", "a control matches a single unit set, not a grid", expr.span)
+            self.unit_metric(expr.match_metric, None)
         if isinstance(expr, (ast.RankedSelection, ast.RandomSelection)):
             self._unit_count(expr.count)
             if isinstance(expr, ast.RankedSelection):
@@ -267,7 +275,7 @@ class ClaimChecks:
         if quantity.where_class is not None:
             self.class_value(quantity.where_class, scope)
         model = quantity.model
-        by_dims = over_family or any(selector.key != "class" for selector in quantity.selectors)
+        by_dims = over_family or any(selector.key not in ("class", "not class") for selector in quantity.selectors)
         if model is not None:
             self.use(scope, model, ("model",), "model")
         elif not by_dims:
@@ -275,7 +283,7 @@ class ClaimChecks:
         if quantity.fit_on is not None:
             self.use(scope, quantity.fit_on, ("stimuli",), "stimuli")
         for selector in quantity.selectors:
-            if selector.key == "class":
+            if selector.key in ("class", "not class"):
                 self.class_value(selector.value, scope)
         for intervention in quantity.interventions:
             self.intervention(intervention, scope)
@@ -329,28 +337,3 @@ class ClaimChecks:
             self.error("E308", "several models are defined: say which with `using MODEL`", span,
                        help=f"models: {listing(leaves)}")
         return None
-
-    def intervention(self, intervention, scope: Scope) -> None:
-        if isinstance(intervention, ast.ActivationIntervention):
-            self.unit_expr(intervention.units, scope)
-            if intervention.value is not None:
-                self.number_value(intervention.value, "the value")
-            if intervention.token is not None and intervention.kind == "mean":
-                self.error("E315", "`mean-ablating` has no `at token`: the recorded means average over "
-                           "every token", intervention.token.span,
-                           help="ablate, clamp or scale at the token instead: `ablating U at token 0`")
-            elif intervention.token is not None:
-                self.int_value(intervention.token, "a token index", minimum=0)
-        else:
-            if intervention.units is not None:
-                if self.unit_expr(intervention.units, scope):
-                    self.error("E314", "weight edits take single unit sets, not a grid", intervention.span)
-            if intervention.connection is not None:
-                items = intervention.connection.items
-                if len(items) != 2:
-                    self.error("E306", "a connection is `[output, input]`", intervention.connection.span)
-                for item in items:
-                    self.int_value(item, "a unit index", minimum=0)
-                self.layer_value(intervention.layer, scope)
-            if intervention.factor is not None:
-                self.number_value(intervention.factor, "the factor")

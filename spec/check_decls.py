@@ -238,12 +238,21 @@ class DeclarationChecks:
         elif isinstance(expr, ast.FileModel):
             if not isinstance(expr.path, ast.String):
                 self.error("E306", "a model file is a path in double quotes", expr.path.span)
+            self._factory_target(expr.arch_python)
         elif isinstance(expr, ast.FactoryModel):
-            if not isinstance(expr.target, ast.String) or ":" not in expr.target.value:
-                self.error("E306", 'a Python factory is written "package.module:function"',
-                           expr.target.span)
+            self._factory_target(expr.target)
+            names = [name.value for name, _ in expr.kwargs]
+            for name, value in expr.kwargs:
+                if names.count(name.value) > 1:
+                    self.error("E202", f"keyword `{name.value}` is given twice", name.span)
+                if not isinstance(value, (ast.Number, ast.String, ast.Name)):
+                    self.error("E306", "a keyword argument is a number, a word or a string in quotes", value.span)
         self.define(scope, decl.name, "model")
         return dataclasses.replace(decl, expr=expr)
+
+    def _factory_target(self, target: ast.Value | None) -> None:
+        if target is not None and (not isinstance(target, ast.String) or ":" not in target.value):
+            self.error("E306", 'a Python factory is written "package.module:function"', target.span)
 
     def _weights(self, weights: ast.Value | None) -> None:
         if weights is not None and not isinstance(weights, (ast.Name, ast.String)):

@@ -245,6 +245,23 @@ class ParamChecks:
                                f"{self.one_class_stimuli[stimuli.value]}", metric.span,
                        help="measure it on stimuli with several classes")
 
+    def off_target(self, decl: ast.ExpectDecl, lhs: ast.Quantity, test) -> None:
+        """E315: `[class != C]` is the right side of `Q[class C] OP Q[class != C]`, one claim per class."""
+        right = test.rhs.selectors if isinstance(test, ast.CompareQuantity) else ()
+        for selector in lhs.selectors + tuple(s for s in right if s.key == "not class"):
+            if selector.key != "not class":
+                continue
+            mine = [s.value for s in lhs.selectors if s.key == "class"] + \
+                ([lhs.where_class] if lhs.where_class is not None and not lhs.where_not else [])
+            if selector in lhs.selectors or len(mine) != 1 or \
+                    getattr(mine[0], "value", None) != getattr(selector.value, "value", None):
+                self.error("E315", "`[class != C]` is the right side of a claim whose left side is class C",
+                           selector.span, help="write `expect drop of M[class c] on S ablating U > "
+                                               "drop of M[class != c] on S ablating U`")
+            elif decl.families:
+                self.error("E315", "`[class != C]` is one claim per class: write it inside `for each class c`",
+                           decl.families[0].span)
+
     def where_not(self, quantity: ast.Quantity, in_expect: bool) -> None:
         """E315: `where class != C` is for the output measures of `measure` statements (the images of
         every class but C), not unit measures, `selective rank deficit` or expectations."""
@@ -266,3 +283,29 @@ class ParamChecks:
         layer = ast.AllSelection(ast.Name(units.name.value, units.name.span), units.span)
         return dataclasses.replace(quantity, metric=dataclasses.replace(quantity.metric, of_units=layer))
 
+    def intervention(self, intervention, scope: Scope) -> None:
+        if isinstance(intervention, ast.ActivationIntervention):
+            self.unit_expr(intervention.units, scope)
+            if intervention.kind == "patch":
+                self.use(scope, intervention.value, ("stimuli",), "stimuli")
+            elif intervention.value is not None:
+                self.number_value(intervention.value, "the value")
+            if intervention.token is not None and intervention.kind == "mean":
+                self.error("E315", "`mean-ablating` has no `at token`: the recorded means average over "
+                           "every token", intervention.token.span,
+                           help="ablate, clamp or scale at the token instead: `ablating U at token 0`")
+            elif intervention.token is not None:
+                self.int_value(intervention.token, "a token index", minimum=0)
+        else:
+            if intervention.units is not None:
+                if self.unit_expr(intervention.units, scope):
+                    self.error("E314", "weight edits take single unit sets, not a grid", intervention.span)
+            if intervention.connection is not None:
+                items = intervention.connection.items
+                if len(items) != 2:
+                    self.error("E306", "a connection is `[output, input]`", intervention.connection.span)
+                for item in items:
+                    self.int_value(item, "a unit index", minimum=0)
+                self.layer_value(intervention.layer, scope)
+            if intervention.factor is not None:
+                self.number_value(intervention.factor, "the factor")

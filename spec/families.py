@@ -280,7 +280,7 @@ def check_claim_dims(checker: _Reporter, decl: ast.ExpectDecl, lhs: ast.Quantity
             if selector.key == "":
                 checker.error("E306", "a selector is `NAME = VALUE`, `NAME in [..]` or `class C`",
                               selector.span, help="a cell is `cell = 3,3`")
-            elif selector.key != "class":
+            elif selector.key not in ("class", "not class"):
                 unknown(selector.key, selector.span, "the claim selects", selectable)
                 cell_value(selector)
     used: dict[str, Span] = {}

@@ -172,8 +172,14 @@ class _Lower(ClaimLowering):
     def model_timm(self, meta, arch, weights=None):
         return ast.TimmModel(arch, weights, self._span(meta))
 
-    def model_factory(self, meta, target):
-        return ast.FactoryModel(target, self._span(meta))
+    def model_file_python(self, meta, path, target):
+        return ast.FileModel(path, None, self._span(meta), target)
+
+    def factory_arg(self, meta, name, value):
+        return (name, value)
+
+    def model_factory(self, meta, target, *kwargs):
+        return ast.FactoryModel(target, self._span(meta), tuple(kwargs))
 
     def model_ref(self, meta, value):
         return ast.ModelRef(value, self._span(meta))
@@ -225,8 +231,15 @@ class _Lower(ClaimLowering):
     def bottom(self, meta, *items):
         return self._ranked(meta, items, bottom=True)
 
-    def random(self, meta, count, layer, *per_element):
-        return ast.RandomSelection(count, layer, self._span(meta), self._per_element(per_element))
+    def random(self, meta, count, layer, *rest):
+        among_live = any(getattr(item, "type", "") == "AMONG_LIVE" for item in rest)
+        return ast.RandomSelection(count, layer, self._span(meta), self._per_element(rest), among_live)
+
+    def random_matching(self, meta, count, layer, matching, metric):
+        return ast.RandomSelection(count, layer, self._span(meta), matching=matching, match_metric=metric)
+
+    def random_from(self, meta, count, pool):
+        return ast.RandomSelection(count, None, self._span(meta), pool=pool)
 
     def explicit(self, meta, indices, layer):
         return ast.ExplicitSelection(indices, layer, self._span(meta))

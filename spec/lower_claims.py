@@ -124,6 +124,9 @@ class ClaimLowering(Transformer):
     def scale(self, meta, units, value, token=None):
         return ast.ActivationIntervention("scale", units, value, self._span(meta), token)
 
+    def patch(self, meta, units, source, token=None):
+        return ast.ActivationIntervention("patch", units, source, self._span(meta), token)
+
     def at_token(self, meta, value):
         return value
 
@@ -149,6 +152,9 @@ class ClaimLowering(Transformer):
     # -- expectations -------------------------------------------------------------------------
     def select_class(self, meta, value):
         return ast.Selector("class", value, self._span(meta))
+
+    def select_not_class(self, meta, value):
+        return ast.Selector("not class", value, self._span(meta))
 
     def select_dim(self, meta, name, value):
         return ast.Selector(name.value, value, self._span(meta))
@@ -260,6 +266,9 @@ class ClaimLowering(Transformer):
     def report_of(self, meta, units):
         return ("units", units)
 
+    def report_top(self, meta, value):
+        return ("top", value)
+
     def report_stmt(self, meta, kind, *items):
         metric = None
         fields: dict = {}
@@ -268,6 +277,12 @@ class ClaimLowering(Transformer):
                 metric = item
             else:
                 fields[item[0]] = item[1]
+        if kind.value == "exemplars" and metric is not None and "units" not in fields and \
+                len(metric.metric.words) == 1:
+            # `report exemplars hot7 [top 9] on test`: the word is the unit set, not a measure
+            fields["units"] = ast.UnitRef(ast.Name(metric.metric.words[0], metric.metric.span), metric.metric.span)
+            fields.setdefault("top", metric.top)
+            metric = None
         return ast.ReportDecl(kind, metric, fields.get("by", ()), fields.get("versus"),
                               fields.get("over"), fields.get("stimuli"), fields.get("steps"),
-                              fields.get("units"), self._span(meta))
+                              fields.get("units"), self._span(meta), fields.get("top"))

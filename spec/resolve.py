@@ -77,7 +77,7 @@ class _Resolver:
                 s.stimuli.value if s.stimuli is not None else None,
                 int(s.steps.value) if s.steps is not None else 128,
                 self.units(s.units, scope) if s.units is not None else None,
-                self.source.line_text(s.span.line).strip(), s.span)
+                self.source.line_text(s.span.line).strip(), s.span, int(s.top.value) if s.top is not None else 9)
         if isinstance(s, ast.ForBlock):
             binders = tuple(r.Binder(b.kind, b.variable.value,
                                      None if b.domain is None else self.values(b.domain, scope), b.span)
@@ -128,9 +128,11 @@ class _Resolver:
         if isinstance(expr, ast.TimmModel):
             return r.TimmModel(expr.arch.value, None if expr.weights is None else expr.weights.value, expr.span)
         if isinstance(expr, ast.FileModel):
-            return r.FileModel(expr.path.value, expr.arch.value if expr.arch else None, expr.span)
+            return r.FileModel(expr.path.value, expr.arch.value if expr.arch else None, expr.span,
+                               expr.arch_python.value if expr.arch_python is not None else None)
         if isinstance(expr, ast.FactoryModel):
-            return r.FactoryModel(expr.target.value, expr.span)
+            return r.FactoryModel(expr.target.value, expr.span,
+                                  tuple((name.value, self.value(value, scope).value) for name, value in expr.kwargs))
         return r.ModelRef(expr.value.value, expr.span)
 
     def units(self, expr, scope: _Scope) -> r.UnitExpr:
@@ -142,13 +144,19 @@ class _Resolver:
         if isinstance(expr, ast.SetOperation):
             return r.SetOperation(expr.op, self.units(expr.left, scope), self.units(expr.right, scope), text,
                                   expr.span)
+        if isinstance(expr, ast.RandomSelection) and expr.pool is not None:
+            return r.RandomSelection(self.value(expr.count, scope), None, text, span=expr.span,
+                                     pool=self.units(expr.pool, scope))
         layer = self.value(expr.layer, scope)
         if isinstance(expr, ast.RankedSelection):
             return r.RankedSelection(expr.bottom, self.value(expr.count, scope), expr.metric.text,
                                      self.maybe(expr.target_class, scope), layer, stimuli, text,
                                      expr.per_element, expr.span)
         if isinstance(expr, ast.RandomSelection):
-            return r.RandomSelection(self.value(expr.count, scope), layer, text, expr.per_element, expr.span)
+            return r.RandomSelection(self.value(expr.count, scope), layer, text, expr.per_element, expr.span,
+                                     expr.among_live, matching=None if expr.matching is None else
+                                     self.units(expr.matching, scope),
+                                     match_metric=expr.match_metric.text if expr.match_metric else "")
         if isinstance(expr, ast.ExplicitSelection):
             return r.ExplicitSelection(self.values(expr.indices, scope), layer, text, expr.span)
         if isinstance(expr, ast.AllSelection):

@@ -88,12 +88,14 @@ class FileModel:
     path: str
     arch: str | None
     span: Span = field(default_factory=Span.unknown, **SPAN_FIELD)
+    arch_python: str | None = None
 
 
 @dataclass(frozen=True)
 class FactoryModel:
     target: str
     span: Span = field(default_factory=Span.unknown, **SPAN_FIELD)
+    kwargs: tuple[tuple[str, object], ...] = ()     # keyword arguments: numbers and strings
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,7 @@ class ReportDecl:
     units: UnitExpr | None
     text: str                          # the source line
     span: Span = field(default_factory=Span.unknown, **SPAN_FIELD)
+    top: int = 9                       # `report exemplars U top N`
 
 
 @dataclass(frozen=True)

@@ -66,10 +66,14 @@ class RankedSelection:
 @dataclass(frozen=True)
 class RandomSelection:
     count: Scalar
-    layer: Scalar
+    layer: Scalar | None               # None with `from SET`
     text: str
     per_element: bool = False
     span: Span = field(default_factory=Span.unknown, **SPAN_FIELD)
+    among_live: bool = False
+    pool: "UnitExpr | None" = None
+    matching: "UnitExpr | None" = None
+    match_metric: str = ""
 
 
 @dataclass(frozen=True)
@@ -138,7 +142,7 @@ UnitExpr = Union[RankedSelection, RandomSelection, ExplicitSelection, AllSelecti
 
 @dataclass(frozen=True)
 class ActivationIntervention:
-    kind: str                          # "zero" | "mean" | "clamp" | "scale"
+    kind: str                          # "zero" | "mean" | "clamp" | "scale" | "patch" (value: the stimuli)
     units: UnitExpr
     value: Scalar | None
     text: str

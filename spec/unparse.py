@@ -3,9 +3,8 @@ interpreter shows (`ablating hot7`, `mean-ablating (a | b)`, `clamping hot7 to 2
 
 Set operations (`|`, `&`, `-`, all of one precedence and left-associative) get parentheses only
 where the grammar needs them: around a right operand that is itself a set operation, and around a
-whole set operation where a single unit term is expected (after `ablating`, `of`, ...). Numbers
-and percentages print exactly as written; strings in double quotes with `\\` and `"` escaped.
-"""
+whole set operation where a single unit term is expected (after `ablating`, `of`, ...). Numbers and
+percentages print exactly as written; strings in double quotes with `\\` and `"` escaped."""
 
 from __future__ import annotations
 
@@ -48,6 +47,8 @@ def _option_text(option: ast.Option) -> str:
 def _open_ended(expr) -> bool:
     """A selection whose optional trailing `on STIMULI` is absent: an `on` written right after it
     would be read as part of it."""
+    if isinstance(expr, ast.RandomSelection) and expr.pool is not None:
+        return _open_ended(expr.pool)            # `random 4 from top 8 by ... in L`: the pool's tail
     return (isinstance(expr, (ast.RankedSelection, ast.ThresholdSelection, ast.GridSelection))
             and expr.stimuli is None)
 
@@ -73,9 +74,12 @@ def unit_expr_text(expr) -> str:
     if isinstance(expr, ast.RankedSelection):
         parts = ["bottom" if expr.bottom else "top", value_text(expr.count), "by",
                  expr.metric.text] + _selection_tail(expr)
+    elif isinstance(expr, ast.RandomSelection) and expr.pool is not None:
+        parts = ["random", value_text(expr.count), "from", _unit_term_text(expr.pool)]
     elif isinstance(expr, ast.RandomSelection):
         parts = ["random", value_text(expr.count), "in", value_text(expr.layer)] + \
-            (["per element"] if expr.per_element else [])
+            (["per element"] if expr.per_element else []) + (["among live"] if expr.among_live else []) + \
+            (["matching", _unit_term_text(expr.matching), "by", expr.match_metric.text] if expr.matching else [])
     elif isinstance(expr, ast.ExplicitSelection):
         parts = [value_text(expr.indices), "in", value_text(expr.layer)]
     elif isinstance(expr, ast.AllSelection):
@@ -103,7 +107,7 @@ def _unit_term_text(expr, before_on: bool = False) -> str:
 # ---- interventions ----------------------------------------------------------------------------
 
 _ACTIVATION_VERBS = {"zero": "ablating", "mean": "mean-ablating", "clamp": "clamping",
-                     "scale": "scaling"}
+                     "scale": "scaling", "patch": "patching"}
 
 
 def intervention_text(intervention: ast.Intervention) -> str:
@@ -111,8 +115,8 @@ def intervention_text(intervention: ast.Intervention) -> str:
         text = f"{_ACTIVATION_VERBS[intervention.kind]} {_unit_term_text(intervention.units)}"
         if intervention.kind == "clamp":
             text += f" to {value_text(intervention.value)}"
-        elif intervention.kind == "scale":
-            text += f" by {value_text(intervention.value)}"
+        elif intervention.kind in ("scale", "patch"):
+            text += f" {'by' if intervention.kind == 'scale' else 'from'} {value_text(intervention.value)}"
         if intervention.token is not None:
             text += f" at token {value_text(intervention.token)}"
         return text
@@ -158,6 +162,8 @@ def _selectors_text(selectors) -> str:
     for selector in selectors:
         if selector.key == "class":
             items.append(f"class {value_text(selector.value)}")
+        elif selector.key == "not class":
+            items.append(f"class != {value_text(selector.value)}")
         elif selector.among:
             items.append(f"{selector.key} in {value_text(selector.value)}")
         elif isinstance(selector.value, ast.ListValue):      # `cell = 3,3`
@@ -238,9 +244,12 @@ def _model_text(expr: ast.ModelExpr) -> str:
         text = f"file {value_text(expr.path)}"
         if expr.arch is not None:
             text += f" arch {expr.arch.value}"
+        if expr.arch_python is not None:
+            text += f" arch python {value_text(expr.arch_python)}"
         return text
     if isinstance(expr, ast.FactoryModel):
-        return f"python {value_text(expr.target)}"
+        kwargs = ", ".join(f"{name.value}={value_text(value)}" for name, value in expr.kwargs)
+        return f"python {value_text(expr.target)}" + (f" with {kwargs}" if kwargs else "")
     if isinstance(expr, ast.ModelRef):
         return value_text(expr.value)
     raise TypeError(f"not a model expression: {expr!r}")
@@ -280,6 +289,10 @@ def _report_text(decl: ast.ReportDecl) -> str:
         clauses.append(("on", f"on {decl.stimuli.value}"))
     if decl.steps is not None:
         clauses.append(("steps", f"steps {value_text(decl.steps)}"))
+    if decl.top is not None:
+        clauses.append(("top", f"top {value_text(decl.top)}"))
+    if decl.units is not None and decl.kind.value == "exemplars" and isinstance(decl.units, ast.UnitRef):
+        return " ".join(["report exemplars", decl.units.name.value] + [text for _, text in clauses])
     if decl.units is not None:
         # `report features of U ...`; after a metric, `of U` would read as the metric's own
         # argument, so it goes last (a parsed spec always has another clause in between)

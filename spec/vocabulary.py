@@ -15,8 +15,10 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("fp32", "bf16", "fp16")
 
 # Per-unit scores a selection can rank or threshold by.
-UNIT_METRICS = ("activation", "magnitude", "selectivity", "selectivity index", "rotated magnitude")
-CLASS_UNIT_METRICS = ("selectivity", "rotated magnitude")   # need `for class C`
+UNIT_METRICS = ("activation", "magnitude", "selectivity", "selectivity index", "rotated magnitude",
+                "conductance", "integrated gradients")
+# need `for class C`; the last two are attributions through Captum (run/attribution.py)
+CLASS_UNIT_METRICS = ("selectivity", "rotated magnitude", "conductance", "integrated gradients")
 
 # What `measure` can measure.
 MEASURES = ("accuracy", "loss", "rank", "rank deficit", "selective rank deficit", "rank change",
@@ -29,7 +31,7 @@ MEASURES_NEEDING_LAYER = ("selectivity index",)
 MEASURES_OF_OUTPUTS = ("accuracy", "loss", "rank", "rank deficit", "selective rank deficit",
                        "rank change", "logit", "probability")
 
-REPORT_KINDS = ("table", "bars", "heatmap", "histogram", "curve", "scatter", "features")
+REPORT_KINDS = ("table", "bars", "heatmap", "histogram", "curve", "scatter", "features", "exemplars")
 
 BUILTIN_ARCHITECTURES = ("mlp", "cnn")
 # every classification model of torchvision, generated from its list_models (spec/torchvision_models.py)

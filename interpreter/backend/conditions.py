@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 class EditMode(enum.Enum):
@@ -11,6 +11,7 @@ class EditMode(enum.Enum):
     MEAN = "mean"      # x -> per-unit dataset mean (conv: mean over images and positions)
     CLAMP = "clamp"    # x -> value
     SCALE = "scale"    # x -> value * x
+    PATCH = "patch"    # x -> the units' values on the paired image of another stimuli set (`patch`)
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,9 @@ class ActivationEdit:
     means: tuple[float, ...] = ()
     elementwise: bool = False     # units index the flattened (C, H, W) elements, not channels
     token: int | None = None      # a token sequence's units edited at this token only (else at all)
+    source: str = ""              # PATCH: the source stimuli's key (identifies `patch`)
+    patch: object = field(default=None, compare=False, hash=False, repr=False)
+    # PATCH: (N, len(units), ...) torch tensor, the units-first values on the source's N images
 
 
 class WeightTarget(enum.Enum):

@@ -155,6 +155,7 @@ def slicewise_hook(edits: SliceEdits, k: int):
 
 
 def add_edit_hooks(session: HookSession, edits: Sequence[ActivationEdit]) -> None:
-    """Hooks that apply one condition's activation edits (k = 1), on `session`, in layer order."""
+    """Hooks that apply one condition's activation edits (k = 1), on `session`, in layer order
+    (a condition with a patch: backend/patching.py's `add_patch_hooks`)."""
     for layer in dict.fromkeys(e.layer for e in edits):
         session.add_output_hook(layer, slicewise_hook(SliceEdits(layer, [[e for e in edits if e.layer == layer]]), 1))

@@ -16,10 +16,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from abl.interpreter.backend.conditions import Condition
+from abl.interpreter.backend.conditions import Condition, EditMode
 from abl.interpreter.errors import RunError
 from abl.interpreter.backend.edits import add_edit_hooks, unit_output
 from abl.interpreter.backend.hooks import HookSession, eval_mode, forward
+from abl.interpreter.backend.patching import add_patch_hooks, sequential_positions
 from abl.interpreter.backend.weights import applied_weight_edits
 
 
@@ -33,6 +34,7 @@ class LayerStats:
     features: np.ndarray | None   # (N, U) float32 per-image activations, only when kept
     labels: np.ndarray | None     # (N,) int64
     present: tuple[int, ...]      # classes with at least one image
+    active_counts: np.ndarray | None = None   # (U,) int64: images on which |unit| > ACTIVE_EPS
 
     def class_means(self) -> np.ndarray:
         """(len(present), U): row i is the mean over the images of class present[i]."""
@@ -71,6 +73,9 @@ def _non_finite(layer: str) -> RunError:
                          "(a diverged training run); retrain with a smaller learning rate if needed")
 
 
+ACTIVE_EPS = 1e-6     # a unit is active on an image when |its value| (conv: its spatial mean) exceeds this
+
+
 MAX_STATISTICS_BYTES = 8 * 2**30      # per layer: per-class sums of every unit, in float64
 
 
@@ -91,6 +96,7 @@ class _Accumulator:
         self.class_sums: torch.Tensor | None = None
         self.class_counts = torch.zeros(num_classes, dtype=torch.int64)
         self.total_sum: torch.Tensor | None = None
+        self.active_counts: torch.Tensor | None = None
         self.n = 0
         self.features: list[torch.Tensor] = []
 
@@ -101,9 +107,11 @@ class _Accumulator:
         if self.class_sums is None:
             self.class_sums = torch.zeros(self.num_classes, values.shape[1], dtype=torch.float64)
             self.total_sum = torch.zeros(values.shape[1], dtype=torch.float64)
+            self.active_counts = torch.zeros(values.shape[1], dtype=torch.int64)
         self.class_sums.index_add_(0, labels, values)
         self.class_counts += torch.bincount(labels, minlength=self.num_classes)
         self.total_sum += values.sum(0)
+        self.active_counts += (values.abs() > ACTIVE_EPS).sum(0)
         self.n += values.shape[0]
         if self.keep:
             self.features.append(reduced.cpu())
@@ -112,7 +120,8 @@ class _Accumulator:
         counts = self.class_counts.numpy()
         features = torch.cat(self.features).numpy() if self.keep else None
         return LayerStats(self.layer, self.class_sums.numpy(), counts, self.total_sum.numpy(), self.n,
-                          features, labels, tuple(int(c) for c in np.flatnonzero(counts)))
+                          features, labels, tuple(int(c) for c in np.flatnonzero(counts)),
+                          self.active_counts.numpy())
 
 
 def record_layers(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
@@ -149,7 +158,9 @@ def record_layers(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.
         return hook
 
     session = HookSession(model)
-    if condition is not None:
+    if condition is not None and any(e.mode is EditMode.PATCH for e in condition.activation_edits):
+        add_patch_hooks(session, condition.activation_edits, sequential_positions())   # the set, in order
+    elif condition is not None:
         add_edit_hooks(session, condition.activation_edits)
     for layer in layers:
         session.add_output_hook(layer, make_hook(layer))

@@ -123,7 +123,8 @@ def run_conditions(model: nn.Module, batches: Batches, conditions: Sequence[Cond
                    max_batch_images: int = 4096, info: dict | None = None,
                    reduce: Callable[[torch.Tensor, torch.Tensor], dict] | None = None,
                    advance: Callable[[int], None] | None = None,
-                   rows_after: Callable[[str], int] | None = None) -> list:
+                   rows_after: Callable[[str], int] | None = None,
+                   positions: np.ndarray | None = None) -> list:
     """One (N, outputs) float32 CPU logits tensor per condition, in order, in one pass over `batches`.
 
     Batched as described in the module docstring; gives the same numbers as
@@ -134,16 +135,24 @@ def run_conditions(model: nn.Module, batches: Batches, conditions: Sequence[Cond
     `advance(k)` is called as conditions finish a batch (k of them): progress in condition-batches.
     `rows_after(layer)`, when given, is how many rows the network after `layer` may carry at once
     (prefix mode replicates rows only there); else `max_batch_images` bounds every forward.
+    `positions`: the image positions the batches hold, in order (default 0, 1, ...); a patched
+    condition (backend/patching.py) runs a forward of its own per batch, told those positions.
     """
+    from abl.interpreter.backend.conditions import EditMode
+    from abl.interpreter.backend.patching import run_patched
+
     tick = advance or (lambda k: None)
     conditions = list(conditions)
     baseline: list[int] = []
     by_layer: dict[str, _LayerGroup] = {}
     multi: list[int] = []
     weighted: list[int] = []
+    patched: list[int] = []
     for index, condition in enumerate(conditions):
         layers = {e.layer for e in condition.activation_edits}
-        if condition.weight_edits:
+        if any(e.mode is EditMode.PATCH for e in condition.activation_edits):
+            patched.append(index)
+        elif condition.weight_edits:
             weighted.append(index)
         elif not layers:
             baseline.append(index)
@@ -154,11 +163,15 @@ def run_conditions(model: nn.Module, batches: Batches, conditions: Sequence[Cond
             multi.append(index)
     results: list[list[torch.Tensor]] = [[] for _ in conditions]
     seen = False
+    offset = 0
     with eval_mode(model), torch.inference_mode(), _progress_task(progress, _total(batches)) as task:
         for images, _labels in batches:
             seen = True
             x = images.to(device)
             batch = x.shape[0]
+            where = torch.arange(offset, offset + batch) if positions is None else \
+                torch.as_tensor(positions[offset:offset + batch], dtype=torch.long)
+            offset += batch
             per_chunk = max(1, max_batch_images // max(batch, 1))
             plain = None
             if baseline or any(not g.validated for g in by_layer.values()):
@@ -179,6 +192,11 @@ def run_conditions(model: nn.Module, batches: Batches, conditions: Sequence[Cond
                 with applied_weight_edits(model, condition.weight_edits):
                     out = _run_input(model, x, [condition.activation_edits])[0]
                 results[index].append(out)
+                tick(1)
+            for index in patched:
+                condition = conditions[index]
+                with applied_weight_edits(model, condition.weight_edits):
+                    results[index].append(run_patched(model, x, condition.activation_edits, where))
                 tick(1)
             if reduce is not None:
                 for parts in results:

@@ -236,7 +236,9 @@ def _is_torchscript(path: Path) -> bool:
 def _file(spec: ModelSpec) -> LoadedModel:
     if not spec.path:
         raise RunError(f"model `{spec.name}`: a file model needs a path", help='file "net.pt"')
-    path = user_path(spec.path)
+    path = spec_path(spec, spec.path)
+    if spec.factory:                    # `file "w.pt" arch python "mynet:SmallCNN"`
+        return _factory(spec, spec.factory, str(path))
     if not path.is_file():
         raise RunError(f"model `{spec.name}`: no model file {path}",
                        help="give the path of a TorchScript file or a state dict (with `arch NAME`)")
@@ -275,22 +277,30 @@ def _file(spec: ModelSpec) -> LoadedModel:
     return _finish(spec, module, zoo.aliases(arch, module), zoo.input_shape(arch), _last_linear_out(module), True)
 
 
-def _factory(spec: ModelSpec) -> LoadedModel:
-    target = spec.path or ""
+def spec_path(spec: ModelSpec, raw: str) -> Path:
+    """A path as written: relative to the spec's folder when it exists there, else to the working folder."""
+    path = user_path(raw)
+    if not path.is_absolute() and spec.folder and (Path(spec.folder) / path).exists():
+        return Path(spec.folder) / path
+    return path
+
+
+def _call_factory(spec: ModelSpec, target: str, kwargs: Mapping[str, object]) -> nn.Module:
+    """`package.module:callable` imported (the spec's folder, then the working folder, first on
+    the path) and called with `kwargs`, seeded with the model's seed."""
     if target.count(":") != 1 or not all(target.split(":")):
         raise RunError(f"model `{spec.name}`: `{target}` is not `package.module:callable`",
                        help='python "mypackage.nets:make_net"')
     module_name, attribute = target.split(":")
-    added = os.getcwd() not in sys.path
-    if added:
-        sys.path.insert(0, os.getcwd())
+    added = [folder for folder in dict.fromkeys([spec.folder or "", os.getcwd()]) if folder and folder not in sys.path]
+    sys.path[:0] = added
     try:
         try:
             imported = importlib.import_module(module_name)
         except ImportError as error:
             raise RunError(f"model `{spec.name}`: cannot import `{module_name}` ({error})",
-                           help="make it importable: install the package, or run abl from the folder "
-                                "that holds the module") from None
+                           help="put the module beside the spec, install the package, or run abl from the "
+                                "folder that holds the module") from None
         except (Exception, SystemExit) as error:  # noqa: BLE001 - the user's module failed to import
             raise RunError(f"model `{spec.name}`: importing `{module_name}` raised "
                            f"{type(error).__name__}: {error}", help="fix the module; abl runs it as trusted code") from None
@@ -304,16 +314,32 @@ def _factory(spec: ModelSpec) -> LoadedModel:
             raise RunError(f"model `{spec.name}`: `{target}` is not callable")
         with _seeded(spec.seed):
             try:
-                module = factory()
+                module = factory(**kwargs)
             except (Exception, SystemExit) as error:  # noqa: BLE001 - the user's code failed
+                given = ", ".join(f"{k}={v!r}" for k, v in kwargs.items()) or "no arguments"
                 raise RunError(f"model `{spec.name}`: `{target}()` raised {type(error).__name__}: {error}",
-                               help="fix the factory; it is called with no arguments") from None
+                               help=f"fix the factory; it is called with {given}") from None
     finally:
-        if added and os.getcwd() in sys.path:
-            sys.path.remove(os.getcwd())
+        for folder in added:
+            if folder in sys.path:
+                sys.path.remove(folder)
     if not isinstance(module, nn.Module):
         raise RunError(f"model `{spec.name}`: `{target}()` returned a {type(module).__name__}, not a torch.nn.Module",
                        help="return the network (an nn.Module)")
+    return module
+
+
+def _factory(spec: ModelSpec, target: str | None = None, state_path: str | None = None) -> LoadedModel:
+    """`python "m:f" [with k=v, ..., weights="w.pt"]`, or `file "w.pt" arch python "m:f"`: the
+    network the callable builds, with the state dict of `weights` (or the file) loaded into it."""
+    kwargs = dict(spec.kwargs)
+    weights = state_path or kwargs.pop("weights", None)
+    module = _call_factory(spec, target or spec.path or "", kwargs)
+    if weights is not None:
+        path = spec_path(spec, str(weights))
+        if not path.is_file():
+            raise RunError(f"model `{spec.name}`: no weights file {path}", help="give the state dict's path")
+        _load_state(module, _read_state(path, spec.name), spec.name, path)
     shape = getattr(module, "abl_input_shape", None)
     if isinstance(module, DigitsCNN):
         shape = (module.in_channels, module.image_size, module.image_size)

@@ -11,9 +11,9 @@ from abl.spec.families import same_value
 from abl.spec.vocabulary import MEASURES_NEEDING_INTERVENTION
 
 from abl.interpreter.plan.plan import (ChangeClaim, ControlClaim, ExpectItem, ExtremeClaim, Family, MeasureItem, NumberClaim,
-                   QuantityClaim, REPORT_TYPES, ResultQuery)
+                   OffTargetClaim, QuantityClaim, REPORT_TYPES, ResultQuery)
 from abl.interpreter.plan.units import Selection
-from abl.interpreter.plan.env import _Abort, _Env
+from abl.interpreter.plan.env import Binding, _Abort, _Env
 
 
 @dataclass(frozen=True)
@@ -89,6 +89,8 @@ class ClaimPlanning:
         for selector in quantity.selectors:
             if selector.key == "class":
                 cls = self._class_index(selector.value, env, stimuli)
+            elif selector.key == "not class":
+                continue                # the other classes' rows: OffTargetClaim reads them all
             elif selector.among:
                 among += self._among(selector, env, stimuli)
             else:
@@ -161,6 +163,10 @@ class ClaimPlanning:
         are the claim's own (`repeats` of them, seeded by the claim's stream). Returns the claim
         numbers the planned rows carry, with and without the interventions (0: shared rows, or
         rows the expectation reads from `measure` statements)."""
+        if quantity.model is not None and any(s.key == "not class" for s in quantity.selectors):
+            # `[class != c]`: the value of every class, their mean over those but c taken when deciding
+            metric = dataclasses.replace(quantity.metric, per_class=True)
+            quantity = dataclasses.replace(quantity, metric=metric, selectors=(), where_class=None)
         if quantity.model is None or any(s.key != "class" for s in quantity.selectors):
             return (0, 0)
         if quantity.metric.text in MEASURES_NEEDING_INTERVENTION and not quantity.interventions:
@@ -194,12 +200,20 @@ class ClaimPlanning:
         elif isinstance(test, r.ExtremeTest):
             item = ExtremeClaim(**common)
         else:
-            rhs_quantity = test.rhs
-            rhs_claims = (0, 0) if over_family else self._ensure_measured(rhs_quantity, env, repeats, claim)
-            rhs, rhs_rows = self._query(rhs_quantity, env, rhs_claims)
+            rhs_quantity, rhs_env = test.rhs, env
+            if any(s.key == "not class" for s in rhs_quantity.selectors):
+                # the other classes' values, measured for this claim: a `vs class` dimension keeps
+                # them apart from those of another member of `for each class c`, whose units differ
+                rhs_env = env.child()
+                name = self._info(lhs.stimuli).class_names[lhs.cls]
+                rhs_env.bindings["vs class"] = Binding("var", name, name)
+            rhs_claims = (0, 0) if over_family else self._ensure_measured(rhs_quantity, rhs_env, repeats, claim)
+            rhs, rhs_rows = self._query(rhs_quantity, rhs_env, rhs_claims)
             sides = (lhs_rows, rhs_rows)
             if bool(rhs_quantity.interventions) and self._is_random(rhs_quantity, env):
                 item = ControlClaim(rhs=rhs, op=test.op, repeats=repeats, **common)
+            elif any(s.key == "not class" for s in rhs_quantity.selectors):
+                item = OffTargetClaim(rhs=rhs, op=test.op, target=lhs.cls, **common)
             else:
                 offset = test.offset if test.offset is not None else 0.0
                 same_models = (lhs_rows.models or (lhs_rows.model,)) == (rhs_rows.models or (rhs_rows.model,))
@@ -251,10 +265,13 @@ class ClaimPlanning:
                 self.fail("E308", "`report features` needs exactly one model in scope", decl.span)
             stimuli = next(iter(env.stimuli.values()), "")
             units = tuple(s for _, s in self._bind_units(decl.units, env, models[0], stimuli))
-        self.reports.append(REPORT_TYPES[decl.kind](
+        item = REPORT_TYPES[decl.kind](
             metric, decl.by, decl.versus.text if decl.versus is not None else "",
             decl.over or "", env.stimuli.get(decl.stimuli, "") if decl.stimuli is not None else "",
-            units, decl.steps, decl.text, decl.span))
+            units, decl.steps, decl.text, decl.span)
+        if decl.kind == "exemplars":        # on the units' own stimuli unless `on S` says otherwise
+            item = dataclasses.replace(item, top=decl.top, stimuli=item.stimuli or units[0].leaves()[0].stimuli)
+        self.reports.append(item)
 
     def _resolve_reports(self) -> None:
         """Each report's metric (and `vs` metric) as the measurements label it: `probability` is

@@ -14,6 +14,14 @@ class DeclarationPlanning:
     """Part of the Planner (planner.py): shares its state."""
 
     # ---- stimuli and models ----------------------------------------------------------------
+    def _spec_folder(self) -> str | None:
+        """The folder of the spec file (a spec given as text has none): paths and Python modules
+        are looked up there first."""
+        from pathlib import Path
+
+        path = Path(str(self.program.source.path))
+        return str(path.resolve().parent) if path.is_file() else None
+
     def _stimuli(self, decl: r.StimuliDecl, env: _Env) -> None:
         key = decl.name + env.suffix()
         self.declared[key] = decl.name
@@ -117,8 +125,10 @@ class DeclarationPlanning:
             spec = ModelSpec(key, "timm", arch=expr.arch, weights="auto" if expr.weights is None else expr.weights,
                              seed=seed)
         elif isinstance(expr, r.FileModel):
-            spec = ModelSpec(key, "file", arch=expr.arch, path=expr.path, seed=seed)
+            spec = ModelSpec(key, "file", arch=expr.arch, path=expr.path, seed=seed, factory=expr.arch_python,
+                             folder=self._spec_folder())
         else:
-            spec = ModelSpec(key, "factory", path=expr.target, seed=seed)
+            spec = ModelSpec(key, "factory", path=expr.target, seed=seed, kwargs=expr.kwargs,
+                             folder=self._spec_folder())
         self.models[key] = dataclasses.replace(spec, span=decl.span)
         env.models[decl.name] = key

@@ -7,8 +7,8 @@ import dataclasses
 from abl.spec import resolved as r
 
 from abl.interpreter.plan.plan import MeasureItem, measure_type
-from abl.interpreter.plan.units import (Ablate, AllUnits, Cell, Clamp, ExplicitUnits, GridCellUnits, MeanAblate, RandomUnits,
-                         RankedUnits, Scale, ScaleConnection, ScaleWeights, Selection, ThresholdUnits,
+from abl.interpreter.plan.units import (Ablate, AllUnits, Cell, Clamp, ExplicitUnits, GridCellUnits, MeanAblate,
+                         Patch, PooledRandomUnits, RandomUnits, RankedUnits, Scale, ScaleConnection, ScaleWeights, Selection, ThresholdUnits,
                          UnitSetOperation)
 from abl.interpreter.plan.env import Binding, _Env
 
@@ -29,6 +29,14 @@ class MeasurePlanning:
             return [("", UnitSetOperation(op=op, left=left[0][1], right=right[0][1], model=model,
                                           name=name or expr.text, span=expr.span))]
         label = name or expr.text
+        if isinstance(expr, r.RandomSelection) and expr.pool is not None:
+            number = self._number(expr.count, env)
+            share = isinstance(expr.count, r.Const) and expr.count.text.endswith("%")
+            return [(cell, PooledRandomUnits(pool=pool, count=0 if share else int(number),
+                                             fraction=float(number) if share else None, model=model,
+                                             name=label,
+                                             seed=self.program.header.seed, span=expr.span))
+                    for pools in [self._bind_units(expr.pool, env, model, stimuli)] for cell, pool in pools]
         layer = self._layer(expr.layer, env)
         stats_stimuli = stimuli
         if getattr(expr, "stimuli", None) is not None:
@@ -54,7 +62,9 @@ class MeasurePlanning:
                                "over `top k` starts at k = 1, the baseline is its k = 0)")
             count = dict(count=0 if share else int(number), fraction=float(number) if share else None)
             if isinstance(expr, r.RandomSelection):
-                return [("", RandomUnits(**count, **base))]
+                matching = self._bind_units(expr.matching, env, model, stimuli)[0][1] if expr.matching else None
+                return [("", RandomUnits(**count, among_live=expr.among_live, matching=matching,
+                                         match_metric=expr.match_metric, **base))]
             return [("", RankedUnits(metric=expr.metric, bottom=expr.bottom, **count, **base))]
         if isinstance(expr, r.ExplicitSelection):
             return [("", ExplicitUnits(indices=tuple(int(i.value) for i in expr.indices), **base))]
@@ -74,7 +84,7 @@ class MeasurePlanning:
         if isinstance(selection, UnitSetOperation):
             return dataclasses.replace(selection, left=MeasurePlanning._with_draw(selection.left, draw, stream),
                                        right=MeasurePlanning._with_draw(selection.right, draw, stream))
-        if isinstance(selection, RandomUnits):
+        if isinstance(selection, (RandomUnits, PooledRandomUnits)):
             return dataclasses.replace(selection, draw=draw, stream=stream)
         return selection
 
@@ -196,6 +206,9 @@ class MeasurePlanning:
                 return (Ablate(**common), family)
             if intervention.kind == "mean":
                 return (MeanAblate(**common), family)
+            if intervention.kind == "patch":
+                name = intervention.value.value
+                return (Patch(source=env.stimuli[name], source_label=env.stimuli_label(name), **common), family)
             value = float(self._number(intervention.value, env))
             if intervention.kind == "clamp":
                 return (Clamp(value=value, **common), family)

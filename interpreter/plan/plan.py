@@ -180,11 +180,21 @@ class ControlClaim(Claim):
 
 
 @dataclass(frozen=True, kw_only=True)
+class OffTargetClaim(Claim):
+    """`Q[class c] OP Q[class != c]`: Q on class c against the mean of Q's per-class values over
+    the other classes (`rhs` reads them: one row per class)."""
+
+    rhs: ResultQuery
+    op: str
+    target: int                       # c, a class index of the left side's stimuli
+
+
+@dataclass(frozen=True, kw_only=True)
 class ExtremeClaim(Claim):
     """`Q is largest at [cell = 3,3]`: the member and the direction are the family's."""
 
 
-ExpectItem = ChangeClaim | NumberClaim | QuantityClaim | ControlClaim | ExtremeClaim
+ExpectItem = ChangeClaim | NumberClaim | QuantityClaim | ControlClaim | OffTargetClaim | ExtremeClaim
 
 
 @dataclass(frozen=True)
@@ -239,8 +249,17 @@ class FeaturesReport(ReportItem):
     kind: ClassVar[str] = "features"
 
 
+@dataclass(frozen=True)
+class ExemplarsReport(ReportItem):
+    """`report exemplars U on S top N`: each unit's N most activating images of S."""
+
+    kind: ClassVar[str] = "exemplars"
+    top: int = 9
+
+
 REPORT_TYPES: dict[str, type[ReportItem]] = {cls.kind: cls for cls in (
-    TableReport, BarsReport, HeatmapReport, HistogramReport, CurveReport, ScatterReport, FeaturesReport)}
+    TableReport, BarsReport, HeatmapReport, HistogramReport, CurveReport, ScatterReport, FeaturesReport,
+    ExemplarsReport)}
 
 
 @dataclass(frozen=True)

@@ -76,11 +76,14 @@ class Planner(DeclarationPlanning, MeasurePlanning, ClaimPlanning):
             stimuli.add(item.stimuli)
             if item.fit_on:
                 stimuli.add(item.fit_on)
+            stimuli.update(i.source for i in item.interventions if getattr(i, "source", None))   # patching
             selections.extend(i.units for i in item.interventions if i.units is not None)
             if item.of_units is not None:
                 selections.append(item.of_units)
         for report in self.reports:
             selections.extend(report.units)
+            if report.stimuli and report.units:             # `report exemplars U on S`
+                stimuli.add(report.stimuli)
         for selection in selections:
             for leaf in selection.leaves():
                 models.add(leaf.model)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from abl.interpreter.plan.plan import FeaturesReport, MeasureItem, Plan, ReportItem
+from abl.interpreter.plan.plan import ExemplarsReport, FeaturesReport, MeasureItem, Plan, ReportItem
 from abl.interpreter.plan.units import Selection
 
 
@@ -131,7 +131,8 @@ def network_shards(plan: Plan) -> tuple[Shard, ...]:
         for other in rest:
             parent[find(other)] = find(first)
 
-    reports = [(i, r) for i, r in enumerate(plan.reports) if isinstance(r, FeaturesReport) and r.units]
+    reports = [(i, r) for i, r in enumerate(plan.reports)
+               if isinstance(r, (FeaturesReport, ExemplarsReport)) and r.units]
     for item in plan.measures:
         join(_item_models(item))
     for _, report in reports:

@@ -53,3 +53,6 @@ class ModelSpec:
     path: str | None = None
     seed: int = 0
     span: Span | None = field(default=None, compare=False, hash=False, repr=False)
+    factory: str | None = None       # `file "w.pt" arch python "m:f"`: what builds the network
+    kwargs: tuple[tuple[str, object], ...] = ()   # `python "m:f" with k=v, ...`
+    folder: str | None = field(default=None, compare=False, hash=False, repr=False)   # the spec's folder

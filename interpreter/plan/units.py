@@ -54,7 +54,8 @@ class _Units:
 
     @property
     def is_random(self) -> bool:
-        return any(isinstance(leaf, RandomUnits) for leaf in self.leaves())
+        return any(isinstance(leaf, RandomUnits) for leaf in self.leaves()) or \
+            any(getattr(child, "is_random", False) for child in getattr(self, "children", ()))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,6 +102,12 @@ class RandomUnits(UnitLeaf):
     fraction: float | None = None     # `random 10%`: as RankedUnits
     draw: int = 0                     # which draw (fresh per repeat)
     stream: int = 0                   # 0 for `measure` statements, j for expectation j's own draws
+    among_live: bool = False          # `among live`: only units active on >= LIVE_SHARE of the stimuli
+    matching: "Selection | None" = None   # `matching SET by METRIC`: one unit per unit of SET, same decile
+    match_metric: str = ""
+
+    def leaves(self) -> tuple["UnitLeaf", ...]:
+        return (self,) + (self.matching.leaves() if self.matching is not None else ())
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -163,8 +170,36 @@ class UnitSetOperation(_Units):
         return self.left.leaves() + self.right.leaves()
 
 
+@dataclass(frozen=True, kw_only=True)
+class PooledRandomUnits(_Units):
+    """`random N from SET`: N of SET's units (over all of its layers), drawn afresh per draw."""
+
+    kind: ClassVar[str] = "random-from"
+    pool: "Selection"
+    count: int
+    model: str
+    name: str
+    seed: int = 0
+    fraction: float | None = None     # `random 10% from SET`: of SET's units
+    draw: int = 0
+    stream: int = 0
+    span: Span = field(default_factory=Span.unknown, compare=False, hash=False)
+
+    @property
+    def layer(self) -> str:           # the seed's identity (planner.selection_seed)
+        cell = getattr(self.pool, "cell", None)         # a grid's cells draw apart
+        return f"from {self.pool.name}" + (f" {cell}" if cell is not None else "")
+
+    @property
+    def is_random(self) -> bool:
+        return True
+
+    def leaves(self) -> tuple[UnitLeaf, ...]:
+        return self.pool.leaves()
+
+
 Selection = (RankedUnits | RandomUnits | ExplicitUnits | AllUnits | ThresholdUnits | GridCellUnits
-             | UnitSetOperation)
+             | UnitSetOperation | PooledRandomUnits)
 
 
 # ---- interventions ------------------------------------------------------------------------------
@@ -204,6 +239,16 @@ class Scale(ActivationIntervention):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Patch(ActivationIntervention):
+    """`patching U from S`: each image's units set to their values on the image at the same
+    position of stimuli S (activation patching)."""
+
+    mode: ClassVar[str] = "patch"
+    source: str                       # the source stimuli's key
+    source_label: str = ""            # as written
+
+
+@dataclass(frozen=True, kw_only=True)
 class ScaleWeights:
     """`scaling incoming|outgoing weights of U by F`."""
 
@@ -224,7 +269,7 @@ class ScaleConnection:
     span: Span = field(default_factory=Span.unknown, compare=False, hash=False)
 
 
-InterventionPlan = Ablate | MeanAblate | Clamp | Scale | ScaleWeights | ScaleConnection
+InterventionPlan = Ablate | MeanAblate | Clamp | Scale | Patch | ScaleWeights | ScaleConnection
 
 
 def unit_count(selection, n_units: int) -> int:

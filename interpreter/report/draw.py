@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Callable
 
 from abl.interpreter.errors import RunError
-from abl.interpreter.plan.plan import (BarsReport, CurveReport, FeaturesReport, HeatmapReport, HistogramReport,
-                                        ReportItem, ScatterReport)
+from abl.interpreter.plan.plan import (BarsReport, CurveReport, ExemplarsReport, FeaturesReport, HeatmapReport,
+                                        HistogramReport, ReportItem, ScatterReport)
 from abl.interpreter.run.table import SELECTIVITY_UNIT
 
 
@@ -122,6 +122,14 @@ def _(item: FeaturesReport, result, out_dir: Path, title: str) -> list[_Job]:
         return []
     return [_Job(figures.feature_grid, (result.feature_images, out_dir, f"{title}: feature visualisation"),
                  item.text)]
+
+
+@_report_jobs.register
+def _(item: ExemplarsReport, result, out_dir: Path, title: str) -> list[_Job]:
+    from abl.interpreter.report import figure_exemplars
+
+    mine = [(record, images) for record, images in getattr(result, "exemplars", ()) if record["report"] == item.text]
+    return [_Job(figure_exemplars.exemplar_grid, (mine, out_dir, title), item.text)] if mine else []
 
 
 def _jobs(result, out_dir: Path) -> list[_Job]:

@@ -44,7 +44,16 @@ class RunResult:
 
     @functools.cached_property
     def notes(self) -> list[str]:
-        return list(dict.fromkeys(note for shard in self.shards for note in shard.notes))
+        from abl.interpreter.results.dead_units import control_notes, layer_notes
+
+        notes = [note for shard in self.shards for note in shard.notes]
+        notes += layer_notes(self.selections) + control_notes(self.plan, self.selections)
+        return list(dict.fromkeys(notes))
+
+    @functools.cached_property
+    def exemplars(self) -> list[tuple[dict, np.ndarray]]:
+        """`report exemplars`: (record, its images) per unit (exemplars.json holds the records)."""
+        return [pair for shard in self.shards for pair in shard.exemplars]
 
     @functools.cached_property
     def feature_images(self) -> dict[str, np.ndarray]:

@@ -10,6 +10,7 @@
     results.jsonl       the same rows as JSON lines
     expectations.json   each expectation's verdict with the numbers that decided it
     selections.json     every unit set as resolved: layer, unit indices, scores, random draws
+    exemplars.json      `report exemplars`: per unit, its top images' indices, activations, labels
     figures/            PNG (and SVG) figures of the `report` statements
     report.txt          the terminal report as plain text
     shards/             each finished shard's rows and per-image values (shard_store.py): what
@@ -163,6 +164,8 @@ class RunFolder:
             result.table.write_jsonl(temporary)
         _write_json(self.path / "expectations.json", [v.as_record() for v in result.verdicts])
         _write_json(self.path / "selections.json", list(result.selections))
+        if result.exemplars:
+            _write_json(self.path / "exemplars.json", [record for record, _ in result.exemplars])
         self._manifest = self.manifest(result, wall_seconds, device)
         from abl.interpreter.results.frames import write_parquet
 

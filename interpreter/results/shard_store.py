@@ -64,6 +64,8 @@ def write_shard(folder: Path, digest: str, result: ShardResult) -> Path:
         for name in STATS_ARRAYS:
             if getattr(stats, name) is not None:
                 arrays[f"rec_{i}_{name}"] = np.asarray(getattr(stats, name))
+    for i, (_, images) in enumerate(result.exemplars):
+        arrays[f"exemplar_{i}"] = np.asarray(images)
     meta = {"format": FORMAT, "digest": digest, "index": result.index, "rows": rows, "per_image": per_image,
             "selections": list(result.selections),
             "stimuli": [dataclasses.asdict(s) for s in result.stimuli],
@@ -71,7 +73,8 @@ def write_shard(folder: Path, digest: str, result: ShardResult) -> Path:
             "notes": list(result.notes), "forward_passes": result.forward_passes,
             "features": [label for label, _ in result.feature_images],
             "seconds": result.seconds, "threads": result.threads, "node": result.node, "pid": result.pid,
-            "started_at": result.started_at, "kind": result.kind, "recording": recording}
+            "started_at": result.started_at, "kind": result.kind, "recording": recording,
+            "exemplars": [record for record, _ in result.exemplars]}
     baselines = []
     for i, (group, positions, values) in enumerate(result.baselines):
         baselines.append([list(group), [list(quantity) for quantity, _ in values]])
@@ -121,13 +124,14 @@ def _read(path: Path) -> tuple[ShardResult, str]:
         baselines = tuple((tuple(group), data[f"base_{i}_positions"],
                            tuple((tuple(q), data[f"base_{i}_{j}"]) for j, q in enumerate(quantities)))
                           for i, (group, quantities) in enumerate(meta["baselines"]))
+        exemplars = tuple((record, data[f"exemplar_{i}"]) for i, record in enumerate(meta.get("exemplars", [])))
     result = ShardResult(
         int(meta["index"]), rows, per_image, tuple(meta["selections"]),
         tuple(StimuliRecord(s["key"], s["sha256"], int(s["n"]), tuple(s["class_names"]),
                             tuple(int(c) for c in s["present_classes"])) for s in meta["stimuli"]),
         tuple(ModelRecord(**m) for m in meta["models"]), tuple(meta["notes"]), int(meta["forward_passes"]),
         features, float(meta["seconds"]), int(meta["threads"]), str(meta["node"]), int(meta["pid"]),
-        float(meta["started_at"]), str(meta["kind"]), recording, baselines)
+        float(meta["started_at"]), str(meta["kind"]), recording, baselines, exemplars)
     return result, meta["digest"]
 
 

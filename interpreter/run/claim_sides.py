@@ -64,6 +64,8 @@ def _rows(query: ResultQuery, reader: SideReader, baseline: bool,
     among = dict(query.among)
     rows = [r for r in reader.table.of_measurements(ids) if query.layer is None or r.layer == query.layer]
     pairs = [(r, row_dims(r)) for r in rows]
+    if not any(k == "vs class" for k, _ in query.dims):     # an off-target claim's own rows (plan/claims.py)
+        pairs = [(r, dims) for r, dims in pairs if "vs class" not in dims]
     pairs = [(r, dims) for r, dims in pairs
              if all(same_value(dims.get(k, ""), v) for k, v in query.dims)
              and all(any(same_value(dims.get(k, ""), v) for v in values) for k, values in among.items())]

@@ -143,7 +143,7 @@ def run_all_conditions(scope: Plan, loader, builder, outputs: ConditionOutputs, 
             with loader.progress.task(what, total) as task:
                 values = run_conditions(model.module, batches, built, device=loader.device, reduce=reduce,
                                         max_batch_images=row_plan.rows, advance=task.advance,
-                                        rows_after=row_plan.rows_after)
+                                        rows_after=row_plan.rows_after, positions=positions)
             for key, per_condition in zip(keys, values):
                 group[key] = (positions, per_condition)
         passes += 1

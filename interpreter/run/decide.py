@@ -26,7 +26,8 @@ from abl.spec.families import same_value
 from abl.interpreter.seeding import sd
 from abl.interpreter.run.claim_sides import ClassNames, ImageValues, Member, SideReader, drop, read_side, resolve, single
 from abl.interpreter.errors import RunError
-from abl.interpreter.plan.plan import ChangeClaim, ControlClaim, ExpectItem, ExtremeClaim, NumberClaim, QuantityClaim
+from abl.interpreter.plan.plan import (ChangeClaim, ControlClaim, ExpectItem, ExtremeClaim, NumberClaim, OffTargetClaim,
+                                      QuantityClaim)
 from abl.interpreter.run.table import ResultsTable
 from abl.interpreter.run.inference import settle
 from abl.interpreter.run.power import Power
@@ -164,6 +165,15 @@ def _decide(item: ExpectItem, reader: _Reader, number: int) -> Verdict:
         return _control(item, reader, line)
     if isinstance(item, ExtremeClaim):
         return _extreme(item, reader, line)
+    if isinstance(item, OffTargetClaim):
+        from abl.interpreter.run.off_target import off_target
+
+        left, reference, others, test = off_target(item, reader, number, reader.resamples, reader.seed)
+        detail = (f"class {reader.class_names(item.lhs.stimuli)[item.target]}: "
+                  f"{left.value:.4g}, needed {item.op} {reference:.4g} (the mean over the {len(others)} other classes)")
+        verdict = Verdict(item.text, COMPARE[item.op](left.value, reference), detail, left.value, reference,
+                          line=line, shown_as=("left minus the other classes' mean", 0.0))
+        return _with_test(verdict, test, item.significance)
     lhs = resolve(item.lhs, reader, item)
     if isinstance(item, ChangeClaim):
         base = read_side(item.lhs, reader, item, baseline=True)

@@ -18,7 +18,7 @@ import torch
 from abl.interpreter.backend.conditions import Condition
 from abl.interpreter.cache import default_cache_dir
 from abl.interpreter.errors import RunError
-from abl.interpreter.plan.plan import FeaturesReport, MeasureItem, Plan
+from abl.interpreter.plan.plan import ExemplarsReport, FeaturesReport, MeasureItem, Plan
 from abl.interpreter.plan.shards import Shard
 from abl.interpreter.plan.units import Selection
 from abl.interpreter.progress import Progress, SilentProgress
@@ -59,8 +59,21 @@ class Executor:
         self.forward_passes = 0
 
     def _new_selections(self) -> None:
-        self.selector = Selector(self.recordings.stats)
+        self.selector = Selector(self.recordings.stats, self._attribute)
         self.conditions = ConditionBuilder(self.loader, self.recordings, self.selector)
+
+    def _attribute(self, leaf, metric: str):
+        """A unit set's attribution scores (run/attribution.py) on its class's images, and how."""
+        from abl.interpreter.run.attribution import attribution_record, unit_attributions
+        from abl.interpreter.backend.hooks import module_at
+
+        model, stimuli = self.model(leaf.model), self.stimuli(leaf.stimuli)
+        positions = np.flatnonzero(stimuli.labels.numpy() == leaf.target_class)
+        images = stimuli.take(positions)
+        module = module_at(model.module, model.resolve_layer(leaf.layer))
+        scores = unit_attributions(model.module, module, images, metric, leaf.target_class, leaf.per_element,
+                                   self.device)
+        return scores, attribution_record(metric, len(positions))
 
     # ---- what the phases hold, for the API, the shard loop and tests --------------------------
     @property
@@ -182,11 +195,12 @@ class Executor:
             self.forward_passes += run_all_conditions(self.scope, self.loader, self.conditions, self.outputs,
                                                       only="baseline")
             baselines = self.outputs.baselines()
-            measured, features = [], {}
+            measured, features, exemplars = [], {}, []
         else:
             self.run_all_conditions()
             measured = self.measure_all()
             features = self.feature_visualisations()
+            exemplars = self.exemplars()
         rows = tuple((index, tuple(item_rows)) for index, item_rows in zip(shard.measures, measured))
         per_image = tuple(self.per_image.items())
         stimuli = tuple(StimuliRecord(key, s.fingerprint, int(s.n), tuple(s.class_names),
@@ -197,7 +211,20 @@ class Executor:
                            tuple(r.as_record() for r in self.selector.resolved()), stimuli, models,
                            tuple(getattr(self.progress, "notes", [])[notes:]), self.forward_passes - passes,
                            tuple(features.items()), time.perf_counter() - started, torch.get_num_threads(),
-                           platform.node(), os.getpid(), started_at, shard.kind, recorded, baselines)
+                           platform.node(), os.getpid(), started_at, shard.kind, recorded, baselines,
+                           tuple(exemplars))
+
+    def exemplars(self) -> list[tuple[dict, np.ndarray]]:
+        """`report exemplars`: each unit's top images (run/exemplars.py)."""
+        from abl.interpreter.run.exemplars import unit_exemplars
+
+        out = []
+        for report in self.scope.reports:
+            if isinstance(report, ExemplarsReport):
+                model = self.model(report.units[0].model)
+                out += unit_exemplars(report, self.resolve, model, self.stimuli(report.stimuli),
+                                      self.loader.row_plan(report.units[0].model, report.stimuli).batch, self.device)
+        return out
 
     def feature_visualisations(self) -> dict[str, np.ndarray]:
         from abl.interpreter.run.featurevis import visualize_unit

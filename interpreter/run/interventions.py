@@ -6,8 +6,8 @@ from __future__ import annotations
 from abl.interpreter.backend.conditions import ActivationEdit, Condition, EditMode, WeightEdit, WeightTarget
 from abl.interpreter.errors import RunError
 from abl.interpreter.plan.plan import MeasureItem
-from abl.interpreter.plan.units import (Clamp, InterventionPlan, MeanAblate, Scale, ScaleConnection, ScaleWeights,
-                                        recorded_layer)
+from abl.interpreter.plan.units import (Clamp, InterventionPlan, MeanAblate, Patch, Scale, ScaleConnection,
+                                        ScaleWeights, recorded_layer)
 from abl.interpreter.run.loading import Loader
 from abl.interpreter.run.recording import Recordings
 from abl.interpreter.run.selections import Selector
@@ -19,6 +19,7 @@ class ConditionBuilder:
         self.loader = loader
         self.recordings = recordings
         self.selector = selector
+        self._patches: dict[tuple, object] = {}
 
     def for_item(self, item: MeasureItem) -> Condition:
         """The condition a measurement runs under, labelled for progress and errors."""
@@ -49,9 +50,29 @@ class ConditionBuilder:
                     raise RunError(f"`at token {intervention.token}` edits whole units at one token, but "
                                    f"`{intervention.units.name}` is selected per element",
                                    help="select the units without `per element`", span=intervention.span)
+                patch = self._patch(model_key, stimuli_key, intervention, path, units, elementwise[layer]) \
+                    if isinstance(intervention, Patch) else None
                 edits.append(ActivationEdit(path, units, EditMode(intervention.mode), value,
-                                            means, elementwise[layer], intervention.token))
+                                            means, elementwise[layer], intervention.token,
+                                            getattr(intervention, "source", ""), patch))
         return Condition(label, tuple(edits), tuple(weight_edits))
+
+    def _patch(self, model_key: str, stimuli_key: str, intervention: Patch, path: str, units, elementwise: bool):
+        """The units' values on the source stimuli, image by image (backend/patching.py)."""
+        from abl.interpreter.backend.patching import layer_values
+
+        key = (model_key, intervention.source, path, units, elementwise)
+        if key not in self._patches:
+            source, target = self.loader.stimuli(intervention.source), self.loader.stimuli(stimuli_key)
+            if source.n != target.n:
+                raise RunError(f"`patching ... from {intervention.source_label}` pairs images by position, but "
+                               f"{intervention.source_label} has {source.n} images and the measured stimuli "
+                               f"{target.n}", span=intervention.span,
+                               help="patch from a stimuli set with as many images, in the paired order")
+            model = self.loader.model(model_key)
+            self._patches[key] = layer_values(model.module, source.batches(self.loader.row_plan(
+                model_key, intervention.source).batch), path, units, elementwise, self.loader.device)
+        return self._patches[key]
 
     def _weight_edits(self, intervention: ScaleWeights | ScaleConnection, model) -> list[WeightEdit]:
         from abl.interpreter.backend.weights import weight_module_for

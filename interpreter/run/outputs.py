@@ -62,3 +62,4 @@ class ShardResult:
     recording: tuple = ()
     # and its baselines: ((model, stimuli), image positions, ((quantity, per-image values), ...))
     baselines: tuple = ()
+    exemplars: tuple[tuple[dict, np.ndarray], ...] = ()   # `report exemplars`: (record, images) per unit

@@ -10,6 +10,7 @@ Conv units are averaged over space before any of these.
 
 from __future__ import annotations
 
+import math
 import operator
 
 import numpy as np
@@ -75,6 +76,26 @@ def threshold(scores, op: str, value: float) -> tuple[int, ...]:
         raise RunError(f"unknown comparison `{op}`", help=f"use one of: {' '.join(_OPS)}")
     scores = np.asarray(scores, dtype=np.float64)
     return tuple(int(i) for i in np.flatnonzero(_OPS[op](scores, value)))
+
+
+LIVE_SHARE = 0.01     # a live unit is active (backend.record.ACTIVE_EPS) on at least 1% of the images
+
+
+def liveness(stats) -> tuple[np.ndarray, np.ndarray]:
+    """(dead, rare) boolean masks over the recorded layer's units: dead units are active on no
+    image, rarely active ones on some but fewer than LIVE_SHARE of them (at least one image)."""
+    if stats.active_counts is None:
+        raise RunError(f"layer {stats.layer}: this recording did not count active units",
+                       help="record the layer again (abl run records them)")
+    counts = np.asarray(stats.active_counts)
+    needed = max(1, math.ceil(round(LIVE_SHARE * stats.n, 9)))
+    return counts == 0, (counts > 0) & (counts < needed)
+
+
+def live_units(stats) -> np.ndarray:
+    """The live units' indices (ascending): neither dead nor rarely active."""
+    dead, rare = liveness(stats)
+    return np.flatnonzero(~(dead | rare))
 
 
 def random_units(n_units: int, k: int, rng: np.random.Generator) -> tuple[int, ...]:
