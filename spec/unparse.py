@@ -230,16 +230,9 @@ def _model_text(expr: ast.ModelExpr) -> str:
             parts.append(value_text(expr.widths))
         parts += ["on", expr.train_on.value] + [_option_text(o) for o in expr.options]
         return " ".join(parts)
-    if isinstance(expr, ast.TorchvisionModel):
-        text = f"torchvision {expr.arch.value}"
-        if expr.weights is not None:
-            text += f" weights {value_text(expr.weights)}"
-        return text
-    if isinstance(expr, ast.TimmModel):
-        text = f"timm {expr.arch.value}"
-        if expr.weights is not None:
-            text += f" weights {value_text(expr.weights)}"
-        return text
+    if isinstance(expr, (ast.TorchvisionModel, ast.TimmModel)):
+        text = f"{'torchvision' if isinstance(expr, ast.TorchvisionModel) else 'timm'} {expr.arch.value}"
+        return text + (f" weights {value_text(expr.weights)}" if expr.weights is not None else "")
     if isinstance(expr, ast.FileModel):
         text = f"file {value_text(expr.path)}"
         if expr.arch is not None:

@@ -16,7 +16,7 @@ from abl.interpreter.run.claim_sides import ImageValues
 from abl.interpreter.run.decide import decide
 from abl.interpreter.errors import RunError
 from abl.interpreter.run.table import ResultRow, ResultsTable
-from abl.interpreter.run.statistics import holm
+from abl.interpreter.run.claim_tests import holm
 
 from test_planner import plan_text
 

@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 
 from abl.interpreter.run.decide import decide
-from abl.interpreter.run.statistics import (bootstrap_test, control_test, holm_levels, paired_test,
-                                            replicate_test)
+from abl.interpreter.run.claim_tests import bootstrap_test, control_test, holm_levels, paired_test, replicate_test
 
 from test_claims import HEAD, names, table_of
 from test_planner import plan_text

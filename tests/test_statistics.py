@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from abl.interpreter.run.statistics import (bootstrap_mean_ci, bootstrap_test, holm, paired_test,
-                                        replicate_test, stream_seed, t_interval)
+from abl.interpreter.run.statistics import bootstrap_mean_ci, stream_seed, t_interval
+from abl.interpreter.run.claim_tests import bootstrap_test, holm, paired_test, replicate_test
 
 
 def test_bootstrap_interval_equals_scipy_bootstrap_on_the_same_draws():

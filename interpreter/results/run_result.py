@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from abl.interpreter.run.claim_sides import ImageValues
 from abl.interpreter.run.decide import Verdict, decide
 from abl.interpreter.plan.plan import Plan
 from abl.interpreter.run.outputs import ModelRecord, ShardResult, StimuliRecord

@@ -31,8 +31,8 @@ from abl.interpreter.plan.plan import (ChangeClaim, ControlClaim, ExpectItem, Ex
 from abl.interpreter.run.table import ResultsTable
 from abl.interpreter.run.inference import settle
 from abl.interpreter.run.power import Power
-from abl.interpreter.run.statistics import (DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, TestResult, bootstrap_test,
-                                            control_test, paired_test, replicate_test, stream_seed)
+from abl.interpreter.run.statistics import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, stream_seed
+from abl.interpreter.run.claim_tests import TestResult, bootstrap_test, control_test, paired_test, replicate_test
 
 COMPARE = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
            "==": lambda a, b: math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12),

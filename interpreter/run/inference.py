@@ -15,7 +15,8 @@ import math
 from typing import Sequence
 
 from abl.interpreter.run.power import control_power, image_power
-from abl.interpreter.run.statistics import holm, holm_levels, stream_seed
+from abl.interpreter.run.statistics import stream_seed
+from abl.interpreter.run.claim_tests import holm, holm_levels
 
 
 def power_of(test, level: float, seed: int, claim: int):

@@ -21,8 +21,8 @@ import numpy as np
 from abl.interpreter.errors import RunError
 from abl.interpreter.plan.plan import Family, OffTargetClaim
 from abl.interpreter.run.claim_sides import Member, SideReader, resolve, single
-from abl.interpreter.run.statistics import (TestResult, _alternative, _batch, _interval, _order_bound,
-                                            stream_seed)
+from abl.interpreter.run.statistics import _batch, stream_seed
+from abl.interpreter.run.claim_tests import TestResult, _alternative, _interval, _order_bound
 
 
 def class_contrast_test(target: np.ndarray, others: Sequence[np.ndarray], op: str, margin: float, alpha: float,

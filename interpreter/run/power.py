@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from abl.interpreter.run.statistics import largest_count, stats
+from abl.interpreter.run.statistics import stats
+from abl.interpreter.run.claim_tests import largest_count
 
 TARGET = 0.8
 SIMULATIONS = 400
