@@ -290,7 +290,8 @@ def test_a_full_disk_loses_nothing(tmp_path):
                          cwd=ROOT, env=env, preexec_fn=_full_disk(2000), timeout=600)
     assert run.returncode == 2 and "cannot write the run folder" in run.stderr, run.stderr
     assert "internal error" not in run.stderr
-    assert json.loads((out / "manifest.json").read_text())["status"] == "running"
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "failed" and "cannot write the run folder" in manifest["reason"]
     assert not list(out.glob(".*.tmp"))
 
 

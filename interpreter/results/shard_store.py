@@ -29,7 +29,7 @@ from abl.interpreter.run.outputs import ModelRecord, ShardResult, StimuliRecord
 
 FOLDER = "shards"
 FORMAT = 2
-STATS_ARRAYS = ("class_sums", "class_counts", "total_sum", "features", "labels")
+STATS_ARRAYS = ("class_sums", "class_counts", "total_sum", "features", "labels", "active_counts")
 
 
 def plan_digest(spec_bytes: bytes, params: dict, threads: int, version: str) -> str:
@@ -143,7 +143,8 @@ def _stats(data, i: int, entry: list) -> tuple:
               for name in STATS_ARRAYS}
     return int(key), str(layer), layer_stats(str(path), arrays["class_sums"], arrays["class_counts"],
                                               arrays["total_sum"], int(n), arrays["features"],
-                                              arrays["labels"], tuple(int(c) for c in present))
+                                              arrays["labels"], tuple(int(c) for c in present),
+                                              arrays["active_counts"])
 
 
 def _row_record(row: ResultRow) -> dict:
