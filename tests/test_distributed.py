@@ -30,8 +30,11 @@ def abl(*args, cache, env_extra=None, **kwargs):
 
 def start_abl(*args, cache):
     env = dict(os.environ, NO_COLOR="1", ABL_CACHE_DIR=str(cache))
+    # SIGINT as a terminal sends it: a test process that started Ray ignores SIGINT, and a child
+    # would inherit that (then Python installs no KeyboardInterrupt handler at all)
     return subprocess.Popen([sys.executable, "-m", "abl.interpreter.cli", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def wait_for_shards(folder: Path, count: int, process, timeout: float = 300) -> None:
