@@ -100,3 +100,30 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b")
 def _plain(text: str | None) -> str | None:
     """The text without terminal escape sequences (torch's messages carry bold ones)."""
     return _ANSI.sub("", text) if text else text
+
+
+def user_frame(traceback) -> str | None:
+    """`file:line` of the innermost frame when it lies outside abl, torch and the standard
+    library: the user's model raised, not abl (None otherwise). The executor and the model
+    checks both ask it."""
+    import sysconfig
+
+    ours = (Path(__file__).resolve().parent,)     # the whole interpreter package
+    library = (Path(sysconfig.get_paths()["stdlib"]).resolve(),)
+    last = None
+    while traceback is not None:
+        last = traceback
+        traceback = traceback.tb_next
+    if last is None:
+        return None
+    filename = Path(last.tb_frame.f_code.co_filename)
+    try:
+        resolved = filename.resolve()
+    except OSError:
+        return None
+    import torch as _torch
+
+    foreign = (Path(_torch.__file__).resolve().parent,) + ours + library
+    if filename.name.startswith("<") or any(resolved.is_relative_to(root) for root in foreign):
+        return None
+    return f"{filename}:{last.tb_lineno}"

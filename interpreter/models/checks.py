@@ -9,7 +9,7 @@ import re
 import torch
 
 from abl.interpreter.models import zoo
-from abl.interpreter.errors import RunError
+from abl.interpreter.errors import RunError, user_frame
 from abl.interpreter.models.build import LoadedModel
 from abl.interpreter.models.networks import BUILTINS, CNN_DEFAULT_WIDTHS, MLP, DigitsCNN
 from abl.interpreter.plan.specs import ModelSpec
@@ -58,7 +58,7 @@ def check_fits(model: LoadedModel, stimuli, device: torch.device | str | None = 
         with torch.inference_mode():
             output = model.module(images.to(device))
     except Exception as error:  # noqa: BLE001 - shape errors come as RuntimeError, ValueError, ...
-        if _raised_by_user_code(error):
+        if user_frame(error.__traceback__) is not None:
             raise               # the model's own error: the executor names its file and line
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise RunError(f"model `{model.spec.name}` does not fit stimuli `{stimuli.spec.name}`: the images are "
@@ -71,21 +71,6 @@ def check_fits(model: LoadedModel, stimuli, device: torch.device | str | None = 
             raise RunError(f"model `{model.spec.name}` has {output.shape[1]} outputs, but stimuli "
                            f"`{stimuli.spec.name}` have label {top} ({stimuli.class_names[top]})",
                            help="measure on stimuli whose classes the model was trained on")
-
-
-def _raised_by_user_code(error: BaseException) -> bool:
-    """The innermost frame lies outside torch and abl: the network's own code raised, which is not
-    a shape mismatch abl can explain."""
-    from pathlib import Path
-
-    traceback, last = error.__traceback__, None
-    while traceback is not None:
-        last, traceback = traceback, traceback.tb_next
-    if last is None or last.tb_frame.f_code.co_filename.startswith("<"):
-        return False
-    filename = Path(last.tb_frame.f_code.co_filename).resolve()
-    ours = (Path(torch.__file__).resolve().parent, Path(__file__).resolve().parents[1])
-    return not any(filename.is_relative_to(root) for root in ours)
 
 
 # ---- memory: a network larger than the machine is said before it is allocated -----------------------

@@ -17,7 +17,7 @@ import torch
 
 from abl.interpreter.backend.conditions import Condition
 from abl.interpreter.cache import default_cache_dir
-from abl.interpreter.errors import RunError
+from abl.interpreter.errors import RunError, user_frame
 from abl.interpreter.plan.plan import ExemplarsReport, FeaturesReport, MeasureItem, Plan
 from abl.interpreter.plan.shards import Shard
 from abl.interpreter.plan.units import Selection
@@ -143,7 +143,7 @@ class Executor:
         except RunError:
             raise
         except Exception as error:
-            where = _user_frame(error.__traceback__)
+            where = user_frame(error.__traceback__)
             if where is None:
                 raise               # abl's own bug: the CLI says so
             raise RunError(f"the model's code raised {type(error).__name__}: {error} ({where})",
@@ -264,29 +264,3 @@ def _torch_threads(threads: int | None):
         yield
     finally:
         torch.set_num_threads(before)
-
-
-def _user_frame(traceback) -> str | None:
-    """`file:line` of the innermost frame when it lies outside abl, torch and the standard
-    library: the user's model raised, not abl."""
-    import sysconfig
-
-    ours = (Path(__file__).resolve().parents[1],)     # the whole interpreter package
-    library = (Path(sysconfig.get_paths()["stdlib"]).resolve(),)
-    last = None
-    while traceback is not None:
-        last = traceback
-        traceback = traceback.tb_next
-    if last is None:
-        return None
-    filename = Path(last.tb_frame.f_code.co_filename)
-    try:
-        resolved = filename.resolve()
-    except OSError:
-        return None
-    import torch as _torch
-
-    foreign = (Path(_torch.__file__).resolve().parent,) + ours + library
-    if filename.name.startswith("<") or any(resolved.is_relative_to(root) for root in foreign):
-        return None
-    return f"{filename}:{last.tb_lineno}"

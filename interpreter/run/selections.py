@@ -127,8 +127,6 @@ class Selector:
         return tuple(out)
 
     def _scores(self, selection: Selection, units: dict) -> tuple:
-        from abl.interpreter.run import unit_metrics
-
         if not isinstance(selection, (RankedUnits, ThresholdUnits, GridCellUnits)):
             return ()
         stats = self.stats(selection.model, selection.stimuli, selection.recorded_layer)
